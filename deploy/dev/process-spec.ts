@@ -1,0 +1,28 @@
+/**
+ * What the dev-stack launcher needs to know to run one process of the embedded stack.
+ * Each component (Temporal, Airflow, worker, API) describes itself with these; the launcher
+ * supervises them uniformly: checks ports, starts in order, polls readiness, stops in reverse.
+ */
+export interface ProcessSpec {
+  /** Short unique name used in progress lines and log file names, e.g. `airflow-scheduler`. */
+  name: string;
+  /** Absolute path of the executable (resolved by the component, so a missing binary is reported clearly). */
+  command: string;
+  args: string[];
+  /** Extra environment, merged over the launcher's environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** TCP ports on config.host this process will listen on; the launcher refuses to start if one is taken. */
+  ports: number[];
+  /** One readiness probe (health endpoint, not a sleep). The launcher polls it until true or timeout. */
+  ready: () => Promise<boolean>;
+  readyTimeoutMs: number;
+  /** How to fix it when the executable is missing, e.g. "run `npm run bootstrap`". */
+  installHint?: string;
+}
+
+/** A step that runs to completion before processes start (migrations, writing config files). */
+export interface PrepareStep {
+  name: string;
+  run: () => Promise<void>;
+}

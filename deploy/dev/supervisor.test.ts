@@ -1,0 +1,95 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ProcessSpec } from './process-spec.ts';
+import { StackError, Supervisor, portIsFree } from './supervisor.ts';
+
+const host = '127.0.0.1';
+const supervisors: Supervisor[] = [];
+
+function supervisor(lines: string[] = []): Supervisor {
+  const s = new Supervisor({ host, logDir: mkdtempSync(path.join(os.tmpdir(), 'tandem-sup-')), progress: (l) => lines.push(l) });
+  supervisors.push(s);
+  return s;
+}
+
+function nodeSpec(name: string, script: string, ready: () => Promise<boolean>, readyTimeoutMs = 5000): ProcessSpec {
+  return { name, command: process.execPath, args: ['-e', script], ports: [], ready, readyTimeoutMs };
+}
+
+/** Alive and not a zombie (an orphan may wait for init to reap it; it no longer runs). */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+afterEach(async () => {
+  await Promise.all(supervisors.splice(0).map((s) => s.stop(2000)));
+});
+
+describe('Supervisor', () => {
+  it('refuses to start when a port is already taken, naming it', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, host, r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      expect(await portIsFree(host, port)).toBe(false);
+      const spec = { ...nodeSpec('api', '', async () => true), ports: [port] };
+      await expect(supervisor().preflight([spec])).rejects.toThrow(new RegExp(`api: port 127.0.0.1:${port} is already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('names a missing executable and how to fix it', async () => {
+    const spec: ProcessSpec = { ...nodeSpec('temporal', '', async () => true), command: '/nonexistent/temporal', installHint: 'run `npm run bootstrap`' };
+    await expect(supervisor().preflight([spec])).rejects.toThrow(/temporal: executable \/nonexistent\/temporal not found.*npm run bootstrap/);
+  });
+
+  it('waits for readiness by probing, and logs the process output to its log file', async () => {
+    const lines: string[] = [];
+    const s = supervisor(lines);
+    let probes = 0;
+    await s.start(nodeSpec('sleeper', 'console.log("hello from child"); setTimeout(() => {}, 60000)', async () => ++probes >= 3));
+    expect(probes).toBe(3);
+    expect(lines.some((l) => /sleeper ready in/.test(l))).toBe(true);
+    await s.stop(2000);
+    expect(readFileSync(s.logFile('sleeper'), 'utf8')).toContain('hello from child');
+  });
+
+  it('fails fast when the process exits during start-up', async () => {
+    const s = supervisor();
+    const started = s.start(nodeSpec('crasher', 'process.exit(3)', async () => false, 10_000));
+    await expect(started).rejects.toThrow(StackError);
+    await expect(started).rejects.toThrow(/crasher exited during start-up/);
+  });
+
+  it('gives up after the readiness timeout', async () => {
+    const s = supervisor();
+    await expect(s.start(nodeSpec('slow', 'setTimeout(() => {}, 60000)', async () => false, 600))).rejects.toThrow(/slow not ready after 1 s/);
+  });
+
+  it('reports a process that dies after start instead of restarting it', async () => {
+    const s = supervisor();
+    const died = new Promise<[string, number | null]>((resolve) => (s.onUnexpectedExit = (n, c) => resolve([n, c])));
+    await s.start(nodeSpec('short', 'setTimeout(() => process.exit(4), 300)', async () => true));
+    expect(await died).toEqual(['short', 4]);
+  });
+
+  it('stops the whole process group, including grandchildren', async () => {
+    const s = supervisor();
+    const script = `const { spawn } = require('node:child_process');
+      const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+      console.log('grandchild ' + c.pid); setTimeout(() => {}, 60000);`;
+    await s.start(nodeSpec('parent', script, async () => /grandchild \d+/.test(readFileSync(s.logFile('parent'), 'utf8'))));
+    const grandchild = Number(/grandchild (\d+)/.exec(readFileSync(s.logFile('parent'), 'utf8'))![1]);
+    await s.stop(2000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(isRunning(grandchild)).toBe(false);
+  });
+});
