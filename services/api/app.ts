@@ -1,0 +1,77 @@
+/**
+ * Builds the control API without listening (server.ts listens; tests use `app.inject`). Everything
+ * with I/O — store, Temporal, Airflow — comes in through `AppDeps`, so tests pass fakes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { TandemConfig } from '../../shared/config.ts';
+import type { Store } from '../../shared/store/store.ts';
+import airflowPlugin, { type AirflowHealth } from './plugins/app/airflow.ts';
+import authPlugin from './plugins/app/auth.ts';
+import metricsPlugin from './plugins/app/metrics.ts';
+import storePlugin from './plugins/app/store.ts';
+import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
+import rateLimitPlugin from './plugins/external/rate-limit.ts';
+import swaggerPlugin from './plugins/external/swagger.ts';
+import { problemErrorHandler, problemNotFoundHandler } from './problem-details.ts';
+import healthRoutes from './routes/health/index.ts';
+import v1Routes from './routes/v1/index.ts';
+
+export interface AppDeps {
+  config: TandemConfig;
+  store: Store;
+  temporal: TemporalGateway;
+  airflow: AirflowHealth;
+  /** A pino logger; defaults to one at `config.logLevel` writing JSON to stdout. */
+  logger?: FastifyBaseLogger;
+  /** Per dependency in `/readyz`. */
+  readinessTimeoutMs?: number;
+}
+
+export interface BuildAppOptions {
+  /** Sees every route as it registers, before any plugin; tests use it to walk the route table. */
+  onRoute?: (route: RouteOptions) => void;
+}
+
+/** Honour a caller's `x-request-id` so one id follows a request across services — if it is sane. */
+export function requestId(request: IncomingMessage): string {
+  const incoming = request.headers['x-request-id'];
+  return typeof incoming === 'string' && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+}
+
+export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
+    genReqId: requestId,
+    // A Fastify server option rather than a plugin: it caps every content type parser at once.
+    bodyLimit: config.api.bodyLimitBytes,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(problemErrorHandler);
+  app.setNotFoundHandler(problemNotFoundHandler);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  // Framework add-ons first: rate limiting and OpenAPI only see routes registered after them.
+  await app.register(rateLimitPlugin, { perMinute: config.api.rateLimitPerMinute });
+  await app.register(swaggerPlugin);
+
+  await app.register(metricsPlugin);
+  await app.register(storePlugin, { store: deps.store });
+  await app.register(temporalPlugin, { gateway: deps.temporal });
+  await app.register(airflowPlugin, { health: deps.airflow });
+  await app.register(authPlugin);
+
+  await app.register(healthRoutes, { readinessTimeoutMs: deps.readinessTimeoutMs ?? 2000 });
+  await app.register(v1Routes, { prefix: '/v1' });
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,46 @@
+/**
+ * Airflow as `fastify.airflow`. For now only what readiness needs; routes that deploy DAGs and
+ * trigger runs will widen this to the bridge's `AirflowClient`. Injected so tests can pass a fake.
+ */
+import fp from 'fastify-plugin';
+import type { AirflowClient } from '../../../bridge/airflow-client.ts';
+
+export interface AirflowHealth {
+  /** Rejects when the Airflow api-server (or the scheduler it reports on) is not healthy. */
+  ping(signal: AbortSignal): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    airflow: AirflowHealth;
+  }
+}
+
+/**
+ * Readiness from Airflow's own health report. The triggerer counts: without it deferred hand-off
+ * tasks never resume, so pipelines would hang while everything else looks fine.
+ */
+export function airflowHealthProbe(client: Pick<AirflowClient, 'health'>): AirflowHealth {
+  return {
+    async ping(signal) {
+      const health = await client.health({ signal });
+      const components = { metadatabase: health.metadatabase, scheduler: health.scheduler, triggerer: health.triggerer };
+      const unhealthy = Object.entries(components)
+        .filter(([, component]) => component.status !== 'healthy')
+        .map(([name, component]) => `${name} is ${component.status ?? 'unknown'}`);
+      if (unhealthy.length > 0) throw new Error(`Airflow ${unhealthy.join(', ')}`);
+    },
+  };
+}
+
+export interface AirflowPluginOptions {
+  health: AirflowHealth;
+}
+
+export default fp<AirflowPluginOptions>(
+  async (fastify, { health }) => {
+    // Nothing to close: the Airflow client is plain HTTP without a pooled connection we own.
+    fastify.decorate('airflow', health);
+  },
+  { name: 'airflow', fastify: '5.x' },
+);

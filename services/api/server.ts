@@ -1,0 +1,65 @@
+/**
+ * The control API process: config → store (+ keys from the credentials file) → Temporal and
+ * Airflow clients → app → listen. Startup failures print one line saying what to do, and exit 1.
+ */
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, statePaths } from '../../shared/config.ts';
+import { readCredentials } from '../../shared/credentials.ts';
+import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
+import type { Store } from '../../shared/store/store.ts';
+import { connectTemporal } from '../../shared/temporal-connection.ts';
+import { AirflowClient } from '../bridge/airflow-client.ts';
+import { buildApp } from './app.ts';
+import { seedCredentialKeys } from './credential-keys.ts';
+import { airflowHealthProbe } from './plugins/app/airflow.ts';
+import { temporalGateway } from './plugins/app/temporal.ts';
+
+function fail(message: string): never {
+  process.stderr.write(`tandem api: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const paths = statePaths(config.stateDir);
+  const credentials = readCredentials(paths.credentials);
+
+  let store: Store | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    store = openSqliteStore(paths.store);
+    await seedCredentialKeys(store, credentials);
+    const temporal = temporalGateway(
+      await connectTemporal(config).catch((err: unknown) => {
+        throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`, { cause: err });
+      }),
+      config.temporal.taskQueue,
+    );
+    // No retries for the probe: readiness reports Airflow as it is now, and a refused connection
+    // should say so at once instead of being retried into a timeout.
+    const airflow = airflowHealthProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));
+    app = await buildApp({ config, store, temporal, airflow });
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
+
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an uncaught error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+
+  try {
+    await app.listen({ host: config.host, port: config.api.port });
+  } catch (err) {
+    await app.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      fail(`port ${config.api.port} is already in use; set TANDEM_API_PORT`);
+    }
+    throw err;
+  }
+}
+
+main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));

@@ -1,0 +1,95 @@
+/**
+ * A real app on a real SQLite store in a temp dir, with fake Temporal and Airflow, for tests that
+ * use `app.inject()`. One key per role is created so authorisation can be tested for all of them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { loadConfig, statePaths, type TandemConfig } from '../../../shared/config.ts';
+import { newApiKey } from '../../../shared/credentials.ts';
+import { roles, type Role } from '../../../shared/contracts/roles.ts';
+import { hashApiKey } from '../../../shared/store/api-key-hash.ts';
+import { openSqliteStore, type SqliteStore } from '../../../shared/store/sqlite-store.ts';
+import { buildApp, type BuildAppOptions } from '../app.ts';
+import type { AirflowHealth } from '../plugins/app/airflow.ts';
+import type { TemporalGateway } from '../plugins/app/temporal.ts';
+
+export interface FakeDependency {
+  /** Replace to make the next pings fail or hang. */
+  ping: (signal: AbortSignal) => Promise<void>;
+  closed: boolean;
+}
+
+export interface AppFixture {
+  app: FastifyInstance;
+  store: SqliteStore;
+  config: TandemConfig;
+  temporal: FakeDependency;
+  airflow: FakeDependency;
+  /** Plaintext key per role, each with department `*`. */
+  keys: Record<Role, string>;
+  keyIds: Record<Role, string>;
+  headers(role: Role): { authorization: string };
+  close(): Promise<void>;
+}
+
+export interface AppFixtureOptions extends BuildAppOptions {
+  env?: Record<string, string>;
+  logger?: FastifyBaseLogger;
+  readinessTimeoutMs?: number;
+}
+
+export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tandem-api-'));
+  const config = loadConfig({ cwd: dir, env: { TANDEM_STATE_DIR: dir, TANDEM_LOG_LEVEL: 'silent', ...options.env } });
+  const store = openSqliteStore(statePaths(dir).store);
+
+  const keys = {} as Record<Role, string>;
+  const keyIds = {} as Record<Role, string>;
+  for (const role of roles) {
+    keys[role] = newApiKey('key');
+    const record = await store.createApiKey({ name: `test-${role}`, role, department: '*', keyHash: hashApiKey(keys[role]) });
+    keyIds[role] = record.id;
+  }
+
+  const temporal: FakeDependency = { ping: async () => {}, closed: false };
+  const airflow: FakeDependency = { ping: async () => {}, closed: false };
+  const temporalGateway: TemporalGateway = {
+    // Routes under test do not reach the SDK client yet; a test that needs it passes a real one.
+    client: {} as Client,
+    taskQueue: 'tandem-test',
+    ping: (signal) => temporal.ping(signal),
+    close: async () => {
+      temporal.closed = true;
+    },
+  };
+  const airflowHealth: AirflowHealth = { ping: (signal) => airflow.ping(signal) };
+
+  const app = await buildApp(
+    {
+      config,
+      store,
+      temporal: temporalGateway,
+      airflow: airflowHealth,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.readinessTimeoutMs ? { readinessTimeoutMs: options.readinessTimeoutMs } : {}),
+    },
+    options,
+  );
+  return {
+    app,
+    store,
+    config,
+    temporal,
+    airflow,
+    keys,
+    keyIds,
+    headers: (role) => ({ authorization: `Bearer ${keys[role]}` }),
+    async close() {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/** Responses of /v1/workflows: what a caller sees of a durable flow it started. */
+import { z } from 'zod';
+
+export const workflowStatusSchema = z
+  .enum(['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out', 'continued_as_new', 'unknown'])
+  .meta({ id: 'WorkflowStatus' });
+
+export const workflowStartedSchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    type: z.string(),
+    /** False when an Idempotency-Key matched a workflow that was already started. */
+    created: z.boolean(),
+  })
+  .meta({ id: 'WorkflowStarted' });
+
+export const workflowIdParamsSchema = z.object({ id: z.string().min(1).max(400) });
+
+export const workflowStateSchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    type: z.string(),
+    status: workflowStatusSchema,
+    department: z.string().nullable(),
+    startedBy: z.string().nullable(),
+    startedAt: z.string(),
+    closedAt: z.string().nullable(),
+    historyLength: z.number().int(),
+    result: z.unknown().optional(),
+    failure: z.string().optional(),
+  })
+  .meta({ id: 'WorkflowState' });
+export type WorkflowState = z.infer<typeof workflowStateSchema>;

@@ -1,0 +1,90 @@
+/**
+ * The domain error hierarchy of the control plane. Code anywhere in tandem throws these; the API
+ * turns them into RFC 9457 problem+json with their status. Their messages are written for API
+ * callers (they become the problem `detail`), so never put secrets or stack-level internals in one;
+ * attach those as `cause`, which is logged but never sent.
+ */
+
+export interface FieldIssue {
+  /** Where the problem is, e.g. `body.stages.2.gpu`. */
+  path: string;
+  message: string;
+}
+
+export interface TandemErrorKind {
+  status: number;
+  /** Short slug; the problem `type` becomes `urn:tandem:problem:<slug>`. */
+  slug: string;
+  /** Same for every occurrence of this kind (RFC 9457 `title`). */
+  title: string;
+}
+
+export const problemTypePrefix = 'urn:tandem:problem:';
+
+export class TandemError extends Error {
+  override name = 'TandemError';
+  readonly status: number;
+  readonly type: string;
+  readonly title: string;
+
+  constructor(detail: string, kind: TandemErrorKind, options?: ErrorOptions) {
+    super(detail, options);
+    this.status = kind.status;
+    this.type = `${problemTypePrefix}${kind.slug}`;
+    this.title = kind.title;
+  }
+}
+
+export class ValidationError extends TandemError {
+  override name = 'ValidationError';
+  readonly errors: FieldIssue[];
+
+  constructor(detail: string, errors: FieldIssue[] = [], options?: ErrorOptions) {
+    super(detail, { status: 422, slug: 'validation', title: 'Request is not valid' }, options);
+    this.errors = errors;
+  }
+}
+
+/** The request names something that does not exist as a kind (an unknown workflow type, say). */
+export class BadRequestError extends TandemError {
+  override name = 'BadRequestError';
+
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 400, slug: 'bad-request', title: 'Bad request' }, options);
+  }
+}
+
+export class UnauthorizedError extends TandemError {
+  override name = 'UnauthorizedError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 401, slug: 'unauthorized', title: 'Authentication required' }, options);
+  }
+}
+
+export class ForbiddenError extends TandemError {
+  override name = 'ForbiddenError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 403, slug: 'forbidden', title: 'Not allowed' }, options);
+  }
+}
+
+export class NotFoundError extends TandemError {
+  override name = 'NotFoundError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 404, slug: 'not-found', title: 'Not found' }, options);
+  }
+}
+
+export class ConflictError extends TandemError {
+  override name = 'ConflictError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 409, slug: 'conflict', title: 'Conflict with current state' }, options);
+  }
+}
+
+export class RateLimitedError extends TandemError {
+  override name = 'RateLimitedError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 429, slug: 'rate-limited', title: 'Too many requests' }, options);
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The control-plane store on one machine: a SQLite file through Node's built-in `node:sqlite`
+ * (no native addon to compile). The API and the worker open the same file at the same time, so
+ * the file is in WAL mode (readers never block the writer) with a busy timeout (a second writer
+ * waits instead of failing with SQLITE_BUSY).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DepartmentScope, Role } from '../contracts/roles.ts';
+import { migrations as knownMigrations, type Migration } from './migrations.ts';
+import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
+
+export interface SqliteStoreOptions {
+  /** Defaults to the migrations this code ships; tests pass their own lists. */
+  migrations?: readonly Migration[];
+  /** How long a writer waits for another process's write lock before failing. */
+  busyTimeoutMs?: number;
+  now?: () => Date;
+}
+
+const SQLITE_NOTADB = 26;
+
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  role: string;
+  department: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    // Written only by createApiKey from validated input; see the migration for why no CHECK.
+    role: row.role as Role,
+    department: row.department as DepartmentScope,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function sqliteErrcode(err: unknown): number | undefined {
+  const code = (err as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export class SqliteStore implements Store {
+  readonly file: string;
+  readonly #db: DatabaseSync;
+  readonly #now: () => Date;
+  readonly #statements = new Map<string, StatementSync>();
+
+  /** Use `openSqliteStore`, which also checks the file and migrates it. */
+  constructor(file: string, db: DatabaseSync, now: () => Date) {
+    this.file = file;
+    this.#db = db;
+    this.#now = now;
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  async ping(): Promise<void> {
+    this.#statement('SELECT 1').get();
+  }
+
+  async createApiKey(key: NewApiKey): Promise<ApiKeyRecord> {
+    const record: ApiKeyRecord = {
+      id: randomUUID(),
+      name: key.name,
+      role: key.role,
+      department: key.department,
+      createdAt: this.#now().toISOString(),
+      revokedAt: null,
+    };
+    try {
+      this.#statement(
+        `INSERT INTO api_keys (id, name, key_hash, role, department, created_at)
+         VALUES (:id, :name, :keyHash, :role, :department, :createdAt)`,
+      ).run({
+        id: record.id,
+        name: record.name,
+        keyHash: key.keyHash,
+        role: record.role,
+        department: record.department,
+        createdAt: record.createdAt,
+      });
+    } catch (err) {
+      if (String((err as Error).message).includes('UNIQUE constraint failed: api_keys.key_hash')) {
+        throw new DuplicateApiKeyError('an API key with this hash already exists', { cause: err });
+      }
+      throw err;
+    }
+    return record;
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#statement('SELECT * FROM api_keys WHERE key_hash = ?').get(keyHash);
+    return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const rows = this.#statement('SELECT * FROM api_keys ORDER BY created_at, rowid').all();
+    return rows.map((row) => toApiKey(row as unknown as ApiKeyRow));
+  }
+
+  async revokeApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    this.#statement('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(
+      this.#now().toISOString(),
+      id,
+    );
+    const row = this.#statement('SELECT * FROM api_keys WHERE id = ?').get(id);
+    return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+/**
+ * Opens (creating if needed) the store file and brings its schema up to date. Refuses, with a
+ * message naming the file, a file that is not SQLite, a SQLite file that is not a tandem store, and
+ * a store migrated by a newer tandem. It never deletes or rewrites a file it refuses.
+ */
+export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): SqliteStore {
+  const migrations = options.migrations ?? knownMigrations;
+  assertWellFormed(migrations);
+  const now = options.now ?? (() => new Date());
+
+  mkdirSync(path.dirname(file), { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(file);
+  } catch (err) {
+    throw new StoreOpenError(`cannot open store ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
+    // The first statement that reads the file: fails on a non-SQLite file before anything is written.
+    const tables = db
+      .prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+      .all()
+      .map((row) => String(row.name));
+    if (tables.length > 0 && !tables.includes('schema_migrations')) {
+      throw new StoreOpenError(
+        `${file} is a SQLite database but not a tandem store (it has tables ${tables.join(', ')} and no ` +
+          `schema_migrations); point TANDEM_STATE_DIR at another directory or move the file aside`,
+      );
+    }
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(db, file, migrations, now);
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreOpenError) throw err;
+    if (sqliteErrcode(err) === SQLITE_NOTADB) {
+      throw new StoreOpenError(
+        `${file} is not a SQLite database (or is encrypted or corrupt); tandem left it untouched — ` +
+          `move it aside or point TANDEM_STATE_DIR at another directory`,
+        { cause: err },
+      );
+    }
+    throw new StoreOpenError(`cannot open store ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return new SqliteStore(file, db, now);
+}
+
+function assertWellFormed(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(`store migrations must be numbered 1, 2, 3… in order; found version ${m.version} at position ${i + 1}`);
+    }
+  });
+}
+
+function migrate(db: DatabaseSync, file: string, migrations: readonly Migration[], now: () => Date): void {
+  // IMMEDIATE takes the write lock first, so when the API and the worker start together one
+  // migrates and the other waits (busy_timeout), then finds nothing left to do.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    ) STRICT`);
+    const applied = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as unknown as {
+      version: number;
+      name: string;
+    }[];
+    const latestKnown = migrations.at(-1)?.version ?? 0;
+    const newest = applied.at(-1)?.version ?? 0;
+    if (newest > latestKnown) {
+      throw new StoreOpenError(
+        `store ${file} has schema version ${newest}, newer than this tandem knows (${latestKnown}); ` +
+          `it was migrated by a newer tandem — run that version, or restore a backup made before the upgrade`,
+      );
+    }
+    for (const row of applied) {
+      const known = migrations[row.version - 1];
+      if (known?.name !== row.name) {
+        throw new StoreOpenError(
+          `store ${file} applied migration ${row.version} "${row.name}", but this tandem calls it ` +
+            `"${known?.name ?? '(missing)'}"; the database and the code disagree about the schema`,
+        );
+      }
+    }
+    const insert = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const migration of migrations.slice(newest)) {
+      db.exec(migration.sql);
+      insert.run(migration.version, migration.name, now().toISOString());
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The control-plane store: what tandem itself remembers (API keys now; audit log, fingerprints and
+ * reviews later). Implementations: SQLite for one machine (`sqlite-store.ts`), PostgreSQL later.
+ * Methods are async even though SQLite is synchronous, so that the PostgreSQL store fits behind the
+ * same interface. Pure: types and error classes only.
+ */
+import type { DepartmentScope, Role } from '../contracts/roles.ts';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  role: Role;
+  department: DepartmentScope;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601; revoked keys are kept (never deleted) so old audit entries still resolve. */
+  revokedAt: string | null;
+}
+
+export interface NewApiKey {
+  name: string;
+  role: Role;
+  department: DepartmentScope;
+  /** sha256 hex of the plaintext key (see `hashApiKey`); the store never sees the plaintext. */
+  keyHash: string;
+}
+
+export interface Store {
+  /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
+  ping(): Promise<void>;
+
+  /** Throws `DuplicateApiKeyError` when a key with the same hash exists. */
+  createApiKey(key: NewApiKey): Promise<ApiKeyRecord>;
+  /** Includes revoked keys, so callers can tell "revoked" from "unknown" in their logs. */
+  findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+  /** Oldest first; includes revoked keys. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /**
+   * Marks the key revoked (idempotent: an already revoked key keeps its first revocation time).
+   * Returns undefined when no key has this id.
+   */
+  revokeApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The store file cannot be used as it is. The message names the file and what to do. */
+export class StoreOpenError extends Error {
+  override name = 'StoreOpenError';
+}
+
+export class DuplicateApiKeyError extends Error {
+  override name = 'DuplicateApiKeyError';
+}
