@@ -8,7 +8,7 @@ import { loadConfig, statePaths } from '../../shared/config.ts';
 import { readCredentials } from '../../shared/credentials.ts';
 import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
 import type { Store } from '../../shared/store/store.ts';
-import { connectTemporal } from '../../shared/temporal-connection.ts';
+import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { AirflowClient } from '../bridge/airflow-client.ts';
 import { buildApp } from './app.ts';
 import { seedCredentialKeys } from './credential-keys.ts';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     await seedCredentialKeys(store, credentials);
     const temporal = temporalGateway(
       await connectTemporal(config).catch((err: unknown) => {
-        throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`, { cause: err });
+        throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${describeTemporalError(err)}`, { cause: err });
       }),
       config.temporal.taskQueue,
     );

@@ -1,0 +1,81 @@
+/**
+ * `npm start`: runs the whole embedded stack in the foreground until Ctrl-C.
+ * Bootstrapping (npm packages, .venv) has already happened in deploy/dev/bootstrap.sh.
+ */
+import { Command } from 'commander';
+import { ConfigError, envVariables, loadConfig } from '../../shared/config.ts';
+import { startStack, type StackHandle } from './stack.ts';
+import { StackError } from './supervisor.ts';
+
+const program = new Command('tandem-start')
+  .description('Start the embedded tandem stack: Temporal dev server, Airflow 3, the tandem worker and the control API.')
+  .addHelpText(
+    'after',
+    `\nConfiguration comes from <state dir>/config.json and these environment variables:\n  ${Object.keys(envVariables).join('\n  ')}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
+  )
+  .parse();
+void program;
+
+const progress = (line: string) => console.log(`[tandem] ${line}`);
+
+function printReady(stack: StackHandle): void {
+  const { config } = stack;
+  const temporalUi = config.temporal.embedded ? `http://${config.host}:${config.temporal.uiPort}` : '(external Temporal)';
+  const lines = [
+    '',
+    `tandem is ready in ${stack.readySeconds.toFixed(1)} s`,
+    `  Control API      ${config.api.url}`,
+    `  API docs         ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)`,
+    `  Airflow UI       ${config.airflow.url}   (user ${stack.credentials.airflow.adminUser})`,
+    `  Temporal UI      ${temporalUi}`,
+    `  Credentials      ${stack.credentialsFile}   (admin API key, Airflow password)`,
+    `  Logs             ${config.stateDir}/logs/`,
+    '',
+    `Try: curl -H "Authorization: Bearer $(node -p "require('${stack.credentialsFile}').adminApiKey")" ${config.api.url}/v1/version`,
+    'Press Ctrl-C to stop.',
+  ];
+  console.log(lines.join('\n'));
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`[tandem] error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  progress(`state dir ${config.stateDir}`);
+  let stack: StackHandle;
+  try {
+    stack = await startStack(config, progress);
+  } catch (err) {
+    if (err instanceof StackError || err instanceof ConfigError) {
+      console.error(`[tandem] error: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  printReady(stack);
+
+  let stopping = false;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    progress(`${reason}; stopping…`);
+    await stack.stop();
+    progress('stopped');
+    process.exit(code);
+  };
+  stack.supervisor.onUnexpectedExit = (name, code) => {
+    console.error(`[tandem] error: ${name} exited unexpectedly (code ${code}); see ${stack.supervisor.logFile(name)}`);
+    void shutdown(`${name} died`, 1);
+  };
+  process.on('SIGINT', () => void shutdown('interrupted', 0));
+  process.on('SIGTERM', () => void shutdown('terminated', 0));
+}
+
+await main();

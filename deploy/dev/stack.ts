@@ -1,0 +1,110 @@
+/**
+ * The embedded stack as one unit: prepare the state dir, then Temporal → Airflow → worker → API.
+ * Used by `npm start` (launcher.ts), by the integration tests' global setup and by benchmarks,
+ * so all three run exactly the same stack.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { TandemConfig } from '../../shared/config.ts';
+import { statePaths } from '../../shared/config.ts';
+import { ensureCredentials, type Credentials } from '../../shared/credentials.ts';
+import { apiProcess } from '../../services/api/process.ts';
+import { workerProcess } from '../../services/worker/process.ts';
+import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
+import { airflowPrepareSteps, airflowProcesses } from './airflow.ts';
+import { temporalPrepareSteps, temporalProcess } from './temporal.ts';
+import type { PrepareStep, ProcessSpec } from './process-spec.ts';
+import { StackError, Supervisor, type ProgressLog } from './supervisor.ts';
+import { probeAirflow, probeTemporal } from './external-probes.ts';
+
+export interface StackHandle {
+  config: TandemConfig;
+  credentials: Credentials;
+  credentialsFile: string;
+  supervisor: Supervisor;
+  /** Seconds from `startStack` to everything ready. */
+  readySeconds: number;
+  stop(): Promise<void>;
+}
+
+function prepareStateDir(config: TandemConfig): void {
+  const dir = config.stateDir;
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new StackError(`state dir ${dir} exists but is not a directory; move it away or set TANDEM_STATE_DIR`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** One launcher per state dir: two would corrupt each other's SQLite files. */
+function lockStateDir(config: TandemConfig): () => void {
+  const lock = `${config.stateDir}/launcher.pid`;
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new StackError(
+        `another tandem stack (pid ${pid}) is running on state dir ${config.stateDir}; stop it, or set TANDEM_STATE_DIR and the ports for a second stack`,
+      );
+    }
+  }
+  writeFileSync(lock, `${process.pid}\n`);
+  return () => rmSync(lock, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function stackPlan(config: TandemConfig, credentials: Credentials): { prepare: PrepareStep[]; processes: ProcessSpec[] } {
+  const prepare: PrepareStep[] = [];
+  const processes: ProcessSpec[] = [];
+  if (config.temporal.embedded) {
+    prepare.push(...temporalPrepareSteps(config));
+    processes.push(temporalProcess(config));
+  }
+  else prepare.push({ name: `checking Temporal at ${config.temporal.address}`, run: () => probeTemporal(config) });
+  if (config.airflow.embedded) {
+    prepare.push(...airflowPrepareSteps(config, credentials));
+    processes.push(...airflowProcesses(config, credentials));
+  } else {
+    prepare.push({ name: `checking Airflow at ${config.airflow.url}`, run: () => probeAirflow(config) });
+  }
+  prepare.push({ name: 'building workflow bundle', run: async () => void (await prebuildWorkflowBundle()) });
+  processes.push(workerProcess(config), apiProcess(config));
+  return { prepare, processes };
+}
+
+export async function startStack(config: TandemConfig, progress: ProgressLog): Promise<StackHandle> {
+  const t0 = performance.now();
+  prepareStateDir(config);
+  const unlock = lockStateDir(config);
+  const paths = statePaths(config.stateDir);
+  const { credentials, created } = ensureCredentials(paths.credentials, config.adminKey);
+  if (created) progress(`generated credentials in ${paths.credentials}`);
+
+  const supervisor = new Supervisor({ host: config.host, logDir: paths.logs, progress });
+  const stop = async () => {
+    await supervisor.stop();
+    unlock();
+  };
+  try {
+    const plan = stackPlan(config, credentials);
+    await supervisor.preflight(plan.processes);
+    await supervisor.prepare(plan.prepare);
+    for (const spec of plan.processes) await supervisor.start(spec);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    config,
+    credentials,
+    credentialsFile: paths.credentials,
+    supervisor,
+    readySeconds: (performance.now() - t0) / 1000,
+    stop,
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * The tandem Temporal worker: runs every workflow in workflows/ (from the pre-built bundle) and
+ * every activity family in ./activities on the configured task queue.
+ *
+ *   node services/worker/worker.ts [--identity <name>]
+ *
+ * Stops gracefully on SIGINT/SIGTERM: stops polling, lets running activities finish within the
+ * grace time, then exits 0. Start-up failures (bad config, no bundle, Temporal unreachable) are
+ * one line on stderr and a non-zero exit, so the launcher can show them as they are.
+ */
+import os from 'node:os';
+import { Command } from 'commander';
+import { pino, type Logger as PinoLogger } from 'pino';
+import { Runtime, Worker, makeTelemetryFilterString, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { ConfigError, loadConfig, type TandemConfig } from '../../shared/config.ts';
+import { connectNativeTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
+import { activities } from './activities/index.ts';
+import { locateWorkflowBundle } from './bundle.ts';
+
+/** The supervisor sends SIGKILL 10 s after SIGTERM; activities get most of that to finish. */
+const shutdownGraceTime = '8 seconds';
+
+export function defaultWorkerIdentity(): string {
+  return `tandem-worker@${os.hostname()}:${process.pid}`;
+}
+
+/** Temporal's SDK and core logs, through the same pino logger as ours. */
+export function temporalLogger(logger: PinoLogger): Logger {
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace',
+    DEBUG: 'debug',
+    INFO: 'info',
+    WARN: 'warn',
+    ERROR: 'error',
+  };
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => logger[levels[level]](meta ?? {}, message);
+  return {
+    log,
+    trace: (message, meta) => log('TRACE', message, meta),
+    debug: (message, meta) => log('DEBUG', message, meta),
+    info: (message, meta) => log('INFO', message, meta),
+    warn: (message, meta) => log('WARN', message, meta),
+    error: (message, meta) => log('ERROR', message, meta),
+  };
+}
+
+function fail(message: string, code = 1): never {
+  console.error(`[worker] error: ${message}`);
+  process.exit(code);
+}
+
+async function run(config: TandemConfig, identity: string): Promise<void> {
+  const logger = pino({ name: 'worker', level: config.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
+  Runtime.install({
+    logger: temporalLogger(logger),
+    // Core's own logs (polling, gRPC) only when they matter.
+    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+  });
+
+  const bundle = await locateWorkflowBundle().catch((err: Error) => fail(err.message));
+  const { address, namespace, taskQueue } = config.temporal;
+  const connection = await connectNativeTemporal(config).catch((err: unknown) =>
+    fail(`Temporal at ${address} is not reachable (${describeTemporalError(err)}); start it or fix TANDEM_TEMPORAL_ADDRESS`),
+  );
+
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace,
+      taskQueue,
+      identity,
+      workflowBundle: { codePath: bundle.codePath },
+      activities,
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+      maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
+      shutdownGraceTime,
+    });
+  } catch (err) {
+    await connection.close();
+    fail(`cannot create the worker on ${address} namespace ${namespace}: ${describeTemporalError(err)}`);
+  }
+
+  logger.info(
+    { address, namespace, taskQueue, identity, bundle: bundle.hash, activities: Object.keys(activities).length },
+    'worker starting',
+  );
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+  logger.info('worker stopped');
+}
+
+if (import.meta.main) {
+  const { identity } = new Command('tandem-worker')
+    .description('Run the tandem Temporal worker (workflows from workflows/.bundle, activities from services/worker/activities).')
+    .option('--identity <name>', 'worker identity shown in Temporal (and used by the launcher to see this worker poll)')
+    .parse()
+    .opts<{ identity?: string }>();
+  let config: TandemConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  try {
+    await run(config, identity ?? defaultWorkerIdentity());
+  } catch (err) {
+    fail(`worker stopped on an unexpected error: ${describeTemporalError(err)}`);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The durable flows a caller may start through `POST /v1/workflows {type, input}`: each public
+ * type name maps to the exported workflow function (Temporal's workflow type, see
+ * workflows/index.ts) and to the zod schemas of its input and result. The API validates with
+ * these before anything reaches Temporal; workflow code imports the inferred types only, so the
+ * input a workflow receives and the input the API accepts cannot drift apart.
+ *
+ * Pure: zod only, no Temporal import (the API and the CLI load this without the SDK).
+ */
+import { z } from 'zod';
+
+// --- smoke.echo -----------------------------------------------------------------------------
+
+export const echoInputSchema = z
+  .object({ message: z.string().min(1).max(1000).describe('Text the workflow echoes back') })
+  .strict()
+  .meta({ id: 'EchoInput' });
+export type EchoInput = z.infer<typeof echoInputSchema>;
+
+export const echoResultSchema = z
+  .object({
+    message: z.string(),
+    echoedAt: z.iso.datetime().describe('When the worker activity stamped the message'),
+    workflowId: z.string(),
+  })
+  .meta({ id: 'EchoResult' });
+export type EchoResult = z.infer<typeof echoResultSchema>;
+
+// --- registry -------------------------------------------------------------------------------
+
+export interface WorkflowTypeDefinition {
+  /** The exported workflow function in workflows/index.ts; Temporal's workflow type name. */
+  workflowName: string;
+  description: string;
+  input: z.ZodType;
+  output: z.ZodType;
+}
+
+export const workflowTypes = {
+  'smoke.echo': {
+    workflowName: 'echoWorkflow',
+    description: 'Round trip through the worker: one activity stamps the message. Proves the stack is wired.',
+    input: echoInputSchema,
+    output: echoResultSchema,
+  },
+} as const satisfies Record<string, WorkflowTypeDefinition>;
+
+export type WorkflowTypeName = keyof typeof workflowTypes;
+export type WorkflowInput<T extends WorkflowTypeName> = z.infer<(typeof workflowTypes)[T]['input']>;
+export type WorkflowResult<T extends WorkflowTypeName> = z.infer<(typeof workflowTypes)[T]['output']>;
+
+export const workflowTypeNames = Object.keys(workflowTypes) as [WorkflowTypeName, ...WorkflowTypeName[]];
+export const workflowTypeNameSchema = z.enum(workflowTypeNames).meta({ id: 'WorkflowTypeName' });
+
+/**
+ * The request envelope; `input` is required (send `{}` for a workflow without parameters) and is
+ * checked against the type's own schema by `parseWorkflowInput`, because that depends on `type`.
+ */
+export const startWorkflowRequestSchema = z
+  .object({ type: workflowTypeNameSchema, input: z.unknown() })
+  .strict()
+  .meta({ id: 'StartWorkflowRequest' });
+export type StartWorkflowRequest = z.infer<typeof startWorkflowRequestSchema>;
+
+export function isWorkflowTypeName(name: string): name is WorkflowTypeName {
+  return Object.hasOwn(workflowTypes, name);
+}
+
+export type ParsedWorkflowStart =
+  | { ok: true; type: WorkflowTypeName; workflowName: string; input: unknown }
+  | { ok: false; issues: z.core.$ZodIssue[] };
+
+/** Validates `input` for `type`; issue paths are prefixed with `input` so they point into the body. */
+export function parseWorkflowInput(type: string, input: unknown): ParsedWorkflowStart {
+  if (!isWorkflowTypeName(type)) {
+    return {
+      ok: false,
+      issues: [
+        {
+          code: 'invalid_value',
+          values: [...workflowTypeNames],
+          path: ['type'],
+          message: `unknown workflow type "${type}"; known: ${workflowTypeNames.join(', ')}`,
+          input: type,
+        },
+      ],
+    };
+  }
+  const definition: WorkflowTypeDefinition = workflowTypes[type];
+  const parsed = definition.input.safeParse(input);
+  if (!parsed.success) {
+    return { ok: false, issues: parsed.error.issues.map((issue) => ({ ...issue, path: ['input', ...issue.path] })) };
+  }
+  return { ok: true, type, workflowName: definition.workflowName, input: parsed.data };
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm test`: every tier, one summary. Runs static checks (typecheck, lint), the vitest unit tier,
+ * the pytest tier (dags/), and the vitest integration tier (real embedded stack), then prints
+ * `N passed, N failed, N skipped` summed over all of them. Exits non-zero when anything failed,
+ * when a tier crashed, or when a tier ran no test at all (an empty tier is a broken tier).
+ *
+ * `npm test -- unit` (or py, integration, checks) runs only the named tiers.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = path.join(root, 'test-results');
+const bin = (name: string) => path.join(root, 'node_modules/.bin', name);
+
+interface Tally {
+  tier: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  seconds: number;
+  crashed?: string;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    child.once('error', () => resolve(127));
+  });
+}
+
+async function check(tier: string, command: string, args: string[]): Promise<Tally> {
+  const t0 = performance.now();
+  console.log(`\n=== ${tier} ===`);
+  const code = await run(command, args);
+  return { tier, passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0, seconds: elapsed(t0) };
+}
+
+async function vitestTier(project: string): Promise<Tally> {
+  const t0 = performance.now();
+  const file = path.join(outDir, `vitest-${project}.json`);
+  console.log(`\n=== vitest ${project} ===`);
+  const code = await run(bin('vitest'), ['run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${file}`]);
+  const tally: Tally = { tier: `vitest ${project}`, passed: 0, failed: 0, skipped: 0, seconds: elapsed(t0) };
+  try {
+    const report = JSON.parse(readFileSync(file, 'utf8')) as {
+      numPassedTests: number;
+      numFailedTests: number;
+      numPendingTests: number;
+      numTodoTests: number;
+      testResults: { status: string; message?: string }[];
+    };
+    tally.passed = report.numPassedTests;
+    tally.failed = report.numFailedTests;
+    tally.skipped = report.numPendingTests + report.numTodoTests;
+    // A file that failed to load (syntax error, setup failure) has no tests but a failed status.
+    const brokenFiles = report.testResults.filter((r) => r.status === 'failed').length;
+    if (code !== 0 && tally.failed === 0) tally.crashed = `exit code ${code}, ${brokenFiles} file(s) failed to run`;
+  } catch {
+    tally.crashed = `exit code ${code}, no report written`;
+  }
+  return tally;
+}
+
+async function pytestTier(): Promise<Tally> {
+  const t0 = performance.now();
+  const file = path.join(outDir, 'pytest.xml');
+  console.log('\n=== pytest dags ===');
+  const code = await run(path.join(root, '.venv/bin/python'), ['-m', 'pytest', 'dags/tests', '-q', `--junitxml=${file}`]);
+  const tally: Tally = { tier: 'pytest dags', passed: 0, failed: 0, skipped: 0, seconds: elapsed(t0) };
+  try {
+    const xml = readFileSync(file, 'utf8');
+    const suite = /<testsuite\b([^>]*)>/.exec(xml)?.[1] ?? '';
+    const attr = (name: string) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(suite)?.[1] ?? 0);
+    tally.failed = attr('failures') + attr('errors');
+    tally.skipped = attr('skipped');
+    tally.passed = attr('tests') - tally.failed - tally.skipped;
+    if (code !== 0 && tally.failed === 0) tally.crashed = `exit code ${code}`;
+  } catch {
+    tally.crashed = `exit code ${code}, no report written`;
+  }
+  return tally;
+}
+
+function elapsed(t0: number): number {
+  return (performance.now() - t0) / 1000;
+}
+
+const tiers: Record<string, () => Promise<Tally[]>> = {
+  checks: async () => [await check('typecheck', bin('tsc'), ['--noEmit', '-p', '.']), await check('lint', bin('eslint'), ['.'])],
+  unit: async () => [await vitestTier('unit')],
+  py: async () => [await pytestTier()],
+  integration: async () => [await vitestTier('integration')],
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((t) => !(t in tiers));
+if (unknown.length) {
+  console.error(`unknown tier(s) ${unknown.join(', ')}; choose from ${Object.keys(tiers).join(', ')}`);
+  process.exit(2);
+}
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+
+const results: Tally[] = [];
+for (const [name, runTier] of Object.entries(tiers)) {
+  if (wanted.length === 0 || wanted.includes(name)) results.push(...(await runTier()));
+}
+
+console.log('\n=== summary ===');
+for (const r of results) {
+  const note = r.crashed ? `  CRASHED: ${r.crashed}` : r.passed + r.failed === 0 ? '  RAN NO TEST' : '';
+  console.log(`${r.tier.padEnd(20)} ${String(r.passed).padStart(4)} passed ${String(r.failed).padStart(3)} failed ${String(r.skipped).padStart(3)} skipped  ${r.seconds.toFixed(0)} s${note}`);
+}
+const sum = (k: 'passed' | 'failed' | 'skipped') => results.reduce((n, r) => n + r[k], 0);
+// A crashed or empty tier counts as one failure so the total can never look green.
+const broken = results.filter((r) => r.crashed || r.passed + r.failed === 0).length;
+const failed = sum('failed') + broken;
+console.log(`${sum('passed')} passed, ${failed} failed, ${sum('skipped')} skipped`);
+process.exit(failed > 0 ? 1 : 0);

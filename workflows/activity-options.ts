@@ -1,0 +1,155 @@
+/**
+ * Retry and timeout presets, one per risk class of activity. Retries are chosen per kind of
+ * call, never one global policy (DESIGN rule 3): read this file to see which calls may retry,
+ * how often, and which failures stop at once.
+ *
+ *   const { callModel } = proxyActivities<typeof llm>(llmCall);
+ *
+ * Non-retryable failures are named by `ApplicationFailure` type. Activities throw
+ * `ApplicationFailure.create({ type: activityErrorTypes.llm.contentFiltered, … })`, so the
+ * names live here next to the policies that match them. An activity may also set
+ * `nonRetryable: true` on a failure directly; the lists below are for failures whose
+ * retryability is a property of the call's risk class, not of one code path.
+ *
+ * Every preset sets an explicit start-to-close timeout: it is how Temporal notices a worker that
+ * died mid-attempt. Long waits on people or outside systems are durable timers or signals in the
+ * workflow — never an activity holding a slot (DESIGN rule 1).
+ */
+import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+
+export const activityErrorTypes = {
+  llm: {
+    /** 400 from the provider: malformed request, unknown model, bad parameters. */
+    badRequest: 'LlmBadRequest',
+    contentFiltered: 'LlmContentFiltered',
+    contextTooLong: 'LlmContextTooLong',
+    /** The tenant's token/spend budget is used up; retrying would only spend more. */
+    budgetExceeded: 'LlmBudgetExceeded',
+    /** 401/403: a wrong key does not fix itself. */
+    unauthorized: 'LlmUnauthorized',
+  },
+  gpuJob: {
+    /** The API server rejected the Job manifest (422), e.g. requests ≠ limits. */
+    invalidSpec: 'GpuJobInvalidSpec',
+    /** The Job's own pods failed past its backoffLimit: a code or data error, not infrastructure. */
+    failed: 'GpuJobFailed',
+  },
+  airflow: {
+    /** 4xx other than 408/409/429: our request is wrong (unknown DAG, bad conf, no permission). */
+    rejected: 'AirflowRequestRejected',
+  },
+  notify: {
+    /** The channel refuses the recipient (unknown address, revoked webhook). */
+    recipientRejected: 'NotifyRecipientRejected',
+  },
+  audit: {
+    /** The event failed validation: a bug in the caller, which no retry can fix. */
+    invalidEvent: 'AuditEventInvalid',
+  },
+} as const;
+
+/**
+ * LLM provider calls (chat/completions, embeddings for a single request). Transient network
+ * errors and 5xx retry with backoff; 429/overload retries too, and the activity sets
+ * `nextRetryDelay` from `Retry-After` so the next attempt never comes sooner than the provider
+ * asked. Model errors never retry — the same prompt gets the same refusal, and each attempt costs
+ * money. The schedule-to-close cap bounds total spend on one call including every retry.
+ */
+export const llmCall = {
+  startToCloseTimeout: '5 minutes',
+  scheduleToCloseTimeout: '30 minutes',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.llm),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * A Kubernetes GPU Job: submit (idempotent by job name), then watch it to completion. Runs for
+ * hours, so the activity heartbeats while it watches and a dead worker is noticed within the
+ * heartbeat timeout rather than after 12 h; the heartbeat details carry the job name and last
+ * checkpoint, so the retry re-attaches to the running Job instead of submitting a second one.
+ * Spot preemption is expected for fault-tolerant work, hence several slow attempts. Cancellation
+ * waits for the activity to delete the Job, so a cancelled workflow never leaves GPUs busy.
+ */
+export const gpuJob = {
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '2 minutes',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '30 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 minutes',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.gpuJob),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * One Airflow REST call (trigger a DAG run with a deterministic run id, read a run's state,
+ * clear a task). Idempotent by run id, so retrying through an api-server restart is safe; short
+ * attempts because a healthy api-server answers in milliseconds. Waiting for a run to finish is
+ * not one long call: the workflow polls with timers (or is signalled) between calls.
+ */
+export const airflowCall = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '15 minutes',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.airflow),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * Notifications (reviewer e-mail/webhook, escalation pages). Delivery is at-least-once: the
+ * payload carries an idempotency key for receivers to deduplicate. Retries for up to an hour —
+ * a notification that arrives late is still useful, one that never arrives is an incident — and
+ * the workflow's escalation timers keep running regardless, so a dead channel delays nothing else.
+ */
+export const notify = {
+  startToCloseTimeout: '15 seconds',
+  scheduleToCloseTimeout: '1 hour',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.notify),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * Appending to the hash-chained audit log. An audit record must never be dropped, so attempts
+ * are unlimited (maximumAttempts 0) and the workflow simply waits while the store is down. That
+ * is safe because the append is idempotent: the event id is derived from the workflow id and the
+ * event's sequence, and a duplicate append is a no-op.
+ */
+export const audit = {
+  startToCloseTimeout: '10 seconds',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 0,
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.audit),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * Quick work inside the worker with no outside system (stamping, shaping data, a local read).
+ * Fails fast: if three attempts do not succeed, something is wrong with the code, not the
+ * network. Valid for both `proxyActivities` and `proxyLocalActivities`.
+ */
+export const local = {
+  startToCloseTimeout: '10 seconds',
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 seconds',
+    maximumAttempts: 3,
+  },
+} satisfies ActivityOptions & LocalActivityOptions;

@@ -1,0 +1,6 @@
+/**
+ * Entry point of the workflow bundle: every workflow function the worker can run, exported by
+ * the name Temporal knows it by (shared/contracts/workflow-types.ts maps public type names to
+ * these). Workflow code only — deterministic, no Node built-ins, no I/O.
+ */
+export { echoWorkflow } from './smoke/workflow.ts';
