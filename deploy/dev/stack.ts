@@ -58,23 +58,33 @@ function isAlive(pid: number): boolean {
   }
 }
 
-export function stackPlan(config: TandemConfig, credentials: Credentials): { prepare: PrepareStep[]; processes: ProcessSpec[] } {
+/**
+ * What to prepare, and the processes in waves: each wave starts in parallel once the previous one
+ * is ready. Engines' servers first (Temporal, Airflow's api-server); then what talks to them
+ * (Airflow's scheduler, dag-processor and triggerer, the tandem worker); the API last, so that its
+ * readiness means the whole stack is ready. Starting a wave in parallel saves ~10 s per start.
+ */
+export function stackPlan(config: TandemConfig, credentials: Credentials): { prepare: PrepareStep[]; waves: ProcessSpec[][] } {
   const prepare: PrepareStep[] = [];
-  const processes: ProcessSpec[] = [];
+  const servers: ProcessSpec[] = [];
+  const clients: ProcessSpec[] = [];
   if (config.temporal.embedded) {
     prepare.push(...temporalPrepareSteps(config));
-    processes.push(temporalProcess(config));
+    servers.push(temporalProcess(config));
+  } else {
+    prepare.push({ name: `checking Temporal at ${config.temporal.address}`, run: () => probeTemporal(config) });
   }
-  else prepare.push({ name: `checking Temporal at ${config.temporal.address}`, run: () => probeTemporal(config) });
   if (config.airflow.embedded) {
     prepare.push(...airflowPrepareSteps(config, credentials));
-    processes.push(...airflowProcesses(config, credentials));
+    const [apiServer, ...components] = airflowProcesses(config, credentials);
+    servers.push(apiServer!);
+    clients.push(...components);
   } else {
     prepare.push({ name: `checking Airflow at ${config.airflow.url}`, run: () => probeAirflow(config) });
   }
   prepare.push({ name: 'building workflow bundle', run: async () => void (await prebuildWorkflowBundle()) });
-  processes.push(workerProcess(config), apiProcess(config));
-  return { prepare, processes };
+  clients.push(workerProcess(config));
+  return { prepare, waves: [servers, clients, [apiProcess(config)]] };
 }
 
 export async function startStack(config: TandemConfig, progress: ProgressLog): Promise<StackHandle> {
@@ -92,9 +102,9 @@ export async function startStack(config: TandemConfig, progress: ProgressLog): P
   };
   try {
     const plan = stackPlan(config, credentials);
-    await supervisor.preflight(plan.processes);
+    await supervisor.preflight(plan.waves.flat());
     await supervisor.prepare(plan.prepare);
-    for (const spec of plan.processes) await supervisor.start(spec);
+    for (const wave of plan.waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
   } catch (err) {
     await stop();
     throw err;

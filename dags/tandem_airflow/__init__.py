@@ -1,0 +1,5 @@
+"""tandem's Airflow side: hooks, operators and triggers used by the DAGs tandem's bridge generates."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Hooks: how Airflow code reaches systems outside Airflow (here, tandem's control API)."""

@@ -1,0 +1,642 @@
+/**
+ * The one HTTP client tandem uses for Airflow 3's REST API (`/api/v2`), built on axios.
+ *
+ * - Auth: SimpleAuthManager's `POST /auth/token` (username/password) → JWT sent as Bearer. A 401
+ *   refreshes the token once and replays the request; concurrent callers share one token fetch.
+ * - Retries (axios-retry): only idempotent calls — GET, HEAD, PUT, DELETE, and any call the
+ *   caller marks `idempotent` — on connection errors, timeouts and 502/503/504, with bounded
+ *   exponential backoff (jittered; honours Retry-After up to the cap). A plain POST is never
+ *   retried: a trigger that reached Airflow before the connection dropped must not run twice.
+ * - Errors: every failure is an `AirflowApiError` subclass carrying status, Airflow's `detail`,
+ *   method and path (see airflow-errors.ts).
+ *
+ * Paths and bodies follow the OpenAPI document shipped in the installed apache-airflow-core 3.3
+ * (`airflow/api_fastapi/core_api/openapi/v2-rest-api-generated.yaml`); response types below are
+ * the subsets of those schemas tandem reads.
+ */
+import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig } from 'axios';
+import axiosRetry, { retryAfter } from 'axios-retry';
+import type { TandemConfig } from '../../shared/config.ts';
+import type { Credentials } from '../../shared/credentials.ts';
+import { airflowApiError, AirflowApiError } from './airflow-errors.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Response and request shapes (subsets of Airflow 3.3's OpenAPI schemas)
+
+export type DagRunState = 'queued' | 'running' | 'success' | 'failed';
+export type TaskInstanceState =
+  | 'removed'
+  | 'scheduled'
+  | 'queued'
+  | 'running'
+  | 'success'
+  | 'restarting'
+  | 'failed'
+  | 'up_for_retry'
+  | 'up_for_reschedule'
+  | 'upstream_failed'
+  | 'skipped'
+  | 'deferred'
+  | 'awaiting_input';
+
+export interface AirflowComponentHealth {
+  status: 'healthy' | 'unhealthy' | null;
+}
+/** `GET /api/v2/monitor/health`: heartbeats are ISO timestamps of each component's latest job. */
+export interface AirflowHealth {
+  metadatabase: AirflowComponentHealth;
+  scheduler: AirflowComponentHealth & { latest_scheduler_heartbeat: string | null };
+  triggerer: AirflowComponentHealth & { latest_triggerer_heartbeat: string | null };
+  dag_processor?: (AirflowComponentHealth & { latest_dag_processor_heartbeat: string | null }) | null;
+}
+
+export interface AirflowVersion {
+  version: string;
+  git_version: string | null;
+}
+
+export interface AirflowDagVersion {
+  id: string;
+  version_number: number;
+  dag_id: string;
+  bundle_name: string | null;
+  bundle_version: string | null;
+  created_at: string;
+}
+
+/** `DAGResponse`. `file_token` is what `reparseDagFile` takes. */
+export interface AirflowDag {
+  dag_id: string;
+  dag_display_name: string;
+  is_paused: boolean;
+  is_stale: boolean;
+  last_parsed_time: string | null;
+  last_parse_duration: number | null;
+  bundle_name: string | null;
+  bundle_version: string | null;
+  relative_fileloc: string | null;
+  fileloc: string;
+  file_token: string;
+  description: string | null;
+  timetable_summary: string | null;
+  tags: { name: string; dag_id: string }[];
+  owners: string[];
+  max_active_tasks: number;
+  max_active_runs: number | null;
+  has_import_errors: boolean;
+  next_dagrun_logical_date: string | null;
+  next_dagrun_run_after: string | null;
+}
+
+/** `DAGDetailsResponse` (a superset of `DAGResponse`). */
+export interface AirflowDagDetails extends AirflowDag {
+  catchup: boolean;
+  start_date: string | null;
+  end_date: string | null;
+  timezone: string | null;
+  params: Record<string, unknown> | null;
+  default_args: Record<string, unknown> | null;
+  doc_md: string | null;
+  last_parsed: string | null;
+  active_runs_count: number;
+  latest_dag_version: AirflowDagVersion | null;
+}
+
+export interface AirflowDagCollection {
+  dags: AirflowDag[];
+  total_entries: number;
+}
+
+export interface AirflowImportError {
+  import_error_id: number;
+  timestamp: string;
+  /** Path relative to the bundle root (the DAGs folder). */
+  filename: string;
+  bundle_name: string | null;
+  stack_trace: string;
+}
+
+export interface AirflowImportErrorCollection {
+  import_errors: AirflowImportError[];
+  total_entries: number;
+}
+
+export interface AirflowDagRun {
+  dag_run_id: string;
+  dag_id: string;
+  logical_date: string | null;
+  queued_at: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  duration: number | null;
+  run_after: string;
+  run_type: 'backfill' | 'scheduled' | 'manual' | 'operator_triggered' | 'asset_triggered' | 'asset_materialization';
+  state: DagRunState;
+  triggered_by: string | null;
+  conf: Record<string, unknown> | null;
+  note: string | null;
+  partition_key: string | null;
+}
+
+export interface AirflowDagRunCollection {
+  dag_runs: AirflowDagRun[];
+  total_entries: number | null;
+  next_cursor?: string | null;
+}
+
+export interface AirflowTaskInstance {
+  id: string;
+  task_id: string;
+  dag_id: string;
+  dag_run_id: string;
+  map_index: number;
+  logical_date: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  duration: number | null;
+  state: TaskInstanceState | null;
+  try_number: number;
+  max_tries: number;
+  hostname: string | null;
+  operator: string | null;
+  pid: number | null;
+  queued_when: string | null;
+  note: string | null;
+  rendered_map_index: string | null;
+  trigger: { id: number; classpath: string; kwargs: string; created_date: string; triggerer_id: number | null } | null;
+}
+
+export interface AirflowTaskInstanceCollection {
+  task_instances: AirflowTaskInstance[];
+  total_entries: number | null;
+  next_cursor?: string | null;
+}
+
+/** One structured log line (`StructuredLogMessage`); extra keys (level, logger, error_detail…) vary. */
+export interface AirflowLogMessage {
+  event: string;
+  timestamp?: string;
+  level?: string;
+  [key: string]: unknown;
+}
+
+export interface AirflowTaskLog {
+  content: (AirflowLogMessage | string)[];
+  continuation_token: string | null;
+}
+
+export interface TriggerDagRunRequest {
+  /** Set it to make the trigger addressable (and a retried trigger a 409 instead of a second run). */
+  dag_run_id?: string;
+  /** ISO timestamp, or null (the default here) for a run without a logical date. */
+  logical_date?: string | null;
+  data_interval_start?: string | null;
+  data_interval_end?: string | null;
+  run_after?: string | null;
+  conf?: Record<string, unknown>;
+  note?: string | null;
+  partition_key?: string | null;
+}
+
+/** `ClearTaskInstancesBody`. See `clearTaskInstances` for how its defaults differ from Airflow's. */
+export interface ClearTaskInstancesRequest {
+  dag_run_id?: string;
+  /** Task ids, or `[task_id, map_index]` pairs for single mapped instances. */
+  task_ids?: (string | [string, number])[];
+  dry_run?: boolean;
+  only_failed?: boolean;
+  only_running?: boolean;
+  reset_dag_runs?: boolean;
+  include_upstream?: boolean;
+  include_downstream?: boolean;
+  include_future?: boolean;
+  include_past?: boolean;
+  start_date?: string;
+  end_date?: string;
+  run_on_latest_version?: boolean;
+  prevent_running_task?: boolean;
+  note?: string;
+}
+
+type QueryValue = string | number | boolean | readonly string[] | undefined;
+export type AirflowQuery = Record<string, QueryValue>;
+
+export interface ListDagsQuery extends AirflowQuery {
+  limit?: number;
+  offset?: number;
+  dag_id_pattern?: string;
+  dag_id_prefix_pattern?: string;
+  paused?: boolean;
+  tags?: readonly string[];
+  exclude_stale?: boolean;
+  order_by?: string;
+}
+
+export interface ListDagRunsQuery extends AirflowQuery {
+  limit?: number;
+  offset?: number;
+  state?: readonly DagRunState[];
+  run_id_pattern?: string;
+  order_by?: string;
+}
+
+export interface ListTaskInstancesQuery extends AirflowQuery {
+  limit?: number;
+  offset?: number;
+  task_id?: string;
+  state?: readonly TaskInstanceState[];
+  map_index?: number;
+  order_by?: string;
+}
+
+export interface ListImportErrorsQuery extends AirflowQuery {
+  limit?: number;
+  offset?: number;
+  /** Exact relative filename (Airflow 3.3 `filename` filter). */
+  filename?: string;
+  filename_pattern?: string;
+  bundle_name?: string;
+  order_by?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface AirflowClientOptions {
+  /** Base URL of the api-server, e.g. `http://127.0.0.1:8080` (no `/api/v2`). */
+  baseUrl: string;
+  username: string;
+  password: string;
+  /** Per-attempt timeout. Default 30 s. */
+  timeoutMs?: number;
+  /** Retries of a retryable call after the first attempt. Default 4. */
+  retries?: number;
+  /** First retry delay; doubles per retry, jittered. Default 250 ms. */
+  retryBaseDelayMs?: number;
+  /** Cap on one retry delay (also caps Retry-After). Default 5 s. */
+  retryMaxDelayMs?: number;
+}
+
+export interface AirflowCallOptions {
+  params?: AirflowQuery;
+  data?: unknown;
+  /** Safe to repeat: enables retries for methods that are not idempotent by HTTP definition. */
+  idempotent?: boolean;
+  /** Send the Bearer token (default true; health and version are public). */
+  auth?: boolean;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface CallOptions {
+  /** Mark a POST/PATCH as safe to retry (e.g. a trigger with a fixed `dag_run_id`). */
+  idempotent?: boolean;
+  signal?: AbortSignal;
+  /** Per-attempt timeout for this call, overriding the client's. */
+  timeoutMs?: number;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+const IDEMPOTENT_METHODS = new Set<Method>(['GET', 'PUT', 'DELETE']);
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+
+const seg = (value: string | number) => encodeURIComponent(String(value));
+
+export class AirflowClient {
+  readonly baseUrl: string;
+  readonly #http: AxiosInstance;
+  readonly #username: string;
+  readonly #password: string;
+  #token: string | undefined;
+  #tokenRequest: Promise<string> | undefined;
+
+  constructor(options: AirflowClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#username = options.username;
+    this.#password = options.password;
+    const base = options.retryBaseDelayMs ?? 250;
+    const cap = options.retryMaxDelayMs ?? 5_000;
+    this.#http = axios.create({
+      baseURL: this.baseUrl,
+      timeout: options.timeoutMs ?? 30_000,
+      // Airflow's list filters repeat the key (`state=a&state=b`), not `state[]=a`.
+      paramsSerializer: { indexes: null },
+      headers: { Accept: 'application/json' },
+    });
+    axiosRetry(this.#http, {
+      retries: options.retries ?? 4,
+      shouldResetTimeout: true,
+      retryCondition: (error) => {
+        if (error.code === AxiosError.ERR_CANCELED) return false;
+        if (!error.response) return true; // refused, reset, DNS, timeout
+        return RETRYABLE_STATUSES.has(error.response.status);
+      },
+      retryDelay: (retryNumber, error) => {
+        const exponential = base * 2 ** (retryNumber - 1);
+        const jittered = exponential * (0.8 + Math.random() * 0.4);
+        return Math.min(cap, Math.max(jittered, retryAfter(error)));
+      },
+    });
+  }
+
+  /** A client for the stack described by tandem's config and credentials. */
+  static forStack(
+    config: Pick<TandemConfig, 'airflow'>,
+    credentials: Pick<Credentials, 'airflow'>,
+    overrides: Partial<AirflowClientOptions> = {},
+  ): AirflowClient {
+    return new AirflowClient({
+      baseUrl: config.airflow.url,
+      username: credentials.airflow.adminUser,
+      password: credentials.airflow.adminPassword,
+      ...overrides,
+    });
+  }
+
+  // --- monitor ---------------------------------------------------------------------------
+
+  health(options: CallOptions = {}): Promise<AirflowHealth> {
+    return this.request('GET', '/api/v2/monitor/health', { auth: false, ...options });
+  }
+
+  version(options: CallOptions = {}): Promise<AirflowVersion> {
+    return this.request('GET', '/api/v2/version', { auth: false, ...options });
+  }
+
+  /**
+   * The Execution API's health (`GET /execution/health`, the API task runners call). Airflow 3.3
+   * builds its versioned routes (Cadwyn) on the first request, blocking the api-server for ~10 s
+   * on a small machine; calling this once at start-up pays that cost before the first task does
+   * (which would otherwise time out and retry its first call).
+   */
+  async executionApiHealth(options: CallOptions = {}): Promise<{ status: string }> {
+    return this.request('GET', '/execution/health', { auth: false, ...options });
+  }
+
+  // --- DAGs ------------------------------------------------------------------------------
+
+  getDag(dagId: string, options: CallOptions = {}): Promise<AirflowDag> {
+    return this.request('GET', `/api/v2/dags/${seg(dagId)}`, options);
+  }
+
+  getDagDetails(dagId: string, options: CallOptions = {}): Promise<AirflowDagDetails> {
+    return this.request('GET', `/api/v2/dags/${seg(dagId)}/details`, options);
+  }
+
+  listDags(query: ListDagsQuery = {}, options: CallOptions = {}): Promise<AirflowDagCollection> {
+    return this.request('GET', '/api/v2/dags', { params: query, ...options });
+  }
+
+  /** Pause or unpause. Setting a flag to a value is safe to repeat, so this call is retried. */
+  patchDag(dagId: string, patch: { is_paused: boolean }, options: CallOptions = {}): Promise<AirflowDag> {
+    return this.request('PATCH', `/api/v2/dags/${seg(dagId)}`, {
+      params: { update_mask: ['is_paused'] },
+      data: { is_paused: patch.is_paused },
+      idempotent: true,
+      ...options,
+    });
+  }
+
+  pauseDag(dagId: string, options: CallOptions = {}): Promise<AirflowDag> {
+    return this.patchDag(dagId, { is_paused: true }, options);
+  }
+
+  unpauseDag(dagId: string, options: CallOptions = {}): Promise<AirflowDag> {
+    return this.patchDag(dagId, { is_paused: false }, options);
+  }
+
+  /**
+   * Ask the dag-processor to parse a DAG's file now (`PUT /api/v2/parseDagFile/{file_token}`).
+   * The token comes from `getDag(...).file_token`; a file Airflow has never parsed has no token —
+   * new files are found by the dag-processor's folder scan (`[dag_processor] refresh_interval`).
+   */
+  async reparseDagFile(fileToken: string, options: CallOptions = {}): Promise<void> {
+    await this.request('PUT', `/api/v2/parseDagFile/${seg(fileToken)}`, options);
+  }
+
+  /** Deletes the DAG's metadata (runs, task instances); 409 while it has running task instances. */
+  async deleteDag(dagId: string, options: CallOptions = {}): Promise<void> {
+    await this.request('DELETE', `/api/v2/dags/${seg(dagId)}`, options);
+  }
+
+  listImportErrors(query: ListImportErrorsQuery = {}, options: CallOptions = {}): Promise<AirflowImportErrorCollection> {
+    return this.request('GET', '/api/v2/importErrors', { params: query, ...options });
+  }
+
+  // --- DAG runs --------------------------------------------------------------------------
+
+  /**
+   * Not retried unless `options.idempotent` — and only mark it so with a fixed `dag_run_id`,
+   * where a replay is answered 409 (AirflowConflictError) instead of creating a second run.
+   */
+  triggerDagRun(dagId: string, request: TriggerDagRunRequest = {}, options: CallOptions = {}): Promise<AirflowDagRun> {
+    // logical_date is a required (nullable) field of TriggerDAGRunPostBody in Airflow 3.
+    const data = { ...request, logical_date: request.logical_date ?? null };
+    return this.request('POST', `/api/v2/dags/${seg(dagId)}/dagRuns`, { data, ...options });
+  }
+
+  getDagRun(dagId: string, dagRunId: string, options: CallOptions = {}): Promise<AirflowDagRun> {
+    return this.request('GET', `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}`, options);
+  }
+
+  /** `dagId` `~` lists runs of every DAG. */
+  listDagRuns(dagId: string, query: ListDagRunsQuery = {}, options: CallOptions = {}): Promise<AirflowDagRunCollection> {
+    return this.request('GET', `/api/v2/dags/${seg(dagId)}/dagRuns`, { params: query, ...options });
+  }
+
+  // --- task instances --------------------------------------------------------------------
+
+  /** `dagId` / `dagRunId` `~` list across DAGs / runs. */
+  listTaskInstances(
+    dagId: string,
+    dagRunId: string,
+    query: ListTaskInstancesQuery = {},
+    options: CallOptions = {},
+  ): Promise<AirflowTaskInstanceCollection> {
+    return this.request('GET', `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances`, {
+      params: query,
+      ...options,
+    });
+  }
+
+  getTaskInstance(
+    dagId: string,
+    dagRunId: string,
+    taskId: string,
+    mapIndex = -1,
+    options: CallOptions = {},
+  ): Promise<AirflowTaskInstance> {
+    const base = `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}`;
+    return this.request('GET', mapIndex >= 0 ? `${base}/${mapIndex}` : base, options);
+  }
+
+  /** One try's log as structured lines (the whole log unless a continuation `token` is given). */
+  getTaskLog(
+    dagId: string,
+    dagRunId: string,
+    taskId: string,
+    tryNumber: number,
+    query: { mapIndex?: number; fullContent?: boolean; token?: string } = {},
+    options: CallOptions = {},
+  ): Promise<AirflowTaskLog> {
+    return this.request(
+      'GET',
+      `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}/logs/${seg(tryNumber)}`,
+      {
+        params: { full_content: query.fullContent ?? true, map_index: query.mapIndex ?? -1, token: query.token },
+        headers: { Accept: 'application/json' },
+        ...options,
+      },
+    );
+  }
+
+  /**
+   * Clear task instances so the scheduler runs them again. Unlike Airflow's body defaults
+   * (`dry_run: true`, `only_failed: true`), this clears exactly what is asked for:
+   * `dry_run: false, only_failed: false` unless the request says otherwise.
+   */
+  clearTaskInstances(
+    dagId: string,
+    request: ClearTaskInstancesRequest,
+    options: CallOptions = {},
+  ): Promise<AirflowTaskInstanceCollection> {
+    return this.request('POST', `/api/v2/dags/${seg(dagId)}/clearTaskInstances`, {
+      data: { dry_run: false, only_failed: false, ...request },
+      ...options,
+    });
+  }
+
+  // --- transport -------------------------------------------------------------------------
+
+  /** Any `/api/v2` call with the client's auth, retry and error handling. */
+  async request<T>(method: Method, path: string, call: AirflowCallOptions = {}): Promise<T> {
+    const idempotent = call.idempotent ?? IDEMPOTENT_METHODS.has(method);
+    const send = async (token: string | undefined): Promise<T> => {
+      const config: AxiosRequestConfig = {
+        method,
+        url: path,
+        params: call.params,
+        data: call.data,
+        signal: call.signal,
+        ...(call.timeoutMs !== undefined ? { timeout: call.timeoutMs } : {}),
+        headers: { ...call.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+        'axios-retry': idempotent ? {} : { retries: 0 },
+      };
+      const response = await this.#http.request<T>(config);
+      return response.data;
+    };
+
+    try {
+      if (call.auth === false) return await send(undefined);
+      const token = await this.#accessToken();
+      try {
+        return await send(token);
+      } catch (err) {
+        if (!(err instanceof AxiosError) || err.response?.status !== 401) throw err;
+        // Expired or revoked (e.g. the api-server's JWT secret changed): one fresh token, one replay.
+        return await send(await this.#accessToken(token));
+      }
+    } catch (err) {
+      throw toAirflowError(err, method, path);
+    }
+  }
+
+  /**
+   * The current token, fetching one if there is none — or if `rejected` is the current token.
+   * Concurrent callers share one `POST /auth/token`.
+   */
+  async #accessToken(rejected?: string): Promise<string> {
+    if (this.#token !== undefined && this.#token !== rejected) return this.#token;
+    if (rejected !== undefined && this.#token === rejected) this.#token = undefined;
+    this.#tokenRequest ??= this.#login().finally(() => {
+      this.#tokenRequest = undefined;
+    });
+    return this.#tokenRequest;
+  }
+
+  async #login(): Promise<string> {
+    const response = await this.#http.request<{ access_token?: string }>({
+      method: 'POST',
+      url: '/auth/token',
+      data: { username: this.#username, password: this.#password },
+      // Logging in has no side effect: safe to retry on a connection error.
+      'axios-retry': {},
+    });
+    const token = response.data.access_token;
+    if (!token) throw new Error('Airflow POST /auth/token answered without access_token');
+    this.#token = token;
+    return token;
+  }
+}
+
+function toAirflowError(err: unknown, method: Method, path: string): Error {
+  if (err instanceof AirflowApiError) return err;
+  if (err instanceof AxiosError) {
+    // Name the call that failed, not the token request inside it — unless it was the token request.
+    const failedPath = err.config?.url === '/auth/token' ? '/auth/token' : path;
+    const failedMethod = failedPath === path ? method : 'POST';
+    if (err.response) {
+      const body = err.response.data as { detail?: unknown } | string | undefined;
+      const detail = body && typeof body === 'object' && 'detail' in body ? body.detail : body;
+      return airflowApiError({ status: err.response.status, detail, method: failedMethod, path: failedPath, cause: err });
+    }
+    if (err.code === AxiosError.ERR_CANCELED) return err;
+    return airflowApiError({
+      status: null,
+      detail: `${err.code ?? 'network error'}: ${err.message} (${err.config?.baseURL ?? ''})`,
+      method: failedMethod,
+      path: failedPath,
+      cause: err,
+    });
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Task log lines as plain text (timestamps and levels kept; the source-details group dropped). */
+export function formatTaskLog(log: AirflowTaskLog): string {
+  const lines: string[] = [];
+  let inSourceGroup = false;
+  for (const entry of log.content) {
+    if (typeof entry === 'string') {
+      lines.push(entry);
+      continue;
+    }
+    if (entry.event === '::group::Log message source details') {
+      inSourceGroup = true;
+      continue;
+    }
+    if (entry.event === '::endgroup::') {
+      inSourceGroup = false;
+      continue;
+    }
+    if (inSourceGroup) continue;
+    const prefix = [entry.timestamp, entry.level?.toUpperCase()].filter(Boolean).join(' ');
+    lines.push(prefix ? `${prefix} ${entry.event}` : entry.event);
+    if (entry.error_detail !== undefined) lines.push(...formatErrorDetail(entry.error_detail));
+  }
+  return lines.join('\n');
+}
+
+interface ErrorDetailFrame {
+  filename?: string;
+  lineno?: number;
+  name?: string;
+}
+
+/** Airflow's structured exception (`error_detail`) as a Python-style traceback. */
+function formatErrorDetail(detail: unknown): string[] {
+  if (!Array.isArray(detail)) return [JSON.stringify(detail)];
+  const lines: string[] = [];
+  for (const item of detail as { exc_type?: string; exc_value?: string; frames?: ErrorDetailFrame[] }[]) {
+    if (!item || typeof item !== 'object' || item.exc_type === undefined) {
+      lines.push(JSON.stringify(item));
+      continue;
+    }
+    lines.push('Traceback (most recent call last):');
+    for (const frame of item.frames ?? []) {
+      lines.push(`  File "${frame.filename ?? '?'}", line ${frame.lineno ?? '?'}, in ${frame.name ?? '?'}`);
+    }
+    lines.push(`${item.exc_type}: ${item.exc_value ?? ''}`);
+  }
+  return lines;
+}
