@@ -53,11 +53,13 @@ async function main(): Promise<void> {
   try {
     stack = await startStack(config, progress);
   } catch (err) {
-    if (err instanceof StackError || err instanceof ConfigError) {
-      console.error(`[tandem] error: ${err.message}`);
-      process.exit(1);
+    // One clear line (plus a log excerpt where there is one); the stack trace only on request.
+    console.error(`[tandem] error: ${(err as Error).message}`);
+    if (!(err instanceof StackError || err instanceof ConfigError)) {
+      if (config.logLevel === 'debug' || config.logLevel === 'trace') console.error(err);
+      else console.error('[tandem] (set TANDEM_LOG_LEVEL=debug for the stack trace)');
     }
-    throw err;
+    process.exit(1);
   }
   printReady(stack);
 

@@ -93,3 +93,12 @@ describe('Supervisor', () => {
     expect(isRunning(grandchild)).toBe(false);
   });
 });
+
+describe('Supervisor start-up failures', () => {
+  it('quotes the end of the process log when it dies during start-up', async () => {
+    const s = supervisor();
+    await expect(s.start(nodeSpec('api', 'console.error("store file is not a database"); process.exit(1)', async () => false))).rejects.toThrow(
+      /api exited during start-up; see .*api\.log; last lines:\n\s+store file is not a database/,
+    );
+  });
+});

@@ -5,7 +5,7 @@
  * whole stack down, because a half-running stack is harder to reason about at 2 AM than a stopped one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
@@ -117,7 +117,7 @@ export class Supervisor {
     void exited.then(() => (dead = true));
     while (Date.now() < deadline) {
       if (dead) {
-        throw new StackError(`${spec.name} exited during start-up; see ${this.logFile(spec.name)}`);
+        throw new StackError(`${spec.name} exited during start-up; see ${this.logFile(spec.name)}${this.#lastLines(spec.name)}`);
       }
       if (await spec.ready().catch(() => false)) {
         this.#progress(`${spec.name} ready in ${seconds(t0)} s (pid ${child.pid})`);
@@ -126,8 +126,19 @@ export class Supervisor {
       await sleep(250);
     }
     throw new StackError(
-      `${spec.name} not ready after ${Math.round(spec.readyTimeoutMs / 1000)} s; see ${this.logFile(spec.name)}`,
+      `${spec.name} not ready after ${Math.round(spec.readyTimeoutMs / 1000)} s; see ${this.logFile(spec.name)}${this.#lastLines(spec.name)}`,
     );
+  }
+
+  /** The end of a process's log, so a start-up failure says why without opening the file. */
+  #lastLines(name: string, count = 5): string {
+    try {
+      const lines = readFileSync(this.logFile(name), 'utf8').trimEnd().split('\n').filter((l) => l.trim() && !l.startsWith('--- '));
+      const tail = lines.slice(-count);
+      return tail.length ? `; last lines:\n    ${tail.join('\n    ')}` : '';
+    } catch {
+      return '';
+    }
   }
 
   pids(): Record<string, number> {

@@ -1,0 +1,96 @@
+// `npm start` with bad input: one clear line naming the problem and the fix, a non-zero exit,
+// and nothing in the state dir destroyed. Each case fails before any engine is started.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envVariables, repoRoot } from '../../shared/config.ts';
+import { freePorts } from '../../test/support/free-ports.ts';
+
+const launcher = path.join(repoRoot, 'deploy/dev/launcher.ts');
+
+/** Environment without the caller's TANDEM_* settings, on free ports, in a fresh state dir. */
+async function launch(extra: Record<string, string>, args: string[] = []) {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TANDEM_')));
+  const [api, temporal, ui, http, metrics, airflow] = await freePorts('127.0.0.1', 6);
+  Object.assign(env, {
+    TANDEM_API_PORT: String(api),
+    TANDEM_TEMPORAL_PORT: String(temporal),
+    TANDEM_TEMPORAL_UI_PORT: String(ui),
+    TANDEM_TEMPORAL_HTTP_PORT: String(http),
+    TANDEM_TEMPORAL_METRICS_PORT: String(metrics),
+    TANDEM_AIRFLOW_PORT: String(airflow),
+    ...extra,
+  });
+  const result = spawnSync(process.execPath, [launcher, ...args], { env, encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr.trim() };
+}
+
+const stateDir = () => mkdtempSync(path.join(os.tmpdir(), 'tandem-launcher-'));
+
+describe('launcher', () => {
+  it('--help lists every environment variable and exits 0', async () => {
+    const r = await launch({}, ['--help']);
+    expect(r.code).toBe(0);
+    for (const name of Object.keys(envVariables)) expect(r.stdout).toContain(name);
+  });
+
+  it('rejects an invalid port with one line naming the variable (exit 2)', async () => {
+    const r = await launch({ TANDEM_STATE_DIR: stateDir(), TANDEM_API_PORT: '99999' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('[tandem] error: invalid configuration: api.port (TANDEM_API_PORT): must be between 1 and 65535');
+  });
+
+  it('rejects an unknown config key in config.json without touching the file', async () => {
+    const dir = stateDir();
+    writeFileSync(path.join(dir, 'config.json'), '{"apii": {}}');
+    const r = await launch({ TANDEM_STATE_DIR: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown key\(s\) apii/);
+    expect(readFileSync(path.join(dir, 'config.json'), 'utf8')).toBe('{"apii": {}}');
+  });
+
+  it('refuses a state dir that is a file', async () => {
+    const file = path.join(stateDir(), 'not-a-dir');
+    writeFileSync(file, 'x');
+    const r = await launch({ TANDEM_STATE_DIR: file });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/state dir .* exists but is not a directory/);
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  it('reports a corrupt credentials file and leaves it in place', async () => {
+    const dir = stateDir();
+    writeFileSync(path.join(dir, 'credentials.json'), '{"adminApiKey": 1}');
+    const r = await launch({ TANDEM_STATE_DIR: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')[0]).toMatch(/credentials file .* is corrupt/);
+    expect(readFileSync(path.join(dir, 'credentials.json'), 'utf8')).toBe('{"adminApiKey": 1}');
+  });
+
+  it('names a port that is already in use and the setting to change', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = await launch({ TANDEM_STATE_DIR: stateDir(), TANDEM_API_PORT: String(port) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`api: port 127.0.0.1:${port} is already in use.*choose another port`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('fails fast when an external Temporal or Airflow is down', async () => {
+    const [dead] = await freePorts('127.0.0.1', 1);
+    const temporal = await launch({ TANDEM_STATE_DIR: stateDir(), TANDEM_TEMPORAL_EMBEDDED: 'false', TANDEM_TEMPORAL_ADDRESS: `127.0.0.1:${dead}` });
+    expect(temporal.code).toBe(1);
+    expect(temporal.stderr).toMatch(new RegExp(`Temporal at 127.0.0.1:${dead} is not reachable .*TANDEM_TEMPORAL_ADDRESS`));
+    // External Airflow is probed while preparing, before the embedded Temporal is started.
+    const airflow = await launch({ TANDEM_STATE_DIR: stateDir(), TANDEM_AIRFLOW_EMBEDDED: 'false', TANDEM_AIRFLOW_URL: `http://127.0.0.1:${dead}` });
+    expect(airflow.code).toBe(1);
+    expect(airflow.stderr).toMatch(new RegExp(`Airflow at http://127.0.0.1:${dead} is not reachable .*TANDEM_AIRFLOW_URL`));
+  });
+});
