@@ -120,7 +120,13 @@ export const envVariables: Record<string, string> = {
 };
 
 /** Variables that are not configuration but are allowed to exist (set by tandem for its children). */
-const passthroughEnv = new Set(['TANDEM_ROLE', 'TANDEM_CREDENTIALS_FILE', 'TANDEM_CONFIG_CHECKED']);
+const passthroughEnv = new Set([
+  // The CLI's credential: who is calling, not how tandem runs.
+  'TANDEM_API_KEY',
+  // Test and bootstrap switches, read where they are used.
+  'TANDEM_TEST_KEEP_STATE',
+  'TANDEM_PYTHON',
+]);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
