@@ -18,7 +18,7 @@ import path from 'node:path';
 import { loadConfig, repoRoot } from '../shared/config.ts';
 import { startStack } from '../deploy/dev/stack.ts';
 import { temporalCliPath, temporalServerReady } from '../deploy/dev/temporal.ts';
-import { freePorts } from '../test/support/free-ports.ts';
+import { freePorts, isolatedStackEnv } from '../test/support/free-ports.ts';
 import { figure, writeReport, type Figure } from './report.ts';
 import { groupRssBytes, mib } from './process-memory.ts';
 
@@ -26,24 +26,9 @@ const host = '127.0.0.1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IDLE_SETTLE_MS = 15_000;
 
-async function stackEnv(stateDir: string): Promise<NodeJS.ProcessEnv> {
-  const [api, temporal, ui, http, metrics, airflow] = await freePorts(host, 6);
-  return {
-    ...process.env,
-    TANDEM_STATE_DIR: stateDir,
-    TANDEM_API_PORT: String(api),
-    TANDEM_TEMPORAL_PORT: String(temporal),
-    TANDEM_TEMPORAL_UI_PORT: String(ui),
-    TANDEM_TEMPORAL_HTTP_PORT: String(http),
-    TANDEM_TEMPORAL_METRICS_PORT: String(metrics),
-    TANDEM_AIRFLOW_PORT: String(airflow),
-    TANDEM_AIRFLOW_DAGS_FOLDER: path.join(stateDir, 'dags'),
-  };
-}
-
 async function tandemStarts(): Promise<{ first: number; warm: number; rss: Record<string, number> }> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-startup-'));
-  const config = loadConfig({ env: await stackEnv(stateDir) });
+  const config = loadConfig({ env: { ...process.env, ...(await isolatedStackEnv(stateDir)) } });
   const quiet = () => {};
   try {
     const first = await startStack(config, quiet);

@@ -7,23 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envVariables, repoRoot } from '../../shared/config.ts';
-import { freePorts } from '../../test/support/free-ports.ts';
+import { freePorts, isolatedStackEnv } from '../../test/support/free-ports.ts';
 
 const launcher = path.join(repoRoot, 'deploy/dev/launcher.ts');
 
 /** Environment without the caller's TANDEM_* settings, on free ports, in a fresh state dir. */
 async function launch(extra: Record<string, string>, args: string[] = []) {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TANDEM_')));
-  const [api, temporal, ui, http, metrics, airflow] = await freePorts('127.0.0.1', 6);
-  Object.assign(env, {
-    TANDEM_API_PORT: String(api),
-    TANDEM_TEMPORAL_PORT: String(temporal),
-    TANDEM_TEMPORAL_UI_PORT: String(ui),
-    TANDEM_TEMPORAL_HTTP_PORT: String(http),
-    TANDEM_TEMPORAL_METRICS_PORT: String(metrics),
-    TANDEM_AIRFLOW_PORT: String(airflow),
-    ...extra,
-  });
+  Object.assign(env, await isolatedStackEnv(), extra);
   const result = spawnSync(process.execPath, [launcher, ...args], { env, encoding: 'utf8', timeout: 60_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr.trim() };
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../shared/config.ts';
 import { startStack, type StackHandle } from '../../deploy/dev/stack.ts';
-import { freePorts } from './free-ports.ts';
+import { isolatedStackEnv } from './free-ports.ts';
 import type { StackInfo } from './stack-info.ts';
 
 let stack: StackHandle | undefined;
@@ -17,19 +17,7 @@ let stateDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-it-'));
-  const [api, temporal, temporalUi, temporalHttp, temporalMetrics, airflow] = await freePorts('127.0.0.1', 6);
-  Object.assign(process.env, {
-    TANDEM_STATE_DIR: stateDir,
-    TANDEM_API_PORT: String(api),
-    TANDEM_TEMPORAL_PORT: String(temporal),
-    TANDEM_TEMPORAL_UI_PORT: String(temporalUi),
-    TANDEM_TEMPORAL_HTTP_PORT: String(temporalHttp),
-    TANDEM_TEMPORAL_METRICS_PORT: String(temporalMetrics),
-    TANDEM_AIRFLOW_PORT: String(airflow),
-    // Keep test DAG files out of the repository's dags/generated, which a dev stack may be reading.
-    TANDEM_AIRFLOW_DAGS_FOLDER: path.join(stateDir, 'dags'),
-    TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? 'info',
-  });
+  Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? 'info' });
   const config = loadConfig();
   console.log(`[integration] starting the embedded stack in ${stateDir}`);
   stack = await startStack(config, (line) => console.log(`[integration] ${line}`));
