@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, configToEnv, loadConfig } from './config.ts';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'tandem-config-'));
 
@@ -59,5 +59,17 @@ describe('loadConfig', () => {
   it('requires a long enough admin key', () => {
     const dir = tmp();
     expect(() => loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_ADMIN_KEY: 'short' }, cwd: dir })).toThrow(/adminKey/);
+  });
+});
+
+describe('configToEnv', () => {
+  it('round-trips: a child loading its config from this environment sees the same config', () => {
+    const dir = tmp();
+    const parent = loadConfig({
+      env: { TANDEM_STATE_DIR: dir, TANDEM_API_PORT: '9100', TANDEM_TEMPORAL_NAMESPACE: 'ns', TANDEM_TEMPORAL_TLS: 'false', TANDEM_ADMIN_KEY: 'x'.repeat(20) },
+      cwd: dir,
+    });
+    const child = loadConfig({ env: configToEnv(parent), cwd: '/' });
+    expect(child).toEqual(parent);
   });
 });

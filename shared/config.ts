@@ -17,6 +17,15 @@ const port = z.coerce
   .min(1, 'must be between 1 and 65535')
   .max(65535, 'must be between 1 and 65535');
 
+const clockTime = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be a time HH:MM (24 h)');
+
+/** A daily window [start, end) of local time; end before start wraps past midnight. */
+export const offPeakWindowSchema = z
+  .object({ start: clockTime.default('01:00'), end: clockTime.default('05:00') })
+  .strict()
+  .refine((w) => w.start !== w.end, 'start and end must differ');
+export type OffPeakWindow = z.infer<typeof offPeakWindowSchema>;
+
 export const tandemConfigSchema = z
   .object({
     /** Where all local state lives: databases, credentials, logs. */
@@ -75,6 +84,43 @@ export const tandemConfigSchema = z
       })
       .strict()
       .prefault({}),
+    notify: z
+      .object({
+        /** Review reminders and escalations are POSTed here; without it they are only logged and audited. */
+        webhookUrl: z.string().url().optional(),
+      })
+      .strict()
+      .prefault({}),
+    llm: z
+      .object({
+        /** OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 (the path up to /chat/completions). */
+        baseUrl: z.string().url().optional(),
+        apiKey: z.string().min(1).optional(),
+        /** Model used when a call does not name one. */
+        model: z.string().min(1).default('gpt-4o-mini'),
+        /** Tokens (prompt + completion, as the provider reports them) each department may spend; 0 = no limit. */
+        tokenBudgetPerDepartment: z.coerce.number().int().min(0).default(0),
+        /** Per-attempt HTTP timeout; a hung provider is a transient error and retried. */
+        timeoutMs: z.coerce.number().int().positive().default(120_000),
+      })
+      .strict()
+      .prefault({}),
+    payload: z
+      .object({
+        /** Keyring that encrypts Temporal payloads; defaults to <stateDir>/payload-keys.json, created on first start. */
+        keysFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    pipelines: z
+      .object({
+        /** When GPU batch/embedding pipelines may run (pipeline lint), in the schedule's time zone. */
+        offPeak: offPeakWindowSchema.prefault({}),
+        /** Per-department windows (config.json only), e.g. {"radiology": {"start": "22:00", "end": "03:00"}}. */
+        offPeakByDepartment: z.record(z.string(), offPeakWindowSchema).default({}),
+      })
+      .strict()
+      .prefault({}),
     /** Only read on the very first start: becomes the admin API key instead of a generated one. */
     adminKey: z.string().min(16, 'must be at least 16 characters').optional(),
   })
@@ -117,6 +163,15 @@ export const envVariables: Record<string, string> = {
   TANDEM_WORKER_MAX_CONCURRENT_ACTIVITIES: 'worker.maxConcurrentActivities',
   TANDEM_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: 'worker.maxConcurrentWorkflowTasks',
   TANDEM_ADMIN_KEY: 'adminKey',
+  TANDEM_PIPELINES_OFF_PEAK_START: 'pipelines.offPeak.start',
+  TANDEM_PIPELINES_OFF_PEAK_END: 'pipelines.offPeak.end',
+  TANDEM_LLM_BASE_URL: 'llm.baseUrl',
+  TANDEM_LLM_API_KEY: 'llm.apiKey',
+  TANDEM_LLM_MODEL: 'llm.model',
+  TANDEM_LLM_TOKEN_BUDGET_PER_DEPARTMENT: 'llm.tokenBudgetPerDepartment',
+  TANDEM_LLM_TIMEOUT_MS: 'llm.timeoutMs',
+  TANDEM_PAYLOAD_KEYS_FILE: 'payload.keysFile',
+  TANDEM_NOTIFY_WEBHOOK_URL: 'notify.webhookUrl',
 };
 
 /** Variables that are not configuration but are allowed to exist (set by tandem for its children). */
@@ -212,6 +267,20 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
   };
 }
 
+/**
+ * The environment that makes `loadConfig` in a child process return this same config: the launcher
+ * hands it to every process it starts, so a stack configured in code (tests, benchmarks) is the
+ * stack its processes see, whatever the parent's own environment says.
+ */
+export function configToEnv(config: TandemConfig): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, dotted] of Object.entries(envVariables)) {
+    const value = dotted.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], config);
+    if (value !== undefined && value !== null && typeof value !== 'object') env[name] = String(value);
+  }
+  return env;
+}
+
 /** Files inside the state dir, named in one place so every process agrees. */
 export function statePaths(stateDir: string) {
   return {
@@ -222,5 +291,8 @@ export function statePaths(stateDir: string) {
     airflowHome: path.join(stateDir, 'airflow'),
     logs: path.join(stateDir, 'logs'),
     pids: path.join(stateDir, 'pids.json'),
+    payloadKeys: path.join(stateDir, 'payload-keys.json'),
+    /** Working directories of jobs run by the local process runner. */
+    jobs: path.join(stateDir, 'jobs'),
   };
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { TandemConfig } from '../../shared/config.ts';
-import { statePaths } from '../../shared/config.ts';
+import { configToEnv, statePaths } from '../../shared/config.ts';
 import { ensureCredentials, type Credentials } from '../../shared/credentials.ts';
 import { apiProcess } from '../../services/api/process.ts';
 import { workerProcess } from '../../services/worker/process.ts';
@@ -84,7 +84,11 @@ export function stackPlan(config: TandemConfig, credentials: Credentials): { pre
   }
   prepare.push({ name: 'building workflow bundle', run: async () => void (await prebuildWorkflowBundle()) });
   clients.push(workerProcess(config));
-  return { prepare, waves: [servers, clients, [apiProcess(config)]] };
+  const childEnv = configToEnv(config);
+  const waves = [servers, clients, [apiProcess(config)]].map((wave) =>
+    wave.map((spec) => ({ ...spec, env: { ...childEnv, ...spec.env } })),
+  );
+  return { prepare, waves };
 }
 
 export async function startStack(config: TandemConfig, progress: ProgressLog): Promise<StackHandle> {
