@@ -1,9 +1,17 @@
 /** Every benchmark by name; `npm run bench -- <name>` runs one. */
+import { fingerprintBenchmark } from './fingerprint.ts';
+import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
+import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
+import { reviewBenchmark } from './review.ts';
 import { startupBenchmark } from './startup.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
 export const benchmarks: Record<string, Benchmark> = {
   startup: startupBenchmark,
+  review: reviewBenchmark,
+  'pipelines-generate': pipelinesGenerateBenchmark,
+  'pipelines-skip': pipelinesSkipBenchmark,
+  fingerprint: fingerprintBenchmark,
 };

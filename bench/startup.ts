@@ -5,7 +5,7 @@
  *   machine's package caches as they are (skipped with --quick);
  * - first start (fresh state dir: migrations, credentials) and warm start (same state dir again),
  *   each from `startStack` to every process ready;
- * - idle resident memory per process, summed over each process group.
+ * - idle memory (PSS) per process, summed over each process group.
  *
  * Baseline, in the same run: the two engines alone (see `engineStarts`), first and warm start, and
  * their memory, so each ratio says what tandem's own processes add.
@@ -20,7 +20,7 @@ import { Supervisor } from '../deploy/dev/supervisor.ts';
 import { ensureCredentials } from '../shared/credentials.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { figure, writeReport, type Figure } from './report.ts';
-import { groupRssBytes, mib } from './process-memory.ts';
+import { groupMemoryBytes, mib } from './process-memory.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IDLE_SETTLE_MS = 15_000;
@@ -34,7 +34,7 @@ async function tandemStarts(): Promise<{ first: number; warm: number; rss: Recor
     await first.stop();
     const warm = await startStack(config, (l) => console.log(`[bench startup] ${l}`));
     await sleep(IDLE_SETTLE_MS);
-    const rss = Object.fromEntries(Object.entries(warm.supervisor.pids()).map(([name, pid]) => [name, groupRssBytes(pid)]));
+    const rss = Object.fromEntries(Object.entries(warm.supervisor.pids()).map(([name, pid]) => [name, groupMemoryBytes(pid)]));
     await warm.stop();
     return { first: first.readySeconds, warm: warm.readySeconds, rss };
   } finally {
@@ -74,7 +74,7 @@ async function engineStarts(): Promise<{ first: number; warm: number; rss: numbe
     await first.supervisor.stop();
     const warm = await once();
     await sleep(IDLE_SETTLE_MS);
-    const rss = Object.values(warm.supervisor.pids()).reduce((n, pid) => n + groupRssBytes(pid), 0);
+    const rss = Object.values(warm.supervisor.pids()).reduce((n, pid) => n + groupMemoryBytes(pid), 0);
     await warm.supervisor.stop();
     return { first: first.seconds, warm: warm.seconds, rss };
   } finally {
@@ -107,8 +107,8 @@ export async function startupBenchmark({ quick }: { quick: boolean }): Promise<F
   figures.push(
     figure({ metric: 'first_start_to_ready', unit: 's', value: tandem.first, baseline: 'engines alone (Temporal + Airflow), fresh', baseline_value: baseline.first }),
     figure({ metric: 'warm_start_to_ready', unit: 's', value: tandem.warm, baseline: 'engines alone (Temporal + Airflow), warm', baseline_value: baseline.warm, target: '<= 45' }),
-    figure({ metric: 'idle_rss_total', unit: 'MiB', value: mib(total), baseline: 'engines alone (Temporal + Airflow)', baseline_value: mib(baseline.rss), note: `after ${IDLE_SETTLE_MS / 1000} s idle` }),
-    ...Object.entries(tandem.rss).map(([name, bytes]) => figure({ metric: `idle_rss_${name}`, unit: 'MiB', value: mib(bytes) })),
+    figure({ metric: 'idle_pss_total', unit: 'MiB', value: mib(total), baseline: 'engines alone (Temporal + Airflow)', baseline_value: mib(baseline.rss), note: `after ${IDLE_SETTLE_MS / 1000} s idle` }),
+    ...Object.entries(tandem.rss).map(([name, bytes]) => figure({ metric: `idle_pss_${name}`, unit: 'MiB', value: mib(bytes) })),
   );
   writeReport('startup', figures);
   return figures;

@@ -19,14 +19,20 @@ import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptio
 
 export const activityErrorTypes = {
   llm: {
-    /** 400 from the provider: malformed request, unknown model, bad parameters. */
+    /** 400/422 from the provider: malformed request, bad parameters. */
     badRequest: 'LlmBadRequest',
+    /** finish_reason content_filter, or an error code content_filter / content_policy_violation. */
     contentFiltered: 'LlmContentFiltered',
+    /** Error code context_length_exceeded: the same prompt will never fit. */
     contextTooLong: 'LlmContextTooLong',
-    /** The tenant's token/spend budget is used up; retrying would only spend more. */
+    /** The department's token budget is used up; retrying would only spend more. */
     budgetExceeded: 'LlmBudgetExceeded',
     /** 401/403: a wrong key does not fix itself. */
     unauthorized: 'LlmUnauthorized',
+    /** 404: unknown model or endpoint. */
+    notFound: 'LlmNotFound',
+    /** No provider URL configured (TANDEM_LLM_BASE_URL). */
+    notConfigured: 'LlmNotConfigured',
   },
   gpuJob: {
     /** The API server rejected the Job manifest (422), e.g. requests ≠ limits. */
@@ -45,6 +51,23 @@ export const activityErrorTypes = {
   audit: {
     /** The event failed validation: a bug in the caller, which no retry can fix. */
     invalidEvent: 'AuditEventInvalid',
+  },
+} as const;
+
+/**
+ * Failure types a preset does retry, named so histories and tests can tell a retried failure's
+ * cause at a glance. Not in any `nonRetryableErrorTypes` list — keep it that way.
+ */
+export const retryableErrorTypes = {
+  llm: {
+    /** Connection reset/refused, timeout, 5xx: backoff from the llmCall preset. */
+    transient: 'LlmTransientError',
+    /** 429 or 503/529 overload: the next attempt waits for Retry-After (`nextRetryDelay`). */
+    rateLimited: 'LlmRateLimited',
+  },
+  gpuJob: {
+    /** Killed from outside more often than the job allows in one attempt: the retry resumes it. */
+    preempted: 'GpuJobPreempted',
   },
 } as const;
 
@@ -124,7 +147,7 @@ export const notify = {
 
 /**
  * Appending to the hash-chained audit log. An audit record must never be dropped, so attempts
- * are unlimited (maximumAttempts 0) and the workflow simply waits while the store is down. That
+ * are unlimited (no maximumAttempts: the TypeScript SDK rejects 0) and the workflow simply waits while the store is down. That
  * is safe because the append is idempotent: the event id is derived from the workflow id and the
  * event's sequence, and a duplicate append is a no-op.
  */
@@ -134,8 +157,21 @@ export const audit = {
     initialInterval: '500 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
-    maximumAttempts: 0,
     nonRetryableErrorTypes: Object.values(activityErrorTypes.audit),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * Creating, reassigning and closing a review task in its task system (the built-in inbox, or an
+ * external task list such as an EHR's). Nobody can find a review whose task was never created, so
+ * attempts are unlimited like `audit`; every call is idempotent by review id, so retries are safe.
+ */
+export const reviewTask = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
   },
 } satisfies ActivityOptions;
 

@@ -4,3 +4,6 @@
  * these). Workflow code only — deterministic, no Node built-ins, no I/O.
  */
 export { echoWorkflow } from './smoke/workflow.ts';
+export { reviewWorkflow } from './review/workflow.ts';
+export { llmCompleteWorkflow } from './llm/workflow.ts';
+export { gpuBatchWorkflow } from './gpu-batch/workflow.ts';

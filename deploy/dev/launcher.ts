@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError, envVariables, loadConfig } from '../../shared/config.ts';
+import { applyExampleOnStart } from './example-pipeline.ts';
 import { startStack, type StackHandle } from './stack.ts';
 import { StackError } from './supervisor.ts';
 
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
     }
     process.exit(1);
   }
+  // Not part of startStack: the integration tests and benchmarks start the same stack without it.
+  await applyExampleOnStart(stack, progress);
   printReady(stack);
 
   let stopping = false;

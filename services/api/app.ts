@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOption
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { TandemConfig } from '../../shared/config.ts';
 import type { Store } from '../../shared/store/store.ts';
+import type { AirflowClient } from '../bridge/airflow-client.ts';
 import airflowPlugin, { type AirflowHealth } from './plugins/app/airflow.ts';
 import authPlugin from './plugins/app/auth.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
@@ -24,10 +25,18 @@ export interface AppDeps {
   store: Store;
   temporal: TemporalGateway;
   airflow: AirflowHealth;
+  /** Airflow REST client for deploying pipelines and triggering runs; without it those routes answer 503. */
+  airflowClient?: AirflowClient;
   /** A pino logger; defaults to one at `config.logLevel` writing JSON to stdout. */
   logger?: FastifyBaseLogger;
   /** Per dependency in `/readyz`. */
   readinessTimeoutMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tandemConfig: TandemConfig;
+  }
 }
 
 export interface BuildAppOptions {
@@ -51,6 +60,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   }).withTypeProvider<ZodTypeProvider>();
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
+  // Read-only settings for routes that need them (e.g. the pipeline lint's off-peak windows).
+  app.decorate('tandemConfig', config);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(problemErrorHandler);
@@ -66,7 +77,10 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(metricsPlugin);
   await app.register(storePlugin, { store: deps.store });
   await app.register(temporalPlugin, { gateway: deps.temporal });
-  await app.register(airflowPlugin, { health: deps.airflow });
+  await app.register(airflowPlugin, {
+    health: deps.airflow,
+    ...(deps.airflowClient ? { deploy: { client: deps.airflowClient, dagsFolder: config.airflow.dagsFolder } } : {}),
+  });
   await app.register(authPlugin);
 
   await app.register(healthRoutes, { readinessTimeoutMs: deps.readinessTimeoutMs ?? 2000 });

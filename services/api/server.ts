@@ -6,6 +6,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, statePaths } from '../../shared/config.ts';
 import { readCredentials } from '../../shared/credentials.ts';
+import { clientDataConverter, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
@@ -30,8 +31,10 @@ async function main(): Promise<void> {
   try {
     store = openSqliteStore(paths.store);
     await seedCredentialKeys(store, credentials);
+    // Same keyring as the worker: what the API starts is encrypted, what it reads back is decrypted.
+    const dataConverter = clientDataConverter(payloadCodecFor(config));
     const temporal = temporalGateway(
-      await connectTemporal(config).catch((err: unknown) => {
+      await connectTemporal(config, { dataConverter }).catch((err: unknown) => {
         throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${describeTemporalError(err)}`, { cause: err });
       }),
       config.temporal.taskQueue,
@@ -39,7 +42,9 @@ async function main(): Promise<void> {
     // No retries for the probe: readiness reports Airflow as it is now, and a refused connection
     // should say so at once instead of being retried into a timeout.
     const airflow = airflowHealthProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));
-    app = await buildApp({ config, store, temporal, airflow });
+    // Deploys and triggers go through the bridge's client with its usual retries.
+    const airflowClient = AirflowClient.forStack(config, credentials);
+    app = await buildApp({ config, store, temporal, airflow, airflowClient });
   } catch (err) {
     await store?.close();
     throw err;

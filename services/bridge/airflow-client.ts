@@ -121,6 +121,13 @@ export interface AirflowImportErrorCollection {
   total_entries: number;
 }
 
+/** `DAGSourceResponse`: the file text Airflow stored with the DAG's latest version. */
+export interface AirflowDagSource {
+  dag_id: string;
+  content: string | null;
+  version_number: number | null;
+}
+
 export interface AirflowDagRun {
   dag_run_id: string;
   dag_id: string;
@@ -421,6 +428,11 @@ export class AirflowClient {
 
   listImportErrors(query: ListImportErrorsQuery = {}, options: CallOptions = {}): Promise<AirflowImportErrorCollection> {
     return this.request('GET', '/api/v2/importErrors', { params: query, ...options });
+  }
+
+  /** The DAG file's text as Airflow stored it when it last changed the DAG (`GET /api/v2/dagSources/{dag_id}`). */
+  getDagSource(dagId: string, options: CallOptions = {}): Promise<AirflowDagSource> {
+    return this.request('GET', `/api/v2/dagSources/${seg(dagId)}`, options);
   }
 
   // --- DAG runs --------------------------------------------------------------------------

@@ -20,9 +20,10 @@ import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { repoRoot } from '../../shared/config.ts';
+import { failureConverterPath } from '../../shared/payload-codec.ts';
 
 /** Bump when the bundling options below change, so old bundles are not reused. */
-const bundleFormat = 1;
+const bundleFormat = 2;
 const keepBundles = 3;
 
 export const workflowsDir = path.join(repoRoot, 'workflows');
@@ -100,6 +101,8 @@ export async function prebuildWorkflowBundle(options: { force?: boolean } = {}):
   }
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflowsEntry,
+    // Workflow failures carry their message in an encoded (hence encrypted) payload, like activities'.
+    failureConverterPath,
     // webpack's progress chatter goes nowhere; warnings and errors still reach stderr.
     logger: new DefaultLogger('WARN'),
   });

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig, repoRoot } from '../../shared/config.ts';
 import { workflowTypes } from '../../shared/contracts/workflow-types.ts';
+import { clientDataConverter, decryptPayloadsDeep, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { historyToJsonValue } from './history-json.ts';
 
@@ -42,7 +43,8 @@ export interface RecordOptions {
 
 export async function recordHistory(options: RecordOptions): Promise<{ file: string; events: number; status: string }> {
   const config = loadConfig();
-  const client = await connectTemporal(config);
+  const codec = payloadCodecFor(config);
+  const client = await connectTemporal(config, { dataConverter: clientDataConverter(codec) });
   try {
     const handle = client.workflow.getHandle(options.workflowId, options.runId);
     const description = await handle.describe();
@@ -55,7 +57,8 @@ export async function recordHistory(options: RecordOptions): Promise<{ file: str
     if (existsSync(file) && !options.overwrite) {
       throw new Error(`${path.relative(repoRoot, file)} exists; pass --overwrite to replace it`);
     }
-    const history = await handle.fetchHistory();
+    // Stored decrypted: the replay tests have no keys (and recorded executions hold test data).
+    const history = await decryptPayloadsDeep(await handle.fetchHistory(), codec);
     await mkdir(dir, { recursive: true });
     // Pretty-printed so a recorded history reviews like any other fixture.
     await writeFile(file, `${JSON.stringify(historyToJsonValue(history), null, 2)}\n`);

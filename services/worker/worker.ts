@@ -12,9 +12,11 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { Runtime, Worker, makeTelemetryFilterString, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
-import { ConfigError, loadConfig, type TandemConfig } from '../../shared/config.ts';
+import { ConfigError, loadConfig, statePaths, type TandemConfig } from '../../shared/config.ts';
+import { failureConverterPath, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { connectNativeTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
-import { activities } from './activities/index.ts';
+import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
+import { createActivities } from './activities/index.ts';
 import { locateWorkflowBundle } from './bundle.ts';
 
 /** The supervisor sends SIGKILL 10 s after SIGTERM; activities get most of that to finish. */
@@ -59,6 +61,23 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
   });
 
   const bundle = await locateWorkflowBundle().catch((err: Error) => fail(err.message));
+  // Keys first: a worker that cannot decrypt must not poll (it would fail every task it takes).
+  const payloadCodec = (() => {
+    try {
+      return payloadCodecFor(config);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  })();
+  // The same store file as the API: audit log and reviewer inbox (WAL mode, so both can write).
+  const store = (() => {
+    try {
+      return openSqliteStore(statePaths(config.stateDir).store);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  })();
+  const activities = createActivities({ store, config });
   const { address, namespace, taskQueue } = config.temporal;
   const connection = await connectNativeTemporal(config).catch((err: unknown) =>
     fail(`Temporal at ${address} is not reachable (${describeTemporalError(err)}); start it or fix TANDEM_TEMPORAL_ADDRESS`),
@@ -72,10 +91,15 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
       taskQueue,
       identity,
       workflowBundle: { codePath: bundle.codePath },
+      // Inputs, results and failure messages reach Temporal encrypted (shared/payload-codec.ts).
+      dataConverter: { payloadCodecs: [payloadCodec], failureConverterPath },
       activities,
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
       shutdownGraceTime,
+      // A cancellation reaches a heartbeating activity with its next heartbeat that the SDK sends;
+      // the default throttle (up to 60 s) would keep a cancelled GPU job running that long.
+      maxHeartbeatThrottleInterval: '5 seconds',
     });
   } catch (err) {
     await connection.close();
@@ -90,6 +114,7 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
     await worker.run();
   } finally {
     await connection.close();
+    await store.close();
   }
   logger.info('worker stopped');
 }

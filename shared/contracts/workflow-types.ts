@@ -8,6 +8,9 @@
  * Pure: zod only, no Temporal import (the API and the CLI load this without the SDK).
  */
 import { z } from 'zod';
+import { reviewRequestInputSchema, reviewResultSchema } from './reviews.ts';
+import { llmCompleteInputSchema, llmCompleteResultSchema } from './llm.ts';
+import { gpuBatchInputSchema, gpuBatchResultSchema } from './gpu-batch.ts';
 
 // --- smoke.echo -----------------------------------------------------------------------------
 
@@ -42,6 +45,27 @@ export const workflowTypes = {
     description: 'Round trip through the worker: one activity stamps the message. Proves the stack is wired.',
     input: echoInputSchema,
     output: echoResultSchema,
+  },
+  'review.request': {
+    workflowName: 'reviewWorkflow',
+    description:
+      'Human review with escalation: creates the task in the reviewer inbox, reminds at 24 h, escalates at 72 h, expires at 7 days (policy overrides these); decide through POST /v1/reviews/{id}/decision.',
+    input: reviewRequestInputSchema,
+    output: reviewResultSchema,
+  },
+  'llm.complete': {
+    workflowName: 'llmCompleteWorkflow',
+    description:
+      'One chat completion through the configured OpenAI-compatible provider, charged to your department’s token budget: transient errors and rate limits (Retry-After) are retried, model errors (bad request, content filter, context too long) fail at once.',
+    input: llmCompleteInputSchema,
+    output: llmCompleteResultSchema,
+  },
+  'gpu.batch': {
+    workflowName: 'gpuBatchWorkflow',
+    description:
+      'One batch job (local process now, Kubernetes Job later) with nvidia.com/gpu requests = limits; heartbeats while it runs, resumes from its last checkpoint after preemption (faultTolerant), kills and cleans up the job on cancellation.',
+    input: gpuBatchInputSchema,
+    output: gpuBatchResultSchema,
   },
 } as const satisfies Record<string, WorkflowTypeDefinition>;
 

@@ -28,4 +28,119 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'audit_log_and_review_inbox',
+    // The audit log is append-only for every client of the file: the triggers refuse UPDATE and
+    // DELETE. seq is assigned by the appender (not AUTOINCREMENT) so a gap means a deleted row.
+    // dedupe_key is UNIQUE but NULL for one-off entries (SQLite allows many NULLs).
+    sql: `
+      CREATE TABLE audit_log (
+        seq               INTEGER PRIMARY KEY,
+        at                TEXT NOT NULL,
+        actor             TEXT NOT NULL,
+        department        TEXT NOT NULL,
+        subject           TEXT NOT NULL,
+        event             TEXT NOT NULL,
+        workflow_id       TEXT,
+        artifact_version  TEXT,
+        details           TEXT NOT NULL,
+        dedupe_key        TEXT UNIQUE,
+        prev_hash         TEXT NOT NULL,
+        hash              TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_log_subject ON audit_log (subject, seq);
+      CREATE INDEX audit_log_workflow ON audit_log (workflow_id, seq);
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+      CREATE TABLE review_tasks (
+        id                  TEXT PRIMARY KEY,
+        department          TEXT NOT NULL,
+        review_type         TEXT NOT NULL,
+        title               TEXT NOT NULL,
+        artifact_uri        TEXT NOT NULL,
+        artifact_version    TEXT NOT NULL,
+        assignee            TEXT NOT NULL,
+        escalation_contact  TEXT NOT NULL,
+        due_at              TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        escalation_level    INTEGER NOT NULL,
+        created_at          TEXT NOT NULL,
+        updated_at          TEXT NOT NULL,
+        closed_at           TEXT
+      ) STRICT;
+      CREATE INDEX review_tasks_inbox ON review_tasks (department, status, assignee);
+    `,
+  },
+  {
+    version: 3,
+    name: 'pipelines_and_fingerprints',
+    // fingerprints: one row per (pipeline, partition, source) with the committed value (NULL until
+    // the first commit) and the pending value of the latest check. partition_runs: the last outcome
+    // per partition (pending | ran | skipped | failed) with its reason.
+    sql: `
+      CREATE TABLE pipelines (
+        id           TEXT PRIMARY KEY,
+        department   TEXT NOT NULL,
+        spec         TEXT NOT NULL,
+        spec_hash    TEXT NOT NULL,
+        dag_id       TEXT NOT NULL,
+        file_name    TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        deployed_at  TEXT,
+        last_error   TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX pipelines_department ON pipelines (department, id);
+
+      CREATE TABLE fingerprints (
+        pipeline_id       TEXT NOT NULL,
+        partition_key     TEXT NOT NULL,
+        source            TEXT NOT NULL,
+        kind              TEXT,
+        identity          TEXT,
+        value             TEXT,
+        committed_run_id  TEXT,
+        committed_at      TEXT,
+        changed_at        TEXT,
+        pending_kind      TEXT,
+        pending_identity  TEXT,
+        pending_value     TEXT,
+        pending_run_id    TEXT,
+        pending_at        TEXT,
+        PRIMARY KEY (pipeline_id, partition_key, source)
+      ) STRICT;
+
+      CREATE TABLE partition_runs (
+        pipeline_id    TEXT NOT NULL,
+        partition_key  TEXT NOT NULL,
+        run_id         TEXT NOT NULL,
+        outcome        TEXT NOT NULL,
+        reason         TEXT NOT NULL,
+        at             TEXT NOT NULL,
+        PRIMARY KEY (pipeline_id, partition_key)
+      ) STRICT;
+    `,
+  },
+  {
+    version: 4,
+    name: 'llm_token_usage',
+    // One row per LLM call key (<workflowId>:<activityId>), so a retried attempt is counted once.
+    sql: `
+      CREATE TABLE llm_token_usage (
+        call_key           TEXT PRIMARY KEY,
+        department         TEXT NOT NULL,
+        model              TEXT NOT NULL,
+        prompt_tokens      INTEGER NOT NULL,
+        completion_tokens  INTEGER NOT NULL,
+        total_tokens       INTEGER NOT NULL,
+        recorded_at        TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX llm_token_usage_department ON llm_token_usage (department, recorded_at);
+    `,
+  },
 ];

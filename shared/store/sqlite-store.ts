@@ -10,6 +10,11 @@ import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { DepartmentScope, Role } from '../contracts/roles.ts';
 import { migrations as knownMigrations, type Migration } from './migrations.ts';
+import { SqliteAuditLog } from './sqlite/audit-log.ts';
+import { SqliteReviewInbox } from './sqlite/review-inbox.ts';
+import { SqlitePipelineRegistry } from './sqlite/pipelines.ts';
+import { SqliteFingerprintStore } from './sqlite/fingerprints.ts';
+import { SqliteLlmTokenUsage } from './sqlite/llm-token-usage.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -53,12 +58,22 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #now: () => Date;
   readonly #statements = new Map<string, StatementSync>();
+  readonly audit: SqliteAuditLog;
+  readonly reviews: SqliteReviewInbox;
+  readonly pipelines: SqlitePipelineRegistry;
+  readonly fingerprints: SqliteFingerprintStore;
+  readonly llmTokenUsage: SqliteLlmTokenUsage;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
     this.file = file;
     this.#db = db;
     this.#now = now;
+    this.audit = new SqliteAuditLog(db, now);
+    this.reviews = new SqliteReviewInbox(db, now);
+    this.pipelines = new SqlitePipelineRegistry(db, now);
+    this.fingerprints = new SqliteFingerprintStore(db, now);
+    this.llmTokenUsage = new SqliteLlmTokenUsage(db, now);
   }
 
   #statement(sql: string): StatementSync {

@@ -5,6 +5,11 @@
  * same interface. Pure: types and error classes only.
  */
 import type { DepartmentScope, Role } from '../contracts/roles.ts';
+import type { AuditLog } from './audit-log.ts';
+import type { ReviewInbox } from './review-inbox.ts';
+import type { PipelineRegistry } from './pipelines.ts';
+import type { FingerprintStore } from './fingerprints.ts';
+import type { LlmTokenUsage } from './llm-token-usage.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -26,6 +31,17 @@ export interface NewApiKey {
 }
 
 export interface Store {
+  /** Hash-chained, append-only audit log (audit-log.ts). */
+  readonly audit: AuditLog;
+  /** The built-in reviewer inbox (review-inbox.ts). */
+  readonly reviews: ReviewInbox;
+  /** Applied pipeline specs and their deploy state (pipelines.ts). */
+  readonly pipelines: PipelineRegistry;
+  /** Source fingerprints per (pipeline, source, partition) and partition outcomes (fingerprints.ts). */
+  readonly fingerprints: FingerprintStore;
+  /** Tokens spent on LLM calls per department, for the token budget (llm-token-usage.ts). */
+  readonly llmTokenUsage: LlmTokenUsage;
+
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;
 

@@ -1,10 +1,11 @@
 """
 Operators that tandem's generated DAGs use.
 
-Coming next:
+- ``partition``: the source-fingerprint check, which asks the control API whether a partition's
+  sources changed since its last successful run and skips the partition when they did not, and
+  the commit that follows the partition's stages;
+- ``evaluation``: the evaluation stage's quality gate.
 
-- the deferrable hand-off operator, which starts (idempotently) the Temporal workflow for a
-  ``handoff`` stage through the control API and defers to its trigger, holding no worker slot;
-- the source-fingerprint task, which asks the control API whether a partition's sources changed
-  since its last successful run and skips the partition when they did not.
+Coming next: the deferrable hand-off operator, which starts (idempotently) the Temporal workflow
+for a ``handoff`` stage through the control API and defers to its trigger, holding no worker slot.
 """

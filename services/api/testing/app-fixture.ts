@@ -13,6 +13,7 @@ import { roles, type Role } from '../../../shared/contracts/roles.ts';
 import { hashApiKey } from '../../../shared/store/api-key-hash.ts';
 import { openSqliteStore, type SqliteStore } from '../../../shared/store/sqlite-store.ts';
 import { buildApp, type BuildAppOptions } from '../app.ts';
+import type { AirflowClient } from '../../bridge/airflow-client.ts';
 import type { AirflowHealth } from '../plugins/app/airflow.ts';
 import type { TemporalGateway } from '../plugins/app/temporal.ts';
 
@@ -39,6 +40,10 @@ export interface AppFixtureOptions extends BuildAppOptions {
   env?: Record<string, string>;
   logger?: FastifyBaseLogger;
   readinessTimeoutMs?: number;
+  /** A real SDK client (e.g. a test environment's) for routes that talk to workflows. */
+  temporalClient?: Client;
+  /** A (fake) Airflow REST client for routes that deploy pipelines or trigger runs. */
+  airflowClient?: AirflowClient;
 }
 
 export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
@@ -57,8 +62,8 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
   const temporal: FakeDependency = { ping: async () => {}, closed: false };
   const airflow: FakeDependency = { ping: async () => {}, closed: false };
   const temporalGateway: TemporalGateway = {
-    // Routes under test do not reach the SDK client yet; a test that needs it passes a real one.
-    client: {} as Client,
+    // Routes that reach the SDK get a real client only when the test passes one.
+    client: options.temporalClient ?? ({} as Client),
     taskQueue: 'tandem-test',
     ping: (signal) => temporal.ping(signal),
     close: async () => {
@@ -75,6 +80,7 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
       airflow: airflowHealth,
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.readinessTimeoutMs ? { readinessTimeoutMs: options.readinessTimeoutMs } : {}),
+      ...(options.airflowClient ? { airflowClient: options.airflowClient } : {}),
     },
     options,
   );

@@ -7,6 +7,16 @@
  * with `proxyActivities` and a preset from workflows/activity-options.ts.
  */
 import * as smoke from './smoke.ts';
+import os from 'node:os';
+import path from 'node:path';
+import { statePaths, type TandemConfig } from '../../../shared/config.ts';
+import type { Store } from '../../../shared/store/store.ts';
+import { createAuditActivities } from './audit.ts';
+import { createNotifyActivities } from './notify.ts';
+import { createReviewTaskActivities, inboxTaskSystem } from './review-tasks.ts';
+import { createLlmActivities, llmDependencies } from './llm.ts';
+import { createJobActivities } from './jobs.ts';
+import { LocalProcessRunner } from '../jobs/local-process-runner.ts';
 
 type ActivityFunction = (...args: never[]) => Promise<unknown>;
 type ActivityFamily = Record<string, ActivityFunction>;
@@ -29,3 +39,28 @@ export function registerFamilies<F extends Record<string, ActivityFamily>>(famil
 
 export const activities = registerFamilies({ smoke });
 export type Activities = typeof activities;
+
+/** What the families that reach outside the worker need; the worker opens these once. */
+export interface ActivityDependencies {
+  store: Store;
+  /**
+   * Without `llm` (tests of other families) LLM calls fail as not configured; without `stateDir`
+   * local jobs run under the OS temp dir.
+   */
+  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir'>>;
+}
+
+/** Every activity the worker registers: the families above plus those built on its dependencies. */
+export function createActivities({ store, config }: ActivityDependencies) {
+  return registerFamilies({
+    standalone: activities,
+    audit: createAuditActivities(store.audit),
+    'review-tasks': createReviewTaskActivities(inboxTaskSystem(store.reviews)),
+    notify: createNotifyActivities({ webhookUrl: config.notify.webhookUrl }),
+    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm)),
+    // Kubernetes comes with the Kubernetes issue; until then jobs run as local processes.
+    jobs: createJobActivities({
+      runner: new LocalProcessRunner({ rootDir: config.stateDir ? statePaths(config.stateDir).jobs : path.join(os.tmpdir(), 'tandem-jobs') }),
+    }),
+  });
+}

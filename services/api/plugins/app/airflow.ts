@@ -10,9 +10,17 @@ export interface AirflowHealth {
   ping(signal: AbortSignal): Promise<void>;
 }
 
+/** The bridge's REST client plus the DAGs folder it deploys into (pipelines routes). */
+export interface AirflowDeployTarget {
+  client: AirflowClient;
+  dagsFolder: string;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     airflow: AirflowHealth;
+    /** Null when the app was built without an Airflow client (routes needing it answer 503). */
+    airflowDeploy: AirflowDeployTarget | null;
   }
 }
 
@@ -35,12 +43,14 @@ export function airflowHealthProbe(client: Pick<AirflowClient, 'health'>): Airfl
 
 export interface AirflowPluginOptions {
   health: AirflowHealth;
+  deploy?: AirflowDeployTarget;
 }
 
 export default fp<AirflowPluginOptions>(
-  async (fastify, { health }) => {
+  async (fastify, { health, deploy }) => {
     // Nothing to close: the Airflow client is plain HTTP without a pooled connection we own.
     fastify.decorate('airflow', health);
+    fastify.decorate('airflowDeploy', deploy ?? null);
   },
   { name: 'airflow', fastify: '5.x' },
 );

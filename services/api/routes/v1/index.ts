@@ -4,6 +4,10 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import apiKeyRoutes from './api-keys/index.ts';
+import auditRoutes from './audit/index.ts';
+import fingerprintRoutes from './fingerprints/index.ts';
+import pipelineRoutes from './pipelines/index.ts';
+import reviewRoutes from './reviews/index.ts';
 import versionRoutes from './version/index.ts';
 import workflowRoutes from './workflows/index.ts';
 
@@ -11,6 +15,10 @@ const v1Routes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(versionRoutes, { prefix: '/version' });
   await fastify.register(apiKeyRoutes, { prefix: '/api-keys' });
   await fastify.register(workflowRoutes, { prefix: '/workflows' });
+  await fastify.register(fingerprintRoutes, { prefix: '/fingerprints' });
+  await fastify.register(pipelineRoutes, { prefix: '/pipelines' });
+  await fastify.register(reviewRoutes, { prefix: '/reviews' });
+  await fastify.register(auditRoutes, { prefix: '/audit' });
 };
 
 export default v1Routes;

@@ -68,7 +68,12 @@ async function stateOf(handle: WorkflowHandle, principal: Principal): Promise<Wo
   if (status === 'failed') {
     state.failure = await handle.result().then(
       () => 'unknown failure',
-      (err: unknown) => ((err as Error).cause as Error | undefined)?.message ?? (err as Error).message,
+      // The innermost cause says what went wrong ("… context length …"), not "Activity task failed".
+      (err: unknown) => {
+        let e = err as Error;
+        while (e.cause instanceof Error) e = e.cause;
+        return e.message;
+      },
     );
   }
   return state;
@@ -112,6 +117,18 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
         });
         request.log.info({ workflowId, type: parsed.type }, 'workflow started');
+        // Who started what is part of the audit trail; the dedupe key keeps a retried start to one entry.
+        // A flow about one department (a review) is audited under it, so that department sees it.
+        const { department } = parsed.input as { department?: string };
+        await fastify.store.audit.append({
+          actor: { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role },
+          department: department ?? principal.department,
+          subject: `workflow:${workflowId}`,
+          event: 'workflow-started',
+          workflowId,
+          details: { type: parsed.type },
+          dedupeKey: `${workflowId}:workflow-started`,
+        });
         return reply.code(201).send({ workflowId, runId: handle.firstExecutionRunId, type: parsed.type, created: true });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

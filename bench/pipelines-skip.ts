@@ -1,0 +1,121 @@
+/**
+ * `npm run bench -- pipelines-skip`: what skipping unchanged partitions saves. On one embedded
+ * stack (temp state dir, free ports), the example knowledge-base refresh with N department
+ * partitions is applied; after a first (warm-up, discarded) run commits every partition, it times
+ * a run where 1 of N partitions changed, and a forced run of all N, alternating, `rounds` times.
+ * Time is trigger → run finished, as the API reports it. Target: the 1-of-N run takes at most
+ * half the forced run's time. Its floor is the changed partition's own chain (check → stages →
+ * commit: one task start after another), which no amount of skipping shortens.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../shared/config.ts';
+import { startStack, type StackHandle } from '../deploy/dev/stack.ts';
+import { EXAMPLE_PARTITIONS, exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
+import { api, eventually } from '../test/support/api-client.ts';
+import { freePorts } from '../test/support/free-ports.ts';
+import { figure, round, writeReport, type Figure } from './report.ts';
+
+const host = '127.0.0.1';
+const EXTRA_PARTITIONS = ['neurology', 'pediatrics', 'psychiatry'];
+
+interface RunView {
+  runId: string;
+  state: string;
+  partitions: { partition: string; state: string }[];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export async function pipelinesSkipBenchmark({ quick }: { quick: boolean }): Promise<Figure[]> {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-pipelines-'));
+  const [apiPort, temporal, ui, http, metrics, airflow] = await freePorts(host, 6);
+  // In process.env, as the integration tier does: the stack's child processes inherit it.
+  const env = {
+    TANDEM_STATE_DIR: stateDir,
+    TANDEM_API_PORT: String(apiPort),
+    TANDEM_TEMPORAL_PORT: String(temporal),
+    TANDEM_TEMPORAL_UI_PORT: String(ui),
+    TANDEM_TEMPORAL_HTTP_PORT: String(http),
+    TANDEM_TEMPORAL_METRICS_PORT: String(metrics),
+    TANDEM_AIRFLOW_PORT: String(airflow),
+    TANDEM_AIRFLOW_DAGS_FOLDER: path.join(stateDir, 'dags'),
+    TANDEM_LOG_LEVEL: 'warn',
+  };
+  const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, env);
+  const config = loadConfig();
+  let stack: StackHandle | undefined;
+  try {
+    stack = await startStack(config, (line) => console.log(`[bench pipelines-skip] ${line}`));
+    const key = stack.credentials.adminApiKey;
+    const url = config.api.url;
+    const dataDir = writeExampleDocuments(stateDir);
+    const partitions = [...EXAMPLE_PARTITIONS, ...EXTRA_PARTITIONS];
+    for (const p of EXTRA_PARTITIONS) {
+      mkdirSync(path.join(dataDir, p), { recursive: true });
+      writeFileSync(path.join(dataDir, p, 'guideline.md'), `# ${p} guideline\nStandard ${p} care pathway.\n`);
+    }
+    const { schedule: _schedule, ...base } = exampleSpec(dataDir);
+    const spec = { ...base, partitions: { keys: partitions } };
+    const applied = await api(url, 'POST', '/v1/pipelines', { key, body: spec });
+    if (applied.status !== 201) throw new Error(`apply failed: ${applied.status} ${JSON.stringify(applied.body)}`);
+
+    const timedRun = async (body: Record<string, unknown>): Promise<{ seconds: number; states: string[] }> => {
+      const t0 = performance.now();
+      const started = await api<{ runs: { runId: string }[] }>(url, 'POST', '/v1/pipelines/kb-refresh/runs', { key, body });
+      if (started.status !== 201) throw new Error(`trigger failed: ${started.status} ${JSON.stringify(started.body)}`);
+      const runId = started.body.runs[0]!.runId;
+      const run = await eventually(
+        async () => {
+          const res = await api<{ runs?: RunView[] }>(url, 'GET', '/v1/pipelines/kb-refresh/runs?limit=5', { key });
+          const found = res.body.runs?.find((r) => r.runId === runId);
+          return found && (found.state === 'success' || found.state === 'failed') ? found : undefined;
+        },
+        300_000,
+        `run ${runId}`,
+      );
+      if (run.state !== 'success') throw new Error(`run ${runId} ${run.state}: ${JSON.stringify(run.partitions)}`);
+      return { seconds: (performance.now() - t0) / 1000, states: run.partitions.map((p) => p.state) };
+    };
+
+    await timedRun({}); // warm-up: commits every partition; discarded
+    const rounds = quick ? 1 : 3;
+    const oneChanged: number[] = [];
+    const forced: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      writeFileSync(path.join(dataDir, 'cardiology', 'heart-failure.md'), `# Heart failure guideline\nRevision ${Date.now()}-${i}.\n`);
+      const changed = await timedRun({});
+      if (changed.states.filter((s) => s === 'ran').length !== 1) throw new Error(`expected 1 partition to run, got ${changed.states}`);
+      oneChanged.push(changed.seconds);
+      const all = await timedRun({ force: true });
+      if (all.states.some((s) => s !== 'ran')) throw new Error(`expected every partition to run, got ${all.states}`);
+      forced.push(all.seconds);
+    }
+    const figures = [
+      figure({
+        metric: `run_1_of_${partitions.length}_changed`,
+        unit: 's',
+        value: median(oneChanged),
+        baseline: `forced run of all ${partitions.length} partitions`,
+        baseline_value: round(median(forced), 1),
+        note: `median of ${rounds}, trigger → finished through the API; stages build_index → evaluate`,
+      }),
+    ];
+    figures.push(figure({ metric: 'skip_run_time_vs_forced', unit: 'x', value: figures[0]!.ratio!, target: '<= 0.5' }));
+    writeReport('pipelines-skip', figures);
+    return figures;
+  } finally {
+    await stack?.stop();
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,1 @@
+"""Stage callables of the example pipelines in examples/ (importable by Airflow's task runners)."""

@@ -1,0 +1,291 @@
+"""
+The building blocks of the DAGs that tandem's bridge generates from pipeline specs
+(services/bridge/dag-generator.ts): one factory per stage kind, plus the per-partition source
+check and fingerprint commit around them.
+
+Why factories instead of operators spelled out in every generated file: the generated file stays a
+short, readable list of literals, and what a stage kind means at run time is written (and tested)
+once, here.
+
+No user string is ever a Jinja template. Airflow renders an operator's ``template_fields`` before
+``execute``; the factories therefore pass user values only through places that are never rendered:
+``functools.partial`` arguments of a ``PythonOperator`` (whose templated ``op_args`` / ``op_kwargs``
+stay empty) and a ``BashOperator`` subclass without template fields. A spec command containing
+``{{ ds }}`` runs as the literal text ``{{ ds }}``.
+
+Nothing here talks to the network at import (DAG parse) time; modules of later features (the
+fingerprint client, Kubernetes jobs, evaluation, the Temporal hand-off) are imported when a task
+runs, so a DAG parses even where one of them is not installed yet and fails that task with a clear
+message instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+CHECK_TASK_ID = "check_sources"
+COMMIT_TASK_ID = "commit_fingerprints"
+
+
+@dataclass(frozen=True)
+class PipelinePartition:
+    """One partition of a pipeline as the generated DAG knows it at parse time."""
+
+    pipeline_id: str
+    department: str
+    #: The partition key (``partitions.keys``), or None when the pipeline is not keyed.
+    key: str | None
+    #: Whether the run's logical date is part of the partition (``partitions.date``).
+    by_date: bool
+
+    def label(self, context: dict[str, Any]) -> str:
+        """
+        The partition's name in the fingerprint store and the API: ``key``, ``YYYY-MM-DD``,
+        ``key:YYYY-MM-DD`` when both, or ``all`` for an unpartitioned pipeline.
+        """
+        day = run_date(context) if self.by_date else None
+        if self.key is not None and day is not None:
+            return f"{self.key}:{day}"
+        return self.key or day or "all"
+
+    def env(self, context: dict[str, Any]) -> dict[str, str]:
+        """What a bash stage sees of its partition."""
+        env = {
+            "TANDEM_PIPELINE_ID": self.pipeline_id,
+            "TANDEM_DEPARTMENT": self.department,
+            "TANDEM_PARTITION": self.label(context),
+        }
+        if self.key is not None:
+            env["TANDEM_PARTITION_KEY"] = self.key
+        if self.by_date:
+            env["TANDEM_PARTITION_DATE"] = run_date(context)
+        return env
+
+
+def run_date(context: dict[str, Any]) -> str:
+    """The run's logical date; a run triggered without one (Airflow 3 allows it) uses its run_after."""
+    ds = context.get("ds")
+    if ds:
+        return str(ds)
+    return context["dag_run"].run_after.date().isoformat()
+
+
+def _retry_args(retries: int, retry_delay_seconds: int) -> dict[str, Any]:
+    return {"retries": retries, "retry_delay": timedelta(seconds=retry_delay_seconds)}
+
+
+def _python_task(task_id: str, function: Any, *args: Any, **operator_args: Any) -> PythonOperator:
+    # The partial's arguments are plain attributes of the callable: never templated.
+    return PythonOperator(task_id=task_id, python_callable=functools.partial(function, *args), **operator_args)
+
+
+def _import_late(module: str, name: str, needed_for: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise RuntimeError(
+            f"{needed_for} needs {module}.{name}, which this tandem_airflow does not provide ({err}); "
+            "upgrade the tandem_airflow package in the Airflow environment"
+        ) from err
+
+
+# --- the partition's own tasks ------------------------------------------------------------------
+
+
+def _check_sources(partition: PipelinePartition, sources: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+    label = partition.label(context)
+    params = context.get("params") or {}
+    chosen = params.get("partitions")
+    if chosen and label not in chosen and partition.key not in chosen:
+        raise AirflowSkipException(f"partition {label} skipped: this run covers only partitions {list(chosen)}")
+    check = _import_late("tandem_airflow.operators.partition", "check_partition_sources", "the source check")
+    return check(partition.pipeline_id, label, copy.deepcopy(sources), bool(params.get("force")), **context)
+
+
+def _commit_fingerprints(partition: PipelinePartition, **context: Any) -> None:
+    commit = _import_late("tandem_airflow.operators.partition", "commit_partition_fingerprints", "the fingerprint commit")
+    commit(partition.pipeline_id, partition.label(context), **context)
+
+
+def check_sources_task(partition: PipelinePartition, sources: list[dict[str, Any]]) -> PythonOperator:
+    """
+    First task of a partition: skips the partition (and so everything downstream of it, through
+    the default all_success trigger rule) when none of its sources changed since its last
+    successful run, unless the run is forced (``force`` param) or leaves the partition out
+    (``partitions`` param).
+    """
+    return _python_task(CHECK_TASK_ID, _check_sources, partition, sources)
+
+
+def commit_fingerprints_task(partition: PipelinePartition) -> PythonOperator:
+    """Last task of a partition: runs only when all its stages succeeded (all_success)."""
+    return _python_task(COMMIT_TASK_ID, _commit_fingerprints, partition)
+
+
+# --- stage kinds --------------------------------------------------------------------------------
+
+
+def _run_python(partition: PipelinePartition, target: str, kwargs: dict[str, Any], **context: Any) -> Any:
+    module_name, _, attribute = target.partition(":")
+    function = getattr(importlib.import_module(module_name), attribute)
+    return function(partition=partition.label(context), **copy.deepcopy(kwargs))
+
+
+def python_stage(
+    task_id: str,
+    partition: PipelinePartition,
+    *,
+    callable: str,  # noqa: A002 - the spec's field name
+    kwargs: dict[str, Any],
+    retries: int,
+    retry_delay_seconds: int,
+) -> PythonOperator:
+    """Calls ``package.module:function`` with ``partition=<label>`` and the spec's kwargs."""
+    return _python_task(task_id, _run_python, partition, callable, kwargs, **_retry_args(retries, retry_delay_seconds))
+
+
+class UntemplatedBashOperator(BashOperator):
+    """A BashOperator whose command and env are used exactly as given: nothing is Jinja-rendered."""
+
+    template_fields = ()
+    template_ext = ()
+    template_fields_renderers: dict[str, str] = {}
+
+    def __init__(self, *, partition: PipelinePartition, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.partition = partition
+
+    def execute(self, context: Any) -> Any:
+        self.env = {**(self.env or {}), **self.partition.env(context)}
+        return super().execute(context)
+
+
+def bash_stage(
+    task_id: str,
+    partition: PipelinePartition,
+    *,
+    command: str,
+    env: dict[str, str],
+    retries: int,
+    retry_delay_seconds: int,
+) -> UntemplatedBashOperator:
+    """Runs the command with bash; ``TANDEM_PARTITION`` (and friends) tell it which partition."""
+    return UntemplatedBashOperator(
+        task_id=task_id,
+        partition=partition,
+        bash_command=command,
+        env=dict(env),
+        append_env=True,
+        **_retry_args(retries, retry_delay_seconds),
+    )
+
+
+def _run_k8s_job(partition: PipelinePartition, stage_id: str, job: dict[str, Any], **context: Any) -> Any:
+    submit_job = _import_late("tandem_airflow.operators.jobs", "submit_job", "a k8s_job stage")
+    return submit_job(
+        pipeline_id=partition.pipeline_id,
+        department=partition.department,
+        stage_id=stage_id,
+        partition=partition.label(context),
+        **copy.deepcopy(job),
+        **context,
+    )
+
+
+def k8s_job_stage(
+    task_id: str,
+    partition: PipelinePartition,
+    *,
+    image: str,
+    command: list[str],
+    env: dict[str, str],
+    resources: dict[str, dict[str, Any]],
+    spot: bool,
+    fault_tolerant: bool,
+    retries: int,
+    retry_delay_seconds: int,
+) -> PythonOperator:
+    """Submits a Kubernetes Job through the control API; ``resources`` is Kubernetes-shaped."""
+    job = {
+        "image": image,
+        "command": command,
+        "env": env,
+        "resources": resources,
+        "spot": spot,
+        "fault_tolerant": fault_tolerant,
+    }
+    return _python_task(task_id, _run_k8s_job, partition, task_id, job, **_retry_args(retries, retry_delay_seconds))
+
+
+def _run_evaluation(partition: PipelinePartition, stage_id: str, suite: str, min_score: float, **context: Any) -> Any:
+    run_evaluation = _import_late("tandem_airflow.operators.evaluation", "run_evaluation", "an evaluation stage")
+    return run_evaluation(
+        pipeline_id=partition.pipeline_id,
+        department=partition.department,
+        stage_id=stage_id,
+        partition=partition.label(context),
+        suite=suite,
+        min_score=min_score,
+        **context,
+    )
+
+
+def evaluation_stage(
+    task_id: str,
+    partition: PipelinePartition,
+    *,
+    suite: str,
+    min_score: float,
+    retries: int,
+    retry_delay_seconds: int,
+) -> PythonOperator:
+    """The golden-query gate: fails (and so blocks the fingerprint commit) below ``min_score``."""
+    return _python_task(
+        task_id, _run_evaluation, partition, task_id, suite, min_score, **_retry_args(retries, retry_delay_seconds)
+    )
+
+
+def _handoff_unavailable(stage_id: str, workflow: str, workflow_input: dict[str, Any], **_context: Any) -> None:
+    raise RuntimeError(
+        f"stage {stage_id} is a hand-off to the Temporal workflow {workflow!r}, but this tandem_airflow has no "
+        "TemporalHandoffOperator yet: hand-off stages need the tandem release with Airflow → Temporal hand-offs"
+    )
+
+
+def handoff_stage(
+    task_id: str,
+    partition: PipelinePartition,
+    *,
+    workflow: str,
+    input: dict[str, Any],  # noqa: A002 - the spec's field name
+    retries: int,
+    retry_delay_seconds: int,
+) -> Any:
+    """
+    A durable Temporal workflow (review, LLM, promotion) started through the control API by the
+    deferrable TemporalHandoffOperator. Where that operator is not installed yet the DAG still
+    parses and this one task fails with the reason, so the rest of the pipeline stays deployable.
+    """
+    retry = _retry_args(retries, retry_delay_seconds)
+    try:
+        from tandem_airflow.operators.handoff import TemporalHandoffOperator  # type: ignore[import-not-found]
+    except ImportError:
+        return _python_task(task_id, _handoff_unavailable, task_id, workflow, input, **retry)
+    return TemporalHandoffOperator(
+        task_id=task_id,
+        pipeline_id=partition.pipeline_id,
+        department=partition.department,
+        partition_key=partition.key,
+        workflow_type=workflow,
+        workflow_input=copy.deepcopy(input),
+        **retry,
+    )

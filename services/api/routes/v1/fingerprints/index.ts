@@ -1,0 +1,79 @@
+/**
+ * `/v1/fingerprints`: called by the partition tasks of generated DAGs with the service key (see
+ * dags/tandem_airflow/operators/partition.py). Admins may call it too, to inspect or repair.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  committedFingerprintSchema,
+  fingerprintCheckBodySchema,
+  fingerprintCheckResultSchema,
+  fingerprintCommitBodySchema,
+  fingerprintQuerySchema,
+} from '../../../../../shared/contracts/fingerprints.ts';
+import { ConflictError } from '../../../../../shared/errors.ts';
+import { NothingPendingError } from '../../../../../shared/store/fingerprints.ts';
+
+const callers = ['service', 'admin'] as const;
+
+const fingerprintRoutes: FastifyPluginAsyncZod = async (fastify) => {
+  const { fingerprints } = fastify.store;
+
+  fastify.get(
+    '',
+    {
+      config: { roles: callers },
+      schema: {
+        tags: ['fingerprints'],
+        summary: 'The committed fingerprints of one partition (the size+mtime fast path needs them)',
+        querystring: fingerprintQuerySchema,
+        response: { 200: z.object({ sources: z.array(committedFingerprintSchema) }) },
+      },
+    },
+    async (request) => ({ sources: await fingerprints.committed(request.query.pipelineId, request.query.partition) }),
+  );
+
+  fastify.post(
+    '/check',
+    {
+      config: { roles: callers },
+      schema: {
+        tags: ['fingerprints'],
+        summary: 'Did any source of this partition change since its last successful run? Records the values as pending',
+        body: fingerprintCheckBodySchema,
+        response: { 200: fingerprintCheckResultSchema },
+      },
+    },
+    async (request) => {
+      const result = await fingerprints.check(request.body);
+      request.log.info(
+        { pipelineId: request.body.pipelineId, partition: request.body.partition, runId: request.body.runId, changed: result.changed },
+        'fingerprints checked',
+      );
+      return result;
+    },
+  );
+
+  fastify.post(
+    '/commit',
+    {
+      config: { roles: callers },
+      schema: {
+        tags: ['fingerprints'],
+        summary: 'The partition’s stages succeeded: make the checked fingerprints the committed ones',
+        body: fingerprintCommitBodySchema,
+        response: { 200: z.object({ committed: z.number().int() }) },
+      },
+    },
+    async (request) => {
+      try {
+        return await fingerprints.commit(request.body);
+      } catch (err) {
+        if (err instanceof NothingPendingError) throw new ConflictError(err.message);
+        throw err;
+      }
+    },
+  );
+};
+
+export default fingerprintRoutes;

@@ -1,0 +1,259 @@
+/**
+ * The reviewer inbox and decisions. Lists and reads come from the inbox table in the store (no
+ * Temporal round trip); decisions, reassignments and comments are Temporal updates on the review
+ * workflow, carrying the caller's principal from its API key. The workflow's validator decides
+ * whether the caller may act, so the answer is immediate and a refused request changes nothing:
+ *
+ *   200 accepted · 403 not allowed (another department, not the assignee) · 409 the review is
+ *   finished, or the decision names a stale artifact version · 422 the body is not valid.
+ *
+ * Every refused decision is audited as `decision-rejected` with the caller's identity.
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Principal } from '../../../../../shared/contracts/principal.ts';
+import {
+  reviewCommentBodySchema,
+  reviewDecisionBodySchema,
+  reviewersGroup,
+  reviewReassignBodySchema,
+  reviewTaskSchema,
+} from '../../../../../shared/contracts/reviews.ts';
+import { allDepartments } from '../../../../../shared/contracts/roles.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type TandemError } from '../../../../../shared/errors.ts';
+import { reviewTaskStatuses, type ReviewTask } from '../../../../../shared/store/review-inbox.ts';
+import {
+  commentUpdate,
+  decideUpdate,
+  reassignUpdate,
+  reviewRejections,
+  reviewStatusQuery,
+  type ReviewStatus,
+} from '../../../../../workflows/review/messages.ts';
+import { principalOf } from '../../../plugins/app/auth.ts';
+
+const reviewerRoles = ['reviewer', 'admin'] as const;
+const readerRoles = ['reviewer', 'admin', 'ai-engineer'] as const;
+
+const idParams = z.object({ id: z.string().min(1).max(400) });
+
+const reviewStatusSchema = z
+  .object({
+    reviewId: z.string(),
+    department: z.string(),
+    status: z.string(),
+    assignee: z.string(),
+    escalationLevel: z.number().int(),
+    escalations: z.array(z.object({ level: z.number().int(), from: z.string(), to: z.string(), at: z.string() })),
+    comments: z.array(z.object({ by: z.string(), at: z.string(), text: z.string() })),
+    decidedBy: z.string().nullable(),
+    decidedAt: z.string().nullable(),
+    comment: z.string().nullable(),
+  })
+  .meta({ id: 'ReviewStatus' });
+
+const reviewDetailSchema = reviewTaskSchema
+  .extend({ live: reviewStatusSchema.nullable().describe('The workflow’s own view; null when it cannot be asked') })
+  .meta({ id: 'ReviewDetail' });
+
+function visible(principal: Principal, task: ReviewTask): boolean {
+  return principal.department === allDepartments || principal.department === task.department;
+}
+
+/** Maps a refused update to the HTTP error the route answers with. */
+function refusal(err: unknown): TandemError | undefined {
+  if (err instanceof WorkflowNotFoundError) return new ConflictError('the review already has an outcome');
+  if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure)) return undefined;
+  const { type, message } = err.cause;
+  switch (type) {
+    case reviewRejections.forbidden:
+      return new ForbiddenError(message);
+    case reviewRejections.finished:
+    case reviewRejections.staleVersion:
+      return new ConflictError(message);
+    case reviewRejections.invalid:
+      return new ValidationError(message);
+    default:
+      return undefined;
+  }
+}
+
+const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
+  const { client } = fastify.temporal;
+  const { reviews, audit } = fastify.store;
+
+  async function taskFor(id: string, principal: Principal, options: { hideOtherDepartments: boolean }): Promise<ReviewTask> {
+    const task = await reviews.get(id);
+    // Reads hide other departments' reviews (ids are not a side channel); decisions let the
+    // workflow refuse them, so the attempt is answered 403 and audited.
+    if (!task || (options.hideOtherDepartments && !visible(principal, task))) throw new NotFoundError(`review ${id} not found`);
+    return task;
+  }
+
+  /** The open review a reassignment or comment applies to; 404/409 before Temporal is asked. */
+  async function openTaskFor(id: string, principal: Principal): Promise<ReviewTask> {
+    const task = await taskFor(id, principal, { hideOtherDepartments: true });
+    if (task.status !== 'pending') throw new ConflictError(`review ${task.id} already has the outcome ${task.status}`);
+    return task;
+  }
+
+  fastify.get(
+    '',
+    {
+      config: { roles: readerRoles },
+      schema: {
+        tags: ['reviews'],
+        summary: 'Reviews in the caller’s department(s), oldest first',
+        querystring: z
+          .object({
+            assignedToMe: z.enum(['true', 'false']).default('false').describe(`Only reviews assigned to the caller’s key name or to \`${reviewersGroup}\``),
+            status: z.enum(reviewTaskStatuses).optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(200),
+          })
+          .strict(),
+        response: { 200: z.object({ reviews: z.array(reviewTaskSchema) }) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { assignedToMe, status, limit } = request.query;
+      const list = await reviews.list({
+        limit,
+        ...(status ? { status } : {}),
+        ...(principal.department === allDepartments ? {} : { department: principal.department }),
+        ...(assignedToMe === 'true' ? { assignees: [principal.name, reviewersGroup] } : {}),
+      });
+      return { reviews: list };
+    },
+  );
+
+  fastify.get(
+    '/:id',
+    {
+      config: { roles: readerRoles },
+      schema: {
+        tags: ['reviews'],
+        summary: 'One review with its escalations and comments; audited as `viewed`',
+        params: idParams,
+        response: { 200: reviewDetailSchema },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const task = await taskFor(request.params.id, principal, { hideOtherDepartments: true });
+      const live = await client.workflow
+        .getHandle(task.id)
+        .query(reviewStatusQuery)
+        .catch((err: unknown) => {
+          request.log.warn({ err, reviewId: task.id }, 'review status query failed; answering from the inbox');
+          return null;
+        });
+      await audit.append({
+        actor: { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role },
+        department: task.department,
+        subject: `review:${task.id}`,
+        event: 'viewed',
+        workflowId: task.id,
+        artifactVersion: task.artifactVersion,
+      });
+      return { ...task, live };
+    },
+  );
+
+  fastify.post(
+    '/:id/decision',
+    {
+      config: { roles: reviewerRoles },
+      schema: {
+        tags: ['reviews'],
+        summary: 'Decide on a review; answers at once whether the decision was accepted',
+        description: 'The reviewer is the API key’s owner. 403: not allowed; 409: already decided, or a stale artifact version.',
+        params: idParams,
+        body: reviewDecisionBodySchema,
+        response: { 200: z.object({ accepted: z.literal(true), review: reviewStatusSchema }) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const task = await taskFor(request.params.id, principal, { hideOtherDepartments: false });
+      const body = request.body;
+      const reject = async (error: TandemError) => {
+        await audit.append({
+          actor: { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role },
+          department: task.department,
+          subject: `review:${task.id}`,
+          event: 'decision-rejected',
+          workflowId: task.id,
+          artifactVersion: task.artifactVersion,
+          details: { status: error.status, reason: error.message, decision: body.decision, artifactVersion: body.artifactVersion },
+        });
+        request.log.info({ reviewId: task.id, status: error.status }, 'review decision refused');
+        return error;
+      };
+      if (task.status !== 'pending') {
+        throw await reject(new ConflictError(`review ${task.id} already has the outcome ${task.status}`));
+      }
+      let review: ReviewStatus;
+      try {
+        review = await client.workflow.getHandle(task.id).executeUpdate(decideUpdate, { args: [{ ...body, principal }] });
+      } catch (err) {
+        const mapped = refusal(err);
+        if (!mapped) throw err;
+        throw await reject(mapped);
+      }
+      request.log.info({ reviewId: task.id, decision: body.decision }, 'review decision accepted');
+      return { accepted: true as const, review };
+    },
+  );
+
+  fastify.post(
+    '/:id/reassign',
+    {
+      config: { roles: reviewerRoles },
+      schema: {
+        tags: ['reviews'],
+        summary: 'Hand the review to another reviewer (the current assignee, or an admin of the department)',
+        params: idParams,
+        body: reviewReassignBodySchema,
+        response: { 200: reviewStatusSchema },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const task = await openTaskFor(request.params.id, principal);
+      try {
+        return await client.workflow.getHandle(task.id).executeUpdate(reassignUpdate, { args: [{ ...request.body, principal }] });
+      } catch (err) {
+        throw refusal(err) ?? err;
+      }
+    },
+  );
+
+  fastify.post(
+    '/:id/comments',
+    {
+      config: { roles: reviewerRoles },
+      schema: {
+        tags: ['reviews'],
+        summary: 'Comment on an open review (any reviewer or admin of its department)',
+        params: idParams,
+        body: reviewCommentBodySchema,
+        response: { 201: reviewStatusSchema },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const task = await openTaskFor(request.params.id, principal);
+      try {
+        const review = await client.workflow.getHandle(task.id).executeUpdate(commentUpdate, { args: [{ ...request.body, principal }] });
+        return reply.code(201).send(review);
+      } catch (err) {
+        throw refusal(err) ?? err;
+      }
+    },
+  );
+};
+
+export default reviewRoutes;

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.ts';
+import { parsePipelineSpec, type PipelineSpec } from '../../shared/contracts/pipeline-spec.ts';
+import { cronTimesOfDay, insideWindow, lintOptionsFrom, lintPipeline } from './pipeline-lint.ts';
+
+function spec(overrides: Record<string, unknown> = {}): PipelineSpec {
+  const result = parsePipelineSpec({
+    apiVersion: 'tandem.dev/v1',
+    id: 'kb-refresh',
+    department: 'cardiology',
+    schedule: { cron: '30 1 * * *', timezone: 'Europe/Berlin' },
+    sources: [{ id: 'notes', kind: 'file', path: '/srv/*.md' }],
+    stages: [
+      {
+        id: 'embed',
+        kind: 'k8s_job',
+        image: 'embedder:1',
+        command: ['embed'],
+        resources: { cpu: { requests: 2, limits: 2 }, memory: { requests: '8Gi', limits: '8Gi' }, gpu: { requests: 1, limits: 1 } },
+      },
+    ],
+    ...overrides,
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.issues));
+  return result.spec;
+}
+
+const gpuJob = (resources: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  id: 'embed',
+  kind: 'k8s_job',
+  image: 'embedder:1',
+  command: ['embed'],
+  resources: { cpu: { requests: 2, limits: 2 }, memory: { requests: '8Gi', limits: '8Gi' }, ...resources },
+  ...extra,
+});
+
+const summary = (findings: ReturnType<typeof lintPipeline>) => findings.map((f) => `${f.severity} ${f.rule} ${f.path}`);
+
+describe('lintPipeline', () => {
+  it('passes a clean GPU pipeline scheduled off-peak', () => {
+    expect(lintPipeline(spec())).toEqual([]);
+  });
+
+  it('requires GPU requests to equal limits', () => {
+    const findings = lintPipeline(spec({ stages: [gpuJob({ gpu: { requests: 1, limits: 2 } })] }));
+    expect(findings).toEqual([
+      {
+        severity: 'error',
+        rule: 'gpu-requests-equal-limits',
+        path: 'stages[0].resources.gpu',
+        message: 'limits must equal requests (requests 1, limits 2)',
+      },
+    ]);
+  });
+
+  it('keeps GPU pipelines inside the off-peak window, per department, in the schedule time zone', () => {
+    const gpu = { gpu: { requests: 1, limits: 1 } };
+    expect(summary(lintPipeline(spec({ schedule: { cron: '0 6 * * *', timezone: 'UTC' }, stages: [gpuJob(gpu)] })))).toEqual([
+      'error gpu-off-peak schedule.cron',
+    ]);
+    // Every firing counts: 04:45 is inside 01:00–05:00, 05:00 is not (the end is exclusive).
+    const edge = lintPipeline(spec({ schedule: { cron: '45 4,5 * * *', timezone: 'UTC' }, stages: [gpuJob(gpu)] }));
+    expect(edge[0]!.message).toContain('also starts at 05:45');
+    expect(edge[0]!.message).not.toContain('04:45');
+    // A department's own window, here wrapping midnight.
+    const night = { offPeakWindows: { cardiology: { start: '22:00', end: '02:00' } } };
+    expect(lintPipeline(spec({ schedule: { cron: '30 23 * * *', timezone: 'UTC' } }), night)).toEqual([]);
+    expect(summary(lintPipeline(spec(), night))).toEqual([]); // 01:30 is before 02:00
+    expect(summary(lintPipeline(spec({ schedule: { cron: '0 3 * * *', timezone: 'UTC' } }), night))).toEqual(['error gpu-off-peak schedule.cron']);
+    // CPU-only pipelines may run whenever.
+    expect(lintPipeline(spec({ schedule: { cron: '0 12 * * *', timezone: 'UTC' }, stages: [gpuJob({ gpu: { requests: 0, limits: 0 } })] }))).toEqual([]);
+  });
+
+  it('allows spot only for fault-tolerant stages', () => {
+    const findings = lintPipeline(spec({ stages: [gpuJob({ gpu: { requests: 1, limits: 1 }, spot: true })] }));
+    expect(summary(findings)).toEqual(['error spot-needs-fault-tolerant stages[0].resources.spot']);
+    expect(lintPipeline(spec({ stages: [gpuJob({ gpu: { requests: 1, limits: 1 }, spot: true, faultTolerant: true })] }))).toEqual([]);
+  });
+
+  it('makes a knowledge-base refresh end with evaluation stages only', () => {
+    const stages = [gpuJob({ gpu: { requests: 1, limits: 1 } }), { id: 'report', kind: 'bash', command: 'true', dependsOn: ['embed'] }];
+    expect(summary(lintPipeline(spec({ refreshesKnowledgeBase: true, stages })))).toEqual([
+      'error knowledge-base-ends-with-evaluation stages[1]',
+    ]);
+    const gated = [...stages, { id: 'golden', kind: 'evaluation', suite: 'kb', dependsOn: ['report'] }];
+    expect(lintPipeline(spec({ refreshesKnowledgeBase: true, stages: gated }))).toEqual([]);
+    // Two branches: both must end in an evaluation.
+    const forked = [...gated, { id: 'side', kind: 'bash', command: 'true', dependsOn: ['embed'] }];
+    expect(summary(lintPipeline(spec({ refreshesKnowledgeBase: true, stages: forked })))).toEqual([
+      'error knowledge-base-ends-with-evaluation stages[3]',
+    ]);
+  });
+
+  it('warns about jobs without cpu/memory and pipelines without sources', () => {
+    const findings = lintPipeline(spec({ sources: [], stages: [{ id: 'job', kind: 'k8s_job', image: 'i', command: ['c'], resources: { cpu: { requests: 1, limits: 1 } } }] }));
+    expect(summary(findings)).toEqual(['warning k8s-job-cpu-memory stages[0].resources', 'warning no-sources sources']);
+    expect(findings[0]!.message).toMatch(/^no memory requests\/limits/);
+  });
+});
+
+describe('off-peak helpers and configuration', () => {
+  it('expands cron times of day and tests windows', () => {
+    expect(cronTimesOfDay('*/30 1-2 * * 1-5')).toEqual([60, 90, 120, 150]);
+    expect(insideWindow(60, { start: '01:00', end: '05:00' })).toBe(true);
+    expect(insideWindow(300, { start: '01:00', end: '05:00' })).toBe(false);
+    expect(insideWindow(23 * 60, { start: '22:00', end: '02:00' })).toBe(true);
+  });
+
+  it('reads the default window from TANDEM_PIPELINES_OFF_PEAK_* and per department from config', () => {
+    const config = loadConfig({ cwd: '/nonexistent', env: { TANDEM_STATE_DIR: '/nonexistent/state', TANDEM_PIPELINES_OFF_PEAK_START: '00:30' } });
+    expect(lintOptionsFrom(config)).toEqual({ offPeak: { start: '00:30', end: '05:00' }, offPeakWindows: {} });
+    expect(() => loadConfig({ cwd: '/nonexistent', env: { TANDEM_STATE_DIR: '/nonexistent/state', TANDEM_PIPELINES_OFF_PEAK_END: '25:00' } })).toThrow(
+      /pipelines\.offPeak\.end \(TANDEM_PIPELINES_OFF_PEAK_END\): must be a time HH:MM/,
+    );
+  });
+});

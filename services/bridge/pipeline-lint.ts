@@ -1,0 +1,114 @@
+/**
+ * The rules a valid pipeline spec must also follow before it is deployed (DESIGN.md, "Core flow
+ * 1" and the domain rules 4–6). Errors block the deploy; warnings are returned with it. Every
+ * finding names the spec path to change.
+ */
+import nodeCron from 'node-cron';
+import type { OffPeakWindow, TandemConfig } from '../../shared/config.ts';
+import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipeline-spec.ts';
+
+export interface Finding {
+  severity: 'error' | 'warning';
+  /** Bracket form, e.g. `stages[2].resources.gpu`. */
+  path: string;
+  rule: LintRule;
+  message: string;
+}
+
+export const lintRules = {
+  'gpu-requests-equal-limits': 'A GPU stage requests exactly the GPUs it is limited to (nvidia.com/gpu requests = limits).',
+  'gpu-off-peak': "A pipeline with GPU stages is scheduled only inside its department's off-peak window.",
+  'spot-needs-fault-tolerant': 'Only stages marked faultTolerant may run on spot/preemptible nodes.',
+  'knowledge-base-ends-with-evaluation': 'A pipeline that refreshes a knowledge base ends with evaluation stages only.',
+  'k8s-job-cpu-memory': '(warning) A k8s_job sets cpu and memory requests and limits, so department quotas can place it.',
+  'no-sources': '(warning) A pipeline without sources cannot skip unchanged partitions: every run runs everything.',
+} as const;
+export type LintRule = keyof typeof lintRules;
+
+export interface LintOptions {
+  /** Off-peak window per department; departments not listed use `offPeak`. */
+  offPeakWindows?: Record<string, OffPeakWindow>;
+  /** Default 01:00–05:00. */
+  offPeak?: OffPeakWindow;
+}
+
+export const defaultOffPeak: OffPeakWindow = { start: '01:00', end: '05:00' };
+
+export function lintOptionsFrom(config: Pick<TandemConfig, 'pipelines'>): LintOptions {
+  return { offPeak: config.pipelines.offPeak, offPeakWindows: config.pipelines.offPeakByDepartment };
+}
+
+const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+const clock = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+
+/** [start, end), wrapping past midnight when end < start. */
+export function insideWindow(minuteOfDay: number, window: OffPeakWindow): boolean {
+  const start = minutesOf(window.start);
+  const end = minutesOf(window.end);
+  return start < end ? minuteOfDay >= start && minuteOfDay < end : minuteOfDay >= start || minuteOfDay < end;
+}
+
+/** The times of day (minutes after midnight, ascending) at which a 5-field cron fires. */
+export function cronTimesOfDay(cron: string): number[] {
+  const { hour, minute } = nodeCron.parse(cron.trim());
+  return hour.flatMap((h) => minute.map((m) => h * 60 + m)).sort((a, b) => a - b);
+}
+
+function usesGpu(stage: PipelineStage): boolean {
+  return stage.kind === 'k8s_job' && ((stage.resources.gpu?.requests ?? 0) > 0 || (stage.resources.gpu?.limits ?? 0) > 0);
+}
+
+export function lintPipeline(spec: PipelineSpec, options: LintOptions = {}): Finding[] {
+  const findings: Finding[] = [];
+  const add = (severity: Finding['severity'], rule: LintRule, path: string, message: string) =>
+    findings.push({ severity, rule, path, message });
+
+  spec.stages.forEach((stage, i) => {
+    if (stage.kind !== 'k8s_job') return;
+    const { gpu, spot, faultTolerant, cpu, memory } = stage.resources;
+    if (gpu && gpu.requests !== gpu.limits) {
+      add('error', 'gpu-requests-equal-limits', `stages[${i}].resources.gpu`, `limits must equal requests (requests ${gpu.requests}, limits ${gpu.limits})`);
+    }
+    if (spot && !faultTolerant) {
+      add('error', 'spot-needs-fault-tolerant', `stages[${i}].resources.spot`, 'spot nodes may be reclaimed at any time: set faultTolerant: true (the job survives a restart) or spot: false');
+    }
+    if (!cpu || !memory) {
+      const missing = [!cpu && 'cpu', !memory && 'memory'].filter(Boolean).join(' and ');
+      add('warning', 'k8s-job-cpu-memory', `stages[${i}].resources`, `no ${missing} requests/limits: the department's ResourceQuota may refuse the job or it may be evicted under pressure`);
+    }
+  });
+
+  const gpuStages = spec.stages.filter(usesGpu);
+  if (gpuStages.length > 0 && spec.schedule) {
+    const window = options.offPeakWindows?.[spec.department] ?? options.offPeak ?? defaultOffPeak;
+    const outside = cronTimesOfDay(spec.schedule.cron).filter((t) => !insideWindow(t, window));
+    if (outside.length > 0) {
+      const shown = outside.slice(0, 5).map(clock).join(', ') + (outside.length > 5 ? `, … (${outside.length} in all)` : '');
+      add(
+        'error',
+        'gpu-off-peak',
+        'schedule.cron',
+        `GPU stage ${gpuStages[0]!.id} must run off-peak, ${window.start}–${window.end} ${spec.schedule.timezone} for department ${spec.department}, but this schedule also starts at ${shown}`,
+      );
+    }
+  }
+
+  if (spec.refreshesKnowledgeBase) {
+    const dependedOn = new Set(spec.stages.flatMap((s) => s.dependsOn));
+    spec.stages.forEach((stage, i) => {
+      if (!dependedOn.has(stage.id) && stage.kind !== 'evaluation') {
+        add(
+          'error',
+          'knowledge-base-ends-with-evaluation',
+          `stages[${i}]`,
+          `stage ${stage.id} is a last stage of a knowledge-base refresh but not an evaluation: add an evaluation stage that depends on it, so a bad refresh cannot be promoted`,
+        );
+      }
+    });
+  }
+
+  if (spec.sources.length === 0) {
+    add('warning', 'no-sources', 'sources', 'no sources: nothing tells an unchanged partition from a changed one, so every run runs every partition');
+  }
+  return findings;
+}

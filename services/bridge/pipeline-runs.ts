@@ -1,0 +1,182 @@
+/**
+ * Runs of a deployed pipeline through Airflow's REST API: trigger chosen partitions or a backfill
+ * date range (run conf `{partitions, force}`, which the generated DAG reads as params), and read
+ * runs back with a per-partition state derived from the task instances of each partition's task
+ * group (`<key>.check_sources` … `<key>.commit_fingerprints`).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { PipelineSpec } from '../../shared/contracts/pipeline-spec.ts';
+import type { AirflowClient, AirflowDagRun, AirflowTaskInstance } from './airflow-client.ts';
+import { AirflowConflictError } from './airflow-errors.ts';
+
+export type PartitionRunState = 'queued' | 'running' | 'ran' | 'skipped' | 'failed' | 'not_run';
+
+export interface PartitionRunView {
+  partition: string;
+  state: PartitionRunState;
+  /** task id (without the group prefix) → Airflow state */
+  tasks: Record<string, string | null>;
+}
+
+export interface PipelineRunView {
+  runId: string;
+  state: string;
+  runType: string;
+  logicalDate: string | null;
+  runAfter: string;
+  startDate: string | null;
+  endDate: string | null;
+  conf: Record<string, unknown> | null;
+  partitions: PartitionRunView[];
+}
+
+export interface TriggerRequest {
+  partitions?: string[] | undefined;
+  force?: boolean | undefined;
+  /** Backfill: one run per day from `from` to `to` (inclusive, YYYY-MM-DD). */
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
+export interface TriggeredRun {
+  runId: string;
+  logicalDate: string | null;
+  state: string;
+  /** False when the Idempotency-Key matched a run that already existed. */
+  created: boolean;
+}
+
+export const CHECK_TASK = 'check_sources';
+export const COMMIT_TASK = 'commit_fingerprints';
+/** Backfill ranges are capped so one request cannot queue years of runs. */
+export const MAX_BACKFILL_DAYS = 366;
+
+export function partitionKeysOf(spec: PipelineSpec): string[] | undefined {
+  return spec.partitions?.keys;
+}
+
+/** Days from `from` to `to` inclusive, as YYYY-MM-DD (UTC calendar arithmetic). */
+export function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= Date.parse(`${to}T00:00:00Z`); t += 86_400_000) {
+    days.push(new Date(t).toISOString().slice(0, 10));
+    if (days.length > MAX_BACKFILL_DAYS) break;
+  }
+  return days;
+}
+
+/** A run id Airflow accepts; deterministic for one (caller, Idempotency-Key), so a retry is a 409. */
+export function pipelineRunId(callerKeyId: string, idempotencyKey: string | undefined, day?: string): string {
+  const suffix = day ? `__${day}` : '';
+  if (!idempotencyKey) return `api__${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14)}_${randomUUID().slice(0, 8)}${suffix}`;
+  const digest = createHash('sha256').update(`${callerKeyId}\0${idempotencyKey}`).digest('hex').slice(0, 24);
+  return `api__idem_${digest}${suffix}`;
+}
+
+export async function triggerPipelineRuns(
+  client: AirflowClient,
+  dagId: string,
+  request: TriggerRequest,
+  ids: { callerKeyId: string; idempotencyKey?: string | undefined },
+  timezone = 'UTC',
+): Promise<TriggeredRun[]> {
+  const conf = { partitions: request.partitions ?? null, force: request.force ?? false };
+  const days = request.from ? daysBetween(request.from, request.to ?? request.from) : [undefined];
+  const runs: TriggeredRun[] = [];
+  for (const day of days) {
+    const runId = pipelineRunId(ids.callerKeyId, ids.idempotencyKey, day);
+    // A backfill day's logical date is that day's midnight; Airflow keeps it in UTC.
+    const logicalDate = day ? zonedMidnightIso(day, timezone) : null;
+    try {
+      const run = await client.triggerDagRun(dagId, { dag_run_id: runId, logical_date: logicalDate, conf }, { idempotent: true });
+      runs.push({ runId, logicalDate: run.logical_date, state: run.state, created: true });
+    } catch (err) {
+      if (!(err instanceof AirflowConflictError) || !ids.idempotencyKey) throw err;
+      const existing = await client.getDagRun(dagId, runId);
+      runs.push({ runId, logicalDate: existing.logical_date, state: existing.state, created: false });
+    }
+  }
+  return runs;
+}
+
+/** Midnight of `day` in `timezone`, as an ISO instant. */
+export function zonedMidnightIso(day: string, timezone: string): string {
+  const utcMidnight = Date.parse(`${day}T00:00:00Z`);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: timezone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(new Date(utcMidnight));
+  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+  const asLocal = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  const offset = asLocal - utcMidnight;
+  return new Date(utcMidnight - offset).toISOString();
+}
+
+/** The partition a task instance belongs to: its task group (the key), or the run's label. */
+function groupOf(taskId: string): { group: string | null; task: string } {
+  const dot = taskId.indexOf('.');
+  return dot < 0 ? { group: null, task: taskId } : { group: taskId.slice(0, dot), task: taskId.slice(dot + 1) };
+}
+
+export function partitionState(tasks: Record<string, string | null>): PartitionRunState {
+  const states = Object.values(tasks);
+  if (tasks[CHECK_TASK] === 'skipped') return 'skipped';
+  if (tasks[COMMIT_TASK] === 'success') return 'ran';
+  if (states.some((s) => s === 'failed' || s === 'upstream_failed')) return 'failed';
+  if (states.some((s) => s === 'running' || s === 'deferred' || s === 'up_for_retry' || s === 'success')) return 'running';
+  if (states.every((s) => s === 'skipped' || s === 'removed')) return 'skipped';
+  return 'queued';
+}
+
+export function partitionsOfRun(
+  run: Pick<AirflowDagRun, 'logical_date' | 'run_after'>,
+  spec: PipelineSpec,
+  taskInstances: AirflowTaskInstance[],
+): PartitionRunView[] {
+  const byGroup = new Map<string | null, Record<string, string | null>>();
+  for (const ti of taskInstances) {
+    const { group, task } = groupOf(ti.task_id);
+    const tasks = byGroup.get(group) ?? {};
+    tasks[task] = ti.state;
+    byGroup.set(group, tasks);
+  }
+  const day = spec.partitions?.date ? (run.logical_date ?? run.run_after).slice(0, 10) : null;
+  const label = (key: string | null) => (key && day ? `${key}:${day}` : (key ?? day ?? 'all'));
+  const keys = partitionKeysOf(spec);
+  const groups: (string | null)[] = keys ?? [null];
+  return groups.map((key) => {
+    const tasks = byGroup.get(key) ?? {};
+    return { partition: label(key), state: Object.keys(tasks).length ? partitionState(tasks) : 'not_run', tasks };
+  });
+}
+
+export async function listPipelineRuns(
+  client: AirflowClient,
+  dagId: string,
+  spec: PipelineSpec,
+  limit = 20,
+): Promise<PipelineRunView[]> {
+  const { dag_runs } = await client.listDagRuns(dagId, { limit, order_by: '-run_after' });
+  return Promise.all(
+    dag_runs.map(async (run) => {
+      const { task_instances } = await client.listTaskInstances(dagId, run.dag_run_id, { limit: 1000 });
+      return {
+        runId: run.dag_run_id,
+        state: run.state,
+        runType: run.run_type,
+        logicalDate: run.logical_date,
+        runAfter: run.run_after,
+        startDate: run.start_date,
+        endDate: run.end_date,
+        conf: run.conf,
+        partitions: partitionsOfRun(run, spec, task_instances),
+      };
+    }),
+  );
+}

@@ -1,0 +1,34 @@
+/**
+ * Applied pipelines: the spec that is deployed, its hash, the DAG it became and how the last
+ * deploy went. A failed redeploy keeps the running version's spec and only records `lastError`,
+ * because Airflow keeps running that version. Pure: types only.
+ */
+
+export const pipelineStatuses = ['deployed', 'paused', 'deleted', 'failed'] as const;
+export type PipelineStatus = (typeof pipelineStatuses)[number];
+
+export interface PipelineRecord {
+  id: string;
+  department: string;
+  spec: unknown;
+  specHash: string;
+  dagId: string;
+  fileName: string;
+  status: PipelineStatus;
+  deployedAt: string | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type PipelineWrite = Omit<PipelineRecord, 'createdAt' | 'updatedAt'>;
+
+export interface PipelineRegistry {
+  /** Insert or replace by id; `createdAt` is kept from the first write. */
+  save(pipeline: PipelineWrite): Promise<PipelineRecord>;
+  get(id: string): Promise<PipelineRecord | undefined>;
+  /** Sorted by id; `department` filters, `includeDeleted` (default false) shows deleted ones too. */
+  list(filter?: { department?: string; includeDeleted?: boolean }): Promise<PipelineRecord[]>;
+  /** Undefined when there is no such pipeline. */
+  update(id: string, patch: Partial<Pick<PipelineRecord, 'status' | 'lastError' | 'deployedAt'>>): Promise<PipelineRecord | undefined>;
+}

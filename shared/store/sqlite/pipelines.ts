@@ -1,0 +1,106 @@
+/** Applied pipelines in SQLite (see ../pipelines.ts). */
+import type { DatabaseSync } from 'node:sqlite';
+import type { PipelineRecord, PipelineRegistry, PipelineStatus, PipelineWrite } from '../pipelines.ts';
+
+interface PipelineRow {
+  id: string;
+  department: string;
+  spec: string;
+  spec_hash: string;
+  dag_id: string;
+  file_name: string;
+  status: string;
+  deployed_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toPipeline(row: PipelineRow): PipelineRecord {
+  return {
+    id: row.id,
+    department: row.department,
+    spec: JSON.parse(row.spec) as unknown,
+    specHash: row.spec_hash,
+    dagId: row.dag_id,
+    fileName: row.file_name,
+    // Written only by this class from typed input.
+    status: row.status as PipelineStatus,
+    deployedAt: row.deployed_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class SqlitePipelineRegistry implements PipelineRegistry {
+  readonly #db: DatabaseSync;
+  readonly #now: () => Date;
+
+  constructor(db: DatabaseSync, now: () => Date) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  async save(pipeline: PipelineWrite): Promise<PipelineRecord> {
+    const at = this.#now().toISOString();
+    this.#db
+      .prepare(
+        `INSERT INTO pipelines (id, department, spec, spec_hash, dag_id, file_name, status, deployed_at, last_error,
+           created_at, updated_at)
+         VALUES (:id, :department, :spec, :specHash, :dagId, :fileName, :status, :deployedAt, :lastError, :at, :at)
+         ON CONFLICT (id) DO UPDATE SET
+           department = excluded.department, spec = excluded.spec, spec_hash = excluded.spec_hash,
+           dag_id = excluded.dag_id, file_name = excluded.file_name, status = excluded.status,
+           deployed_at = excluded.deployed_at, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+      )
+      .run({
+        id: pipeline.id,
+        department: pipeline.department,
+        spec: JSON.stringify(pipeline.spec),
+        specHash: pipeline.specHash,
+        dagId: pipeline.dagId,
+        fileName: pipeline.fileName,
+        status: pipeline.status,
+        deployedAt: pipeline.deployedAt,
+        lastError: pipeline.lastError,
+        at,
+      });
+    return (await this.get(pipeline.id))!;
+  }
+
+  async get(id: string): Promise<PipelineRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM pipelines WHERE id = ?').get(id);
+    return row ? toPipeline(row as unknown as PipelineRow) : undefined;
+  }
+
+  async list(filter: { department?: string; includeDeleted?: boolean } = {}): Promise<PipelineRecord[]> {
+    const where: string[] = [];
+    const params: Record<string, string> = {};
+    if (filter.department !== undefined) {
+      where.push('department = :department');
+      params.department = filter.department;
+    }
+    if (!filter.includeDeleted) where.push(`status <> 'deleted'`);
+    const sql = `SELECT * FROM pipelines ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    return (this.#db.prepare(sql).all(params) as unknown as PipelineRow[]).map(toPipeline);
+  }
+
+  async update(
+    id: string,
+    patch: Partial<Pick<PipelineRecord, 'status' | 'lastError' | 'deployedAt'>>,
+  ): Promise<PipelineRecord | undefined> {
+    const current = await this.get(id);
+    if (!current) return undefined;
+    this.#db
+      .prepare('UPDATE pipelines SET status = ?, last_error = ?, deployed_at = ?, updated_at = ? WHERE id = ?')
+      .run(
+        patch.status ?? current.status,
+        patch.lastError !== undefined ? patch.lastError : current.lastError,
+        patch.deployedAt !== undefined ? patch.deployedAt : current.deployedAt,
+        this.#now().toISOString(),
+        id,
+      );
+    return this.get(id);
+  }
+}

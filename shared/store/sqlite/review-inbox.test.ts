@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NewReviewTask } from '../review-inbox.ts';
+import { openSqliteStore, type SqliteStore } from '../sqlite-store.ts';
+
+let dir: string;
+let store: SqliteStore;
+afterEach(async () => {
+  await store?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const task = (id: string, over: Partial<NewReviewTask> = {}): NewReviewTask => ({
+  id,
+  department: 'cardiology',
+  reviewType: 'discharge-summary',
+  title: `review ${id}`,
+  artifactUri: `s3://x/${id}`,
+  artifactVersion: 'v1',
+  assignee: 'dr-a',
+  escalationContact: 'dr-chief',
+  dueAt: '2030-01-08T00:00:00.000Z',
+  ...over,
+});
+
+describe('SqliteReviewInbox', () => {
+  it('creates idempotently, lists by assignee/status/department, reassigns and closes once', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tandem-inbox-'));
+    store = openSqliteStore(path.join(dir, 'tandem.db'));
+    const inbox = store.reviews;
+    await inbox.create(task('r1'));
+    await inbox.create(task('r1', { title: 'second create is ignored' }));
+    await inbox.create(task('r2', { assignee: 'group:reviewers' }));
+    await inbox.create(task('r3', { department: 'oncology' }));
+    expect((await inbox.get('r1'))?.title).toBe('review r1');
+    expect((await inbox.list({ department: 'cardiology', assignees: ['dr-a', 'group:reviewers'] })).map((t) => t.id)).toEqual(['r1', 'r2']);
+
+    await inbox.reassign('r1', 'dr-chief', 1);
+    expect(await inbox.get('r1')).toMatchObject({ assignee: 'dr-chief', escalationLevel: 1 });
+    await inbox.close('r1', 'approved');
+    await inbox.close('r1', 'expired');
+    await inbox.reassign('r1', 'dr-late');
+    expect(await inbox.get('r1')).toMatchObject({ status: 'approved', assignee: 'dr-chief', closedAt: expect.any(String) });
+    expect((await inbox.list({ status: 'pending' })).map((t) => t.id)).toEqual(['r2', 'r3']);
+  });
+});

@@ -1,0 +1,28 @@
+/**
+ * gpu.batch: one batch job through the `jobs` activity family under the `gpuJob` preset (long
+ * start-to-close, heartbeat timeout, slow retries, wait for cancellation to finish). The
+ * workflow only names the job — the input's name plus a suffix from the workflow id, stable
+ * across retries and unique per workflow — and lets the activity watch it; a workflow
+ * cancellation cancels the activity, which stops and cleans up the job before the workflow ends.
+ */
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { JobActivities } from '../../services/worker/activities/jobs.ts';
+import type { GpuBatchInput, GpuBatchResult } from '../../shared/contracts/gpu-batch.ts';
+import { gpuJob } from '../activity-options.ts';
+
+const { runJob } = proxyActivities<JobActivities>(gpuJob);
+
+/** FNV-1a, 32 bit, as 7 base-36 digits: short enough for a Kubernetes name, deterministic. */
+export function jobSuffix(workflowId: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < workflowId.length; i += 1) {
+    hash ^= workflowId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(36).padStart(7, '0');
+}
+
+export async function gpuBatchWorkflow(input: GpuBatchInput): Promise<GpuBatchResult> {
+  const name = `${input.name}-${jobSuffix(workflowInfo().workflowId)}`;
+  return runJob({ ...input, name });
+}

@@ -1,0 +1,221 @@
+// Every escalation branch of the review workflow on the time-skipping test server, with the real
+// audit and inbox activities on a temp SQLite store and the notify activity posting to a local
+// fake webhook: a 7-day review runs in seconds.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { ReviewNotification } from '../../services/worker/activities/notify.ts';
+import { createActivities } from '../../services/worker/activities/index.ts';
+import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
+import type { Principal } from '../../shared/contracts/principal.ts';
+import { reviewRequestInputSchema, type ReviewRequestInput } from '../../shared/contracts/reviews.ts';
+import { openSqliteStore, type SqliteStore } from '../../shared/store/sqlite-store.ts';
+import { createTimeSkippingEnv } from '../../test/support/temporal-test-env.ts';
+import { commentUpdate, decideUpdate, reassignUpdate, reviewRejections, reviewStatusQuery, type ReviewDecisionArgs as DecideArgs } from './messages.ts';
+import { reviewWorkflow } from './workflow.ts';
+
+let env: TestWorkflowEnvironment;
+let codePath: string;
+let dir: string;
+let store: SqliteStore;
+let webhook: Server;
+const notifications: ReviewNotification[] = [];
+let worker: Worker;
+let running: Promise<void>;
+const taskQueue = `review-test-${randomUUID()}`;
+
+const hour = 60 * 60 * 1000;
+const minute = 60 * 1000;
+
+const drA: Principal = { keyId: 'k-a', name: 'dr-a', role: 'reviewer', department: 'cardiology' };
+const chief: Principal = { keyId: 'k-chief', name: 'dr-chief', role: 'reviewer', department: 'cardiology' };
+const oncologist: Principal = { keyId: 'k-onc', name: 'dr-a', role: 'reviewer', department: 'oncology' };
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'tandem-review-wf-'));
+  store = openSqliteStore(path.join(dir, 'tandem.db'));
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      notifications.push(JSON.parse(body) as ReviewNotification);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`;
+  [env, { codePath }] = await Promise.all([createTimeSkippingEnv(), prebuildWorkflowBundle()]);
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: { codePath },
+    activities: createActivities({ store, config: { notify: { webhookUrl } } }),
+  });
+  running = worker.run();
+}, 120_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await new Promise((r) => webhook?.close(r));
+  await store?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function request(over: Partial<ReviewRequestInput> = {}): ReviewRequestInput {
+  return reviewRequestInputSchema.parse({
+    department: 'cardiology',
+    reviewType: 'discharge-summary',
+    title: 'Discharge summary for bed 12',
+    artifact: { uri: 's3://summaries/12', version: 'v3' },
+    assignee: 'dr-a',
+    escalationContact: 'dr-chief',
+    ...over,
+  });
+}
+
+async function start(input = request()): Promise<WorkflowHandle<typeof reviewWorkflow>> {
+  const workflowId = `review-${randomUUID()}`;
+  const handle = await env.client.workflow.start(reviewWorkflow, { taskQueue, workflowId, args: [input] });
+  // The task exists before anybody is told about it.
+  for (let i = 0; i < 200 && !(await store.reviews.get(workflowId)); i++) await new Promise((r) => setTimeout(r, 25));
+  return handle;
+}
+
+const eventsOf = async (id: string) => (await store.audit.list({ workflowId: id })).map((e) => e.event);
+const notificationsOf = (id: string) => notifications.filter((n) => n.reviewId === id).map((n) => [n.kind, n.recipients]);
+
+async function rejectionOf(promise: Promise<unknown>): Promise<string | undefined> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (err as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return (cause as ApplicationFailure).type ?? undefined;
+}
+
+describe('reviewWorkflow escalation branches', () => {
+  it('decision at 10 min: approved, nobody notified', async () => {
+    const handle = await start();
+    await env.sleep(10 * minute);
+    const accepted = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: drA }] });
+    expect(accepted).toMatchObject({ status: 'approved', decidedBy: 'dr-a' });
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'approved', decidedBy: 'dr-a', artifactVersion: 'v3', escalations: [] });
+    const started = Date.parse((await store.reviews.get(handle.workflowId))!.createdAt);
+    expect(Date.parse(result.decidedAt) - started).toBeGreaterThanOrEqual(10 * minute);
+    expect(Date.parse(result.decidedAt) - started).toBeLessThan(11 * minute);
+    expect(notificationsOf(handle.workflowId)).toEqual([]);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided']);
+    expect(await store.reviews.get(handle.workflowId)).toMatchObject({ status: 'approved' });
+    const decided = (await store.audit.list({ workflowId: handle.workflowId })).at(-1)!;
+    expect(decided).toMatchObject({ actor: { kind: 'key', keyId: 'k-a', name: 'dr-a' }, artifactVersion: 'v3', department: 'cardiology' });
+  });
+
+  it('decision at 23 h: still before the reminder', async () => {
+    const handle = await start();
+    await env.sleep(23 * hour);
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'request-changes', artifactVersion: 'v3', principal: drA, comment: 'cite the echo' }] });
+    expect(await handle.result()).toMatchObject({ outcome: 'changes-requested', comment: 'cite the echo', escalations: [] });
+    expect(notificationsOf(handle.workflowId)).toEqual([]);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided']);
+  });
+
+  it('decision at 25 h: after the reminder to the assignee and the escalation contact', async () => {
+    const handle = await start();
+    await env.sleep(25 * hour);
+    expect(notificationsOf(handle.workflowId)).toEqual([['review-reminder', ['dr-a', 'dr-chief']]]);
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', artifactVersion: 'v3', principal: drA, comment: 'wrong patient' }] });
+    expect(await handle.result()).toMatchObject({ outcome: 'rejected', decidedBy: 'dr-a', escalations: [] });
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'decided']);
+  });
+
+  it('decision at 73 h: after escalation only the escalation contact may decide', async () => {
+    const handle = await start();
+    await env.sleep(73 * hour);
+    const status = await handle.query(reviewStatusQuery);
+    expect(status).toMatchObject({ assignee: 'dr-chief', escalationLevel: 1 });
+    expect(await store.reviews.get(handle.workflowId)).toMatchObject({ assignee: 'dr-chief', escalationLevel: 1, status: 'pending' });
+    expect(await rejectionOf(handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: drA }] }))).toBe(
+      reviewRejections.forbidden,
+    );
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: chief }] });
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'approved', decidedBy: 'dr-chief' });
+    expect(result.escalations).toEqual([{ level: 1, from: 'dr-a', to: 'dr-chief', at: expect.any(String) }]);
+    expect(notificationsOf(handle.workflowId)).toEqual([
+      ['review-reminder', ['dr-a', 'dr-chief']],
+      ['review-escalated', ['dr-chief', 'dr-a']],
+    ]);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'escalated', 'decided']);
+  });
+
+  it('no decision: expired at the deadline with the escalation record, never silently', async () => {
+    const handle = await start();
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'expired', decidedBy: null, artifactVersion: 'v3' });
+    expect(result.escalations).toHaveLength(1);
+    const created = Date.parse((await store.reviews.get(handle.workflowId))!.createdAt);
+    expect(Date.parse(result.decidedAt) - created).toBeGreaterThanOrEqual(168 * hour);
+    expect(notificationsOf(handle.workflowId).map(([kind]) => kind)).toEqual(['review-reminder', 'review-escalated', 'review-expired']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'escalated', 'expired']);
+    expect(await store.reviews.get(handle.workflowId)).toMatchObject({ status: 'expired' });
+    const expired = (await store.audit.list({ workflowId: handle.workflowId })).at(-1)!;
+    expect(expired.details).toMatchObject({ escalations: [{ level: 1, to: 'dr-chief' }] });
+    expect(await store.audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it('follows a shorter policy of the request', async () => {
+    const handle = await start(request({ policy: { notifyAfterHours: 1, escalateAfterHours: 2, deadlineHours: 3 } }));
+    expect(await handle.result()).toMatchObject({ outcome: 'expired' });
+    expect(notificationsOf(handle.workflowId)).toHaveLength(3);
+  });
+});
+
+describe('reviewWorkflow update validators', () => {
+  it('reject without changing anything: wrong department, stale version, reject without comment, bad decision', async () => {
+    const handle = await start();
+    const decide = (args: Record<string, unknown>) =>
+      handle.executeUpdate(decideUpdate, { args: [args as unknown as DecideArgs] });
+    expect(await rejectionOf(decide({ decision: 'approve', artifactVersion: 'v3', principal: oncologist }))).toBe(reviewRejections.forbidden);
+    expect(await rejectionOf(decide({ decision: 'approve', artifactVersion: 'v2', principal: drA }))).toBe(reviewRejections.staleVersion);
+    expect(await rejectionOf(decide({ decision: 'reject', artifactVersion: 'v3', principal: drA }))).toBe(reviewRejections.invalid);
+    expect(await rejectionOf(decide({ decision: 'maybe', artifactVersion: 'v3', principal: drA }))).toBe(reviewRejections.invalid);
+    expect(await rejectionOf(decide({ decision: 'approve', artifactVersion: 'v3', principal: { ...drA, role: 'ai-engineer' } }))).toBe(
+      reviewRejections.forbidden,
+    );
+    const status = await handle.query(reviewStatusQuery);
+    expect(status).toMatchObject({ status: 'pending', decidedBy: null, assignee: 'dr-a' });
+    expect(await eventsOf(handle.workflowId)).toEqual(['created']);
+
+    // Comment and reassign are audited with the caller's identity; the new assignee may decide.
+    await handle.executeUpdate(commentUpdate, { args: [{ text: 'looking at it', principal: drA }] });
+    const admin: Principal = { keyId: 'k-admin', name: 'ops', role: 'admin', department: '*' };
+    await handle.executeUpdate(reassignUpdate, { args: [{ assignee: 'dr-b', reason: 'vacation', principal: admin }] });
+    expect(await rejectionOf(decide({ decision: 'approve', artifactVersion: 'v3', principal: drA }))).toBe(reviewRejections.forbidden);
+    const drB: Principal = { keyId: 'k-b', name: 'dr-b', role: 'reviewer', department: 'cardiology' };
+    await decide({ decision: 'approve', artifactVersion: 'v3', principal: drB });
+    // The second decision, before the workflow has even closed, is refused as finished.
+    expect(await rejectionOf(decide({ decision: 'reject', artifactVersion: 'v3', principal: drB, comment: 'no' }))).toBe(reviewRejections.finished);
+    expect(await handle.result()).toMatchObject({ outcome: 'approved', decidedBy: 'dr-b' });
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'commented', 'reassigned', 'decided']);
+    expect((await store.reviews.get(handle.workflowId))?.assignee).toBe('dr-b');
+  });
+
+  it('any reviewer of the department may decide a review assigned to the reviewers group', async () => {
+    const handle = await start(request({ assignee: 'group:reviewers' }));
+    expect(await rejectionOf(handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: oncologist }] }))).toBe(
+      reviewRejections.forbidden,
+    );
+    await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: chief }] });
+    expect(await handle.result()).toMatchObject({ outcome: 'approved', decidedBy: 'dr-chief' });
+  });
+});
