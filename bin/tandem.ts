@@ -25,15 +25,20 @@ function connection(program: Command): { url: string; key: string } {
   return { url: (opts.apiUrl ?? config.api.url).replace(/\/+$/, ''), key };
 }
 
-async function call(program: Command, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+/** A request body: a value sent as JSON, or text sent as it is with its own content type. */
+type Body = { json: unknown } | { text: string; contentType: string };
+
+async function call(program: Command, method: string, path: string, body?: Body, headers: Record<string, string> = {}): Promise<unknown> {
   const { url, key } = connection(program);
+  const contentType = body === undefined ? undefined : 'json' in body ? 'application/json' : body.contentType;
   let res: Response;
   try {
     res = await fetch(`${url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(60_000),
+      headers: { authorization: `Bearer ${key}`, ...(contentType ? { 'content-type': contentType } : {}), ...headers },
+      ...(body !== undefined ? { body: 'json' in body ? JSON.stringify(body.json) : body.text } : {}),
+      // Applying a pipeline waits for Airflow to parse the DAG.
+      signal: AbortSignal.timeout(300_000),
     });
   } catch (err) {
     throw new CliError(`cannot reach the tandem API at ${url} (${(err as Error).cause ?? (err as Error).message}); is \`npm start\` running?`);
@@ -87,7 +92,7 @@ export function buildCli(): Command {
     .option('--idempotency-key <key>', 'the same key returns the same workflow')
     .action(async (opts: { type: string; input: string; idempotencyKey?: string }) =>
       print(
-        await call(program, 'POST', '/v1/workflows', { type: opts.type, input: jsonArgument(opts.input) }, opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {}),
+        await call(program, 'POST', '/v1/workflows', { json: { type: opts.type, input: jsonArgument(opts.input) } }, opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {}),
       ),
     );
   workflows
@@ -98,6 +103,51 @@ export function buildCli(): Command {
     .command('cancel <id>')
     .description('Request cancellation of a workflow')
     .action(async (id: string) => print(await call(program, 'POST', `/v1/workflows/${encodeURIComponent(id)}/cancel`)));
+
+  const pipelines = program.command('pipelines').description('Pipeline specs → Airflow DAGs');
+  const specBody = (file: string): Body => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+    return /\.ya?ml$/i.test(file) ? { text, contentType: 'application/yaml' } : { text, contentType: 'application/json' };
+  };
+  pipelines
+    .command('validate')
+    .description('Dry run: lint findings and the generated Python, nothing deployed')
+    .requiredOption('-f, --file <spec>', 'pipeline spec, YAML or JSON')
+    .action(async (opts: { file: string }) => print(await call(program, 'POST', '/v1/pipelines/validate', specBody(opts.file))));
+  pipelines
+    .command('apply')
+    .description('Validate, generate and deploy a pipeline (creates or updates it)')
+    .requiredOption('-f, --file <spec>', 'pipeline spec, YAML or JSON')
+    .action(async (opts: { file: string }) => print(await call(program, 'POST', '/v1/pipelines', specBody(opts.file))));
+  pipelines.command('list').description('Pipelines you can see').action(async () => print(await call(program, 'GET', '/v1/pipelines')));
+  pipelines.command('get <id>').description('One pipeline').action(async (id: string) => print(await call(program, 'GET', `/v1/pipelines/${encodeURIComponent(id)}`)));
+  pipelines
+    .command('run <id>')
+    .description('Trigger a run of chosen partitions (default all), or a backfill range')
+    .option('-p, --partition <key...>', 'partition keys to run')
+    .option('--force', 'run partitions whose sources did not change', false)
+    .option('--from <date>', 'backfill start (YYYY-MM-DD)')
+    .option('--to <date>', 'backfill end (YYYY-MM-DD)')
+    .action(async (id: string, opts: { partition?: string[]; force: boolean; from?: string; to?: string }) =>
+      print(
+        await call(program, 'POST', `/v1/pipelines/${encodeURIComponent(id)}/runs`, {
+          json: { force: opts.force, ...(opts.partition ? { partitions: opts.partition } : {}), ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) },
+        }),
+      ),
+    );
+  pipelines
+    .command('partitions <id>')
+    .description('Per partition: last fingerprint, when it changed, last run, skipped or ran and why')
+    .action(async (id: string) => print(await call(program, 'GET', `/v1/pipelines/${encodeURIComponent(id)}/partitions`)));
+  pipelines
+    .command('delete <id>')
+    .description('Pause and remove the DAG; run history is kept')
+    .action(async (id: string) => print(await call(program, 'DELETE', `/v1/pipelines/${encodeURIComponent(id)}`)));
   return program;
 }
 

@@ -1,6 +1,8 @@
 // The CLI against the real API: it prints JSON on success, and on bad input the problem with
 // every path, exiting non-zero.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { repoRoot } from '../shared/config.ts';
@@ -32,5 +34,19 @@ describe('tandem CLI', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/422 Request is not valid/);
     expect(bad.stderr).toMatch(/input\.message: /);
+  });
+
+  it('validates a pipeline spec file, and lists every problem of a bad one with its path', () => {
+    const ok = tandem('pipelines', 'validate', '-f', path.join(repoRoot, 'examples/kb-refresh/pipeline.yaml'));
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, dagId: 'tandem__kb-refresh' });
+
+    const bad = path.join(mkdtempSync(path.join(os.tmpdir(), 'tandem-cli-')), 'bad.yaml');
+    const example = readFileSync(path.join(repoRoot, 'examples/kb-refresh/pipeline.yaml'), 'utf8');
+    writeFileSync(bad, example.replace(/cron: .*/, 'cron: "61 * * * *"'));
+    const r = tandem('pipelines', 'validate', '-f', bad);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^422 /);
+    expect(r.stderr).toMatch(/schedule/);
   });
 });

@@ -1,9 +1,16 @@
 import { portIsFree } from '../../deploy/dev/supervisor.ts';
 
+/**
+ * Linux hands out ephemeral ports (outgoing connections, servers on port 0) from 32768 up, so a
+ * port picked up there can be taken by someone's outgoing connection between the check and the
+ * bind — e.g. between two starts of the same stack. Stay below that range.
+ */
+const EPHEMERAL_START = 32_768;
+
 /** Finds `count` consecutive-ish free ports on host, starting the search at `from`. */
-export async function freePorts(host: string, count: number, from = 20_000 + Math.floor(Math.random() * 20_000)): Promise<number[]> {
+export async function freePorts(host: string, count: number, from = 20_000 + Math.floor(Math.random() * 10_000)): Promise<number[]> {
   const ports: number[] = [];
-  for (let port = from; ports.length < count && port < 65_000; port++) {
+  for (let port = from; ports.length < count && port < EPHEMERAL_START; port++) {
     if (await portIsFree(host, port)) ports.push(port);
   }
   if (ports.length < count) throw new Error(`could not find ${count} free ports on ${host}`);
