@@ -46,7 +46,7 @@ describe('tandem CLI', () => {
     writeFileSync(bad, example.replace(/cron: .*/, 'cron: "61 * * * *"'));
     const r = tandem('pipelines', 'validate', '-f', bad);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^422 /);
-    expect(r.stderr).toMatch(/schedule/);
+    expect(r.stderr).toMatch(/^tandem: 422 Request is not valid/);
+    expect(r.stderr).toMatch(/schedule\.cron: /);
   });
 });
