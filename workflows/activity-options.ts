@@ -43,6 +43,18 @@ export const activityErrorTypes = {
   airflow: {
     /** 4xx other than 408/409/429: our request is wrong (unknown DAG, bad conf, no permission). */
     rejected: 'AirflowRequestRejected',
+    /** The DAG run ended `failed`; the message carries the failed task's log excerpt. */
+    dagRunFailed: 'AirflowDagRunFailed',
+    /** The worker has no Airflow URL or credentials file: no retry can fix that. */
+    notConfigured: 'AirflowNotConfigured',
+  },
+  evaluation: {
+    /** The version has no retrievals to evaluate: the refresh did not produce them. */
+    retrievalsMissing: 'EvaluationRetrievalsMissing',
+  },
+  deploy: {
+    /** The deploy hook refused the model version; the workflow rolls the alias back. */
+    failed: 'DeployFailed',
   },
   notify: {
     /** The channel refuses the recipient (unknown address, revoked webhook). */
@@ -125,6 +137,53 @@ export const airflowCall = {
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
     nonRetryableErrorTypes: Object.values(activityErrorTypes.airflow),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * Waiting for an Airflow DAG run to end: one activity that polls the run with growing intervals
+ * (capped), heartbeating each poll, so a dead worker is noticed within the heartbeat timeout and
+ * the retry simply polls again (the run id is deterministic). A failed run is non-retryable —
+ * re-polling a failed run finds it failed again.
+ */
+export const airflowWait = {
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.airflow),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * Golden-query evaluation and alias switches: reads of files the refresh produced and writes to
+ * the local store, all idempotent. A few quick attempts; a missing retrievals file stops at once.
+ */
+export const evaluation = {
+  startToCloseTimeout: '5 minutes',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.evaluation),
+  },
+} satisfies ActivityOptions;
+
+/**
+ * The deploy hook of model promotion. Few attempts: a deploy that keeps failing is rolled back
+ * (the alias switched back) rather than retried for hours with the new version half-live.
+ */
+export const deploy = {
+  startToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: Object.values(activityErrorTypes.deploy),
   },
 } satisfies ActivityOptions;
 

@@ -7,3 +7,5 @@ export { echoWorkflow } from './smoke/workflow.ts';
 export { reviewWorkflow } from './review/workflow.ts';
 export { llmCompleteWorkflow } from './llm/workflow.ts';
 export { gpuBatchWorkflow } from './gpu-batch/workflow.ts';
+export { kbRefreshWorkflow } from './kb-refresh/workflow.ts';
+export { modelPromotionWorkflow } from './model-promotion/workflow.ts';

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { reviewRequestInputSchema, reviewResultSchema } from './reviews.ts';
 import { llmCompleteInputSchema, llmCompleteResultSchema } from './llm.ts';
 import { gpuBatchInputSchema, gpuBatchResultSchema } from './gpu-batch.ts';
+import { kbRefreshInputSchema, kbRefreshResultSchema, modelPromotionInputSchema, modelPromotionResultSchema } from './index-promotion.ts';
 
 // --- smoke.echo -----------------------------------------------------------------------------
 
@@ -66,6 +67,20 @@ export const workflowTypes = {
       'One batch job (local process now, Kubernetes Job later) with nvidia.com/gpu requests = limits; heartbeats while it runs, resumes from its last checkpoint after preemption (faultTolerant), kills and cleans up the job on cancellation.',
     input: gpuBatchInputSchema,
     output: gpuBatchResultSchema,
+  },
+  'kb.refresh': {
+    workflowName: 'kbRefreshWorkflow',
+    description:
+      'Rebuild a knowledge-base index with an Airflow DAG run, evaluate it on a golden set (recall@k, MRR vs thresholds and the current version), promote it (alias switch) if it passes; a regression is promoted only if a review.request child is approved.',
+    input: kbRefreshInputSchema,
+    output: kbRefreshResultSchema,
+  },
+  'model.promote': {
+    workflowName: 'modelPromotionWorkflow',
+    description:
+      'Evaluate a model version on a golden set, get it approved through a review.request child, switch its alias and deploy it; a failed deploy switches the alias back.',
+    input: modelPromotionInputSchema,
+    output: modelPromotionResultSchema,
   },
 } as const satisfies Record<string, WorkflowTypeDefinition>;
 

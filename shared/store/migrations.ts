@@ -143,4 +143,34 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX llm_token_usage_department ON llm_token_usage (department, recorded_at);
     `,
   },
+  {
+    version: 5,
+    name: 'index_aliases',
+    // Alias → version (what readers resolve), every switch as history, and each version's
+    // evaluation metrics so a candidate is compared with the version it would replace.
+    sql: `
+      CREATE TABLE index_aliases (
+        alias       TEXT PRIMARY KEY,
+        version     TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE index_alias_history (
+        seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+        alias             TEXT NOT NULL,
+        version           TEXT,
+        previous_version  TEXT,
+        reason            TEXT NOT NULL,
+        actor             TEXT NOT NULL,
+        at                TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX index_alias_history_alias ON index_alias_history (alias, seq);
+      CREATE TABLE index_version_metrics (
+        alias        TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        metrics      TEXT NOT NULL,
+        recorded_at  TEXT NOT NULL,
+        PRIMARY KEY (alias, version)
+      ) STRICT;
+    `,
+  },
 ];

@@ -15,6 +15,7 @@ import { SqliteReviewInbox } from './sqlite/review-inbox.ts';
 import { SqlitePipelineRegistry } from './sqlite/pipelines.ts';
 import { SqliteFingerprintStore } from './sqlite/fingerprints.ts';
 import { SqliteLlmTokenUsage } from './sqlite/llm-token-usage.ts';
+import { SqliteIndexAliases } from './sqlite/index-aliases.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -63,6 +64,7 @@ export class SqliteStore implements Store {
   readonly pipelines: SqlitePipelineRegistry;
   readonly fingerprints: SqliteFingerprintStore;
   readonly llmTokenUsage: SqliteLlmTokenUsage;
+  readonly indexAliases: SqliteIndexAliases;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -74,6 +76,7 @@ export class SqliteStore implements Store {
     this.pipelines = new SqlitePipelineRegistry(db, now);
     this.fingerprints = new SqliteFingerprintStore(db, now);
     this.llmTokenUsage = new SqliteLlmTokenUsage(db, now);
+    this.indexAliases = new SqliteIndexAliases(db, now);
   }
 
   #statement(sql: string): StatementSync {

@@ -10,6 +10,7 @@ import type { ReviewInbox } from './review-inbox.ts';
 import type { PipelineRegistry } from './pipelines.ts';
 import type { FingerprintStore } from './fingerprints.ts';
 import type { LlmTokenUsage } from './llm-token-usage.ts';
+import type { IndexAliasStore } from './index-aliases.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -41,6 +42,8 @@ export interface Store {
   readonly fingerprints: FingerprintStore;
   /** Tokens spent on LLM calls per department, for the token budget (llm-token-usage.ts). */
   readonly llmTokenUsage: LlmTokenUsage;
+  /** Index/model version aliases with switch history and per-version metrics (index-aliases.ts). */
+  readonly indexAliases: IndexAliasStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

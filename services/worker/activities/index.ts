@@ -17,6 +17,13 @@ import { createReviewTaskActivities, inboxTaskSystem } from './review-tasks.ts';
 import { createLlmActivities, llmDependencies } from './llm.ts';
 import { createJobActivities } from './jobs.ts';
 import { LocalProcessRunner } from '../jobs/local-process-runner.ts';
+import { readCredentials } from '../../../shared/credentials.ts';
+import { AirflowClient } from '../../bridge/airflow-client.ts';
+import { createAirflowActivities } from './airflow.ts';
+import { createEvaluationActivities, jsonFileRetrievals } from './evaluation.ts';
+import { createDeployActivities } from './deploy.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import { activityErrorTypes } from '../../../workflows/activity-options.ts';
 
 type ActivityFunction = (...args: never[]) => Promise<unknown>;
 type ActivityFamily = Record<string, ActivityFunction>;
@@ -47,7 +54,7 @@ export interface ActivityDependencies {
    * Without `llm` (tests of other families) LLM calls fail as not configured; without `stateDir`
    * local jobs run under the OS temp dir.
    */
-  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir'>>;
+  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow'>>;
 }
 
 /** Every activity the worker registers: the families above plus those built on its dependencies. */
@@ -62,5 +69,27 @@ export function createActivities({ store, config }: ActivityDependencies) {
     jobs: createJobActivities({
       runner: new LocalProcessRunner({ rootDir: config.stateDir ? statePaths(config.stateDir).jobs : path.join(os.tmpdir(), 'tandem-jobs') }),
     }),
+    // Credentials are read on the first Airflow call, so a worker without Airflow still starts.
+    airflow: createAirflowActivities({ client: () => airflowClientOf(config) }),
+    // Retrievals per index version: JSON files the refresh DAG writes (see evaluation.ts).
+    evaluation: createEvaluationActivities({
+      aliases: store.indexAliases,
+      retrievals: jsonFileRetrievals(path.join(config.stateDir ?? path.join(os.tmpdir(), 'tandem'), 'kb-index')),
+    }),
+    deploy: createDeployActivities(),
   });
+}
+
+function airflowClientOf(config: ActivityDependencies['config']): AirflowClient {
+  try {
+    if (!config.airflow || !config.stateDir) throw new Error('the worker was started without config.airflow and config.stateDir');
+    return AirflowClient.forStack({ airflow: config.airflow }, readCredentials(statePaths(config.stateDir).credentials));
+  } catch (err) {
+    // Non-retryable: the airflowWait preset has no attempt cap, and a missing config never heals.
+    throw ApplicationFailure.create({
+      type: activityErrorTypes.airflow.notConfigured,
+      message: `cannot reach Airflow: ${(err as Error).message}`,
+      nonRetryable: true,
+    });
+  }
 }

@@ -1,0 +1,85 @@
+// The airflow activities against a tiny fake Airflow HTTP server.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { AirflowClient } from '../../bridge/airflow-client.ts';
+import { startFakeAirflow, type FakeAirflow } from '../../../test/support/fake-airflow.ts';
+import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { openSqliteStore } from '../../../shared/store/sqlite-store.ts';
+import { createAirflowActivities } from './airflow.ts';
+import { createActivities } from './index.ts';
+
+let airflow: FakeAirflow;
+let activities: ReturnType<typeof createAirflowActivities>;
+let clientsMade = 0;
+
+beforeAll(async () => {
+  airflow = await startFakeAirflow();
+  activities = createAirflowActivities({
+    client: () => {
+      clientsMade++;
+      return new AirflowClient({ baseUrl: airflow.url, username: 'u', password: 'p', retries: 0 });
+    },
+    pollIntervalMs: 5,
+    maxPollIntervalMs: 20,
+  });
+});
+afterAll(() => airflow?.close());
+
+describe('triggerDagRun', () => {
+  it('is idempotent by run id: a second trigger returns the existing run instead of failing', async () => {
+    const env = new MockActivityEnvironment();
+    const first = await env.run(activities.triggerDagRun, { dagId: 'refresh', runId: 'tandem__wf-1', conf: { v: 1 } });
+    const again = await env.run(activities.triggerDagRun, { dagId: 'refresh', runId: 'tandem__wf-1', conf: { v: 1 } });
+    expect(first).toEqual({ dagId: 'refresh', runId: 'tandem__wf-1', state: 'queued' });
+    expect(again).toMatchObject({ dagId: 'refresh', runId: 'tandem__wf-1' });
+    expect(airflow.calls.filter((c) => c === 'POST /api/v2/dags/refresh/dagRuns')).toHaveLength(2);
+    expect(airflow.calls).toContain('GET /api/v2/dags/refresh/dagRuns/tandem__wf-1');
+    expect(clientsMade).toBe(1);
+  });
+});
+
+describe('waitForDagRun', () => {
+  it('polls with heartbeats until success', async () => {
+    airflow.pollsBeforeEnd = 3;
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    await new MockActivityEnvironment().run(activities.triggerDagRun, { dagId: 'ok', runId: 'r1' });
+    expect(await env.run(activities.waitForDagRun, { dagId: 'ok', runId: 'r1' })).toEqual({ dagId: 'ok', runId: 'r1', state: 'success' });
+    expect(beats).toEqual([{ state: 'running' }, { state: 'running' }, { state: 'running' }, { state: 'success' }]);
+  });
+
+  it('a failed run is non-retryable and carries the failed task log', async () => {
+    airflow.pollsBeforeEnd = 0;
+    airflow.outcomes.broken = { state: 'failed', failedTask: 'load', log: ['loading', 'KeyError: patient_id'] };
+    await new MockActivityEnvironment().run(activities.triggerDagRun, { dagId: 'broken', runId: 'r1' });
+    const err = await new MockActivityEnvironment().run(activities.waitForDagRun, { dagId: 'broken', runId: 'r1' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: activityErrorTypes.airflow.dagRunFailed, nonRetryable: true });
+    expect((err as Error).message).toMatch(/task load \(try 2\) failed:\n.*loading\n.*KeyError: patient_id/);
+  });
+
+  it('an unknown run is a non-retryable rejection', async () => {
+    const err = await new MockActivityEnvironment().run(activities.waitForDagRun, { dagId: 'ok', runId: 'never' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: activityErrorTypes.airflow.rejected, nonRetryable: true });
+  });
+});
+
+describe('the worker without Airflow configured', () => {
+  it('starts, and fails Airflow calls at once (non-retryable) instead of retrying forever', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tandem-airflow-act-'));
+    const store = openSqliteStore(path.join(dir, 'tandem.db'));
+    try {
+      const { waitForDagRun } = createActivities({ store, config: { notify: {}, stateDir: dir } });
+      const err = await new MockActivityEnvironment().run(waitForDagRun, { dagId: 'x', runId: 'r' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ type: activityErrorTypes.airflow.notConfigured, nonRetryable: true });
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

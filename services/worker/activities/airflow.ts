@@ -1,0 +1,109 @@
+/**
+ * The airflow family: start a DAG run and wait for it, through the one Airflow client
+ * (services/bridge/airflow-client.ts).
+ *
+ * - `triggerDagRun` is idempotent by the caller's deterministic run id: a retried trigger gets
+ *   409 "already exists" from Airflow, which means the first attempt got through, so it returns
+ *   that run instead of failing (and never starts a second one).
+ * - `waitForDagRun` polls the run with a growing interval (capped; preset `airflowWait`) and
+ *   heartbeats every poll; between polls it sleeps, it does not spin. A failed run is a
+ *   non-retryable `AirflowDagRunFailed` whose message carries the failed task's log excerpt.
+ * - Airflow refusing the request (4xx other than 408/409/429) is non-retryable
+ *   `AirflowRequestRejected`; unreachable/5xx stays retryable for the preset's backoff.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { AirflowApiError, AirflowConflictError } from '../../bridge/airflow-errors.ts';
+import { formatTaskLog, type AirflowClient, type AirflowDagRun, type DagRunState } from '../../bridge/airflow-client.ts';
+import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+
+export interface TriggerDagRunInput {
+  dagId: string;
+  runId: string;
+  conf?: Record<string, unknown>;
+}
+
+export interface DagRunRef {
+  dagId: string;
+  runId: string;
+}
+
+export interface DagRunSummary extends DagRunRef {
+  state: DagRunState;
+}
+
+export interface AirflowActivityOptions {
+  /** Called on first use, so a worker without Airflow credentials starts and fails only these calls. */
+  client: () => AirflowClient;
+  /** First poll interval; doubles up to `maxPollIntervalMs`. */
+  pollIntervalMs?: number;
+  maxPollIntervalMs?: number;
+  /** How much of the failed task's log (its tail) goes into the failure message. */
+  logExcerptChars?: number;
+}
+
+const RETRYABLE_4XX = new Set([408, 409, 429]);
+
+function rejectedOrRethrow(err: unknown): never {
+  if (err instanceof AirflowApiError && err.status !== null && err.status < 500 && !RETRYABLE_4XX.has(err.status)) {
+    throw ApplicationFailure.create({ type: activityErrorTypes.airflow.rejected, message: err.message, nonRetryable: true, cause: err });
+  }
+  throw err;
+}
+
+const summary = (run: AirflowDagRun): DagRunSummary => ({ dagId: run.dag_id, runId: run.dag_run_id, state: run.state });
+
+export function createAirflowActivities(options: AirflowActivityOptions) {
+  const first = options.pollIntervalMs ?? 5_000;
+  const cap = options.maxPollIntervalMs ?? 60_000;
+  const excerptChars = options.logExcerptChars ?? 4_000;
+  let client: AirflowClient | undefined;
+  const airflow = () => (client ??= options.client());
+
+  /** The tail of the first failed task's log, or a note saying why there is none. */
+  async function failedTaskExcerpt(ref: DagRunRef): Promise<string> {
+    try {
+      const { task_instances: failed } = await airflow().listTaskInstances(ref.dagId, ref.runId, { state: ['failed', 'upstream_failed'] });
+      const task = failed.find((t) => t.state === 'failed') ?? failed[0];
+      if (!task) return '(no failed task instance found)';
+      const log = formatTaskLog(await airflow().getTaskLog(ref.dagId, ref.runId, task.task_id, Math.max(1, task.try_number), { mapIndex: task.map_index }));
+      const tail = log.length > excerptChars ? `…${log.slice(-excerptChars)}` : log;
+      return `task ${task.task_id} (try ${task.try_number}) failed:\n${tail}`;
+    } catch (err) {
+      return `(could not read the failed task's log: ${(err as Error).message})`;
+    }
+  }
+
+  return {
+    async triggerDagRun(input: TriggerDagRunInput): Promise<DagRunSummary> {
+      try {
+        return summary(await airflow().triggerDagRun(input.dagId, { dag_run_id: input.runId, conf: input.conf ?? {} }));
+      } catch (err) {
+        if (err instanceof AirflowConflictError) return summary(await airflow().getDagRun(input.dagId, input.runId).catch(rejectedOrRethrow));
+        rejectedOrRethrow(err);
+      }
+    },
+
+    async waitForDagRun(ref: DagRunRef): Promise<DagRunSummary> {
+      const ctx = Context.current();
+      let interval = first;
+      for (;;) {
+        const run = await airflow().getDagRun(ref.dagId, ref.runId).catch(rejectedOrRethrow);
+        ctx.heartbeat({ state: run.state });
+        if (run.state === 'success') return summary(run);
+        if (run.state === 'failed') {
+          throw ApplicationFailure.create({
+            type: activityErrorTypes.airflow.dagRunFailed,
+            message: `DAG run ${ref.dagId}/${ref.runId} failed; ${await failedTaskExcerpt(ref)}`,
+            nonRetryable: true,
+          });
+        }
+        // ctx.sleep ends early (throws) when the activity is cancelled.
+        await ctx.sleep(interval);
+        interval = Math.min(cap, interval * 2);
+      }
+    },
+  };
+}
+
+export type AirflowActivities = ReturnType<typeof createAirflowActivities>;

@@ -1,0 +1,64 @@
+/**
+ * kb.refresh: rebuild a knowledge-base index in Airflow, evaluate it on the golden set, and
+ * promote it only if it is at least as good as what readers use now.
+ *
+ *   trigger DAG run (run id derived from this workflow id: a retried trigger finds the same run)
+ *   → wait for it (heartbeating activity; a failed run fails this workflow with the task log)
+ *   → evaluate (recall@k, MRR vs thresholds and vs the alias's current version)
+ *   → pass: switch the alias to the new version
+ *   → regression: no switch; a `review.request` child with the metrics as the artifact decides,
+ *     and only `approved` promotes.
+ */
+import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { AirflowActivities } from '../../services/worker/activities/airflow.ts';
+import type { EvaluationActivities } from '../../services/worker/activities/evaluation.ts';
+import { kbAliasOf, type EvaluationReport, type KbRefreshInput, type KbRefreshResult } from '../../shared/contracts/index-promotion.ts';
+import type { ReviewResult } from '../../shared/contracts/reviews.ts';
+import { airflowCall, airflowWait, evaluation } from '../activity-options.ts';
+import { reviewWorkflow } from '../review/workflow.ts';
+import { promotionReviewInput } from './review-artifact.ts';
+
+const { triggerDagRun } = proxyActivities<AirflowActivities>(airflowCall);
+const { waitForDagRun } = proxyActivities<AirflowActivities>(airflowWait);
+const { evaluateIndexVersion, promoteIndexVersion } = proxyActivities<EvaluationActivities>(evaluation);
+
+/** Airflow run ids allow letters, digits and `._-:+~`; a workflow id may hold anything. */
+export function dagRunIdOf(workflowId: string): string {
+  return `tandem__${workflowId.replace(/[^A-Za-z0-9._:+~-]/g, '_')}`;
+}
+
+export async function kbRefreshWorkflow(input: KbRefreshInput): Promise<KbRefreshResult> {
+  const { workflowId } = workflowInfo();
+  const alias = kbAliasOf(input.department, input.dagId);
+  const runId = dagRunIdOf(workflowId);
+  const conf = { department: input.department, newVersion: input.newVersion, alias, ...(input.partitions ? { partitions: input.partitions } : {}) };
+
+  await triggerDagRun({ dagId: input.dagId, runId, conf });
+  await waitForDagRun({ dagId: input.dagId, runId });
+
+  const report: EvaluationReport = await evaluateIndexVersion({
+    alias,
+    version: input.newVersion,
+    goldenSet: input.goldenSet,
+    thresholds: input.thresholds,
+  });
+
+  let review: ReviewResult | null = null;
+  if (!report.passed) {
+    review = await executeChild(reviewWorkflow, {
+      workflowId: `${workflowId}/review`,
+      args: [promotionReviewInput({ department: input.department, reviewType: 'kb-regression', alias, report, reviewer: input.review })],
+    });
+  }
+
+  if (report.passed || review?.outcome === 'approved') {
+    const promoted = await promoteIndexVersion({
+      alias,
+      version: input.newVersion,
+      reason: report.passed ? 'evaluation passed' : `regression approved by ${review?.decidedBy ?? 'reviewer'}`,
+      actor: workflowId,
+    });
+    return { outcome: 'promoted', alias, aliasVersion: promoted.version, dagRunId: runId, evaluation: report, review };
+  }
+  return { outcome: 'not-promoted', alias, aliasVersion: report.previousVersion, dagRunId: runId, evaluation: report, review };
+}
