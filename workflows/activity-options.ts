@@ -141,23 +141,6 @@ export const airflowCall = {
 } satisfies ActivityOptions;
 
 /**
- * Waiting for an Airflow DAG run to end: one activity that polls the run with growing intervals
- * (capped), heartbeating each poll, so a dead worker is noticed within the heartbeat timeout and
- * the retry simply polls again (the run id is deterministic). A failed run is non-retryable —
- * re-polling a failed run finds it failed again.
- */
-export const airflowWait = {
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    nonRetryableErrorTypes: Object.values(activityErrorTypes.airflow),
-  },
-} satisfies ActivityOptions;
-
-/**
  * Golden-query evaluation and alias switches: reads of files the refresh produced and writes to
  * the local store, all idempotent. A few quick attempts; a missing retrievals file stops at once.
  */

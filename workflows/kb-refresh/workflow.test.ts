@@ -72,7 +72,7 @@ beforeAll(async () => {
     workflowBundle: { codePath },
     activities: {
       ...createActivities({ store, config: { notify: {} } }),
-      ...createAirflowActivities({ client: () => new AirflowClient({ baseUrl: airflow.url, username: 'u', password: 'p' }), pollIntervalMs: 10 }),
+      ...createAirflowActivities({ client: () => new AirflowClient({ baseUrl: airflow.url, username: 'u', password: 'p' }) }),
       ...createEvaluationActivities({ aliases: store.indexAliases, retrievals: jsonFileRetrievals(path.join(dir, 'kb-index')) }),
       ...createDeployActivities(async (input) => {
         deploys.push(input);

@@ -3,7 +3,7 @@
  * promote it only if it is at least as good as what readers use now.
  *
  *   trigger DAG run (run id derived from this workflow id: a retried trigger finds the same run)
- *   → wait for it (heartbeating activity; a failed run fails this workflow with the task log)
+ *   → wait for it (short polls and durable timers; a failed run fails this workflow with the task log)
  *   → evaluate (recall@k, MRR vs thresholds and vs the alias's current version)
  *   → pass: switch the alias to the new version
  *   → regression: no switch; a `review.request` child with the metrics as the artifact decides,
@@ -14,12 +14,12 @@ import type { AirflowActivities } from '../../services/worker/activities/airflow
 import type { EvaluationActivities } from '../../services/worker/activities/evaluation.ts';
 import { kbAliasOf, type EvaluationReport, type KbRefreshInput, type KbRefreshResult } from '../../shared/contracts/index-promotion.ts';
 import type { ReviewResult } from '../../shared/contracts/reviews.ts';
-import { airflowCall, airflowWait, evaluation } from '../activity-options.ts';
+import { airflowCall, evaluation } from '../activity-options.ts';
+import { waitForDagRun } from '../airflow-wait.ts';
 import { reviewWorkflow } from '../review/workflow.ts';
 import { promotionReviewInput } from './review-artifact.ts';
 
 const { triggerDagRun } = proxyActivities<AirflowActivities>(airflowCall);
-const { waitForDagRun } = proxyActivities<AirflowActivities>(airflowWait);
 const { evaluateIndexVersion, promoteIndexVersion } = proxyActivities<EvaluationActivities>(evaluation);
 
 /** Airflow run ids allow letters, digits and `._-:+~`; a workflow id may hold anything. */

@@ -9,7 +9,7 @@ import { AirflowClient } from '../../bridge/airflow-client.ts';
 import { startFakeAirflow, type FakeAirflow } from '../../../test/support/fake-airflow.ts';
 import { activityErrorTypes } from '../../../workflows/activity-options.ts';
 import { openSqliteStore } from '../../../shared/store/sqlite-store.ts';
-import { createAirflowActivities } from './airflow.ts';
+import { createAirflowActivities, type DagRunSummary } from './airflow.ts';
 import { createActivities } from './index.ts';
 
 let airflow: FakeAirflow;
@@ -23,8 +23,6 @@ beforeAll(async () => {
       clientsMade++;
       return new AirflowClient({ baseUrl: airflow.url, username: 'u', password: 'p', retries: 0 });
     },
-    pollIntervalMs: 5,
-    maxPollIntervalMs: 20,
   });
 });
 afterAll(() => airflow?.close());
@@ -42,29 +40,30 @@ describe('triggerDagRun', () => {
   });
 });
 
-describe('waitForDagRun', () => {
-  it('polls with heartbeats until success', async () => {
-    airflow.pollsBeforeEnd = 3;
-    const env = new MockActivityEnvironment();
-    const beats: unknown[] = [];
-    env.on('heartbeat', (d: unknown) => beats.push(d));
+describe('checkDagRun', () => {
+  it('is one poll: it reports the run state as it is now, and never waits', async () => {
+    airflow.pollsBeforeEnd = 2;
     await new MockActivityEnvironment().run(activities.triggerDagRun, { dagId: 'ok', runId: 'r1' });
-    expect(await env.run(activities.waitForDagRun, { dagId: 'ok', runId: 'r1' })).toEqual({ dagId: 'ok', runId: 'r1', state: 'success' });
-    expect(beats).toEqual([{ state: 'running' }, { state: 'running' }, { state: 'running' }, { state: 'success' }]);
+    const states: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run: DagRunSummary = await new MockActivityEnvironment().run(activities.checkDagRun, { dagId: 'ok', runId: 'r1' });
+      states.push(run.state);
+    }
+    expect(states).toEqual(['running', 'running', 'success']);
   });
 
   it('a failed run is non-retryable and carries the failed task log', async () => {
     airflow.pollsBeforeEnd = 0;
     airflow.outcomes.broken = { state: 'failed', failedTask: 'load', log: ['loading', 'KeyError: patient_id'] };
     await new MockActivityEnvironment().run(activities.triggerDagRun, { dagId: 'broken', runId: 'r1' });
-    const err = await new MockActivityEnvironment().run(activities.waitForDagRun, { dagId: 'broken', runId: 'r1' }).catch((e: unknown) => e);
+    const err = await new MockActivityEnvironment().run(activities.checkDagRun, { dagId: 'broken', runId: 'r1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: activityErrorTypes.airflow.dagRunFailed, nonRetryable: true });
     expect((err as Error).message).toMatch(/task load \(try 2\) failed:\n.*loading\n.*KeyError: patient_id/);
   });
 
   it('an unknown run is a non-retryable rejection', async () => {
-    const err = await new MockActivityEnvironment().run(activities.waitForDagRun, { dagId: 'ok', runId: 'never' }).catch((e: unknown) => e);
+    const err = await new MockActivityEnvironment().run(activities.checkDagRun, { dagId: 'ok', runId: 'never' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: activityErrorTypes.airflow.rejected, nonRetryable: true });
   });
 });
@@ -74,8 +73,8 @@ describe('the worker without Airflow configured', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tandem-airflow-act-'));
     const store = openSqliteStore(path.join(dir, 'tandem.db'));
     try {
-      const { waitForDagRun } = createActivities({ store, config: { notify: {}, stateDir: dir } });
-      const err = await new MockActivityEnvironment().run(waitForDagRun, { dagId: 'x', runId: 'r' }).catch((e: unknown) => e);
+      const { checkDagRun } = createActivities({ store, config: { notify: {}, stateDir: dir } });
+      const err = await new MockActivityEnvironment().run(checkDagRun, { dagId: 'x', runId: 'r' }).catch((e: unknown) => e);
       expect(err).toMatchObject({ type: activityErrorTypes.airflow.notConfigured, nonRetryable: true });
     } finally {
       await store.close();

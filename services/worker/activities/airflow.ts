@@ -5,13 +5,13 @@
  * - `triggerDagRun` is idempotent by the caller's deterministic run id: a retried trigger gets
  *   409 "already exists" from Airflow, which means the first attempt got through, so it returns
  *   that run instead of failing (and never starts a second one).
- * - `waitForDagRun` polls the run with a growing interval (capped; preset `airflowWait`) and
- *   heartbeats every poll; between polls it sleeps, it does not spin. A failed run is a
- *   non-retryable `AirflowDagRunFailed` whose message carries the failed task's log excerpt.
+ * - `checkDagRun` is ONE poll: it returns the run's state, or fails non-retryably with
+ *   `AirflowDagRunFailed` (message: the failed task's log excerpt). The waiting itself is a
+ *   durable timer in the workflow (`waitForDagRun` in workflows/airflow-wait.ts), so no worker
+ *   slot is held between polls — a DAG run that takes all night costs nothing while it runs.
  * - Airflow refusing the request (4xx other than 408/409/429) is non-retryable
  *   `AirflowRequestRejected`; unreachable/5xx stays retryable for the preset's backoff.
  */
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { AirflowApiError, AirflowConflictError } from '../../bridge/airflow-errors.ts';
 import { formatTaskLog, type AirflowClient, type AirflowDagRun, type DagRunState } from '../../bridge/airflow-client.ts';
@@ -35,9 +35,6 @@ export interface DagRunSummary extends DagRunRef {
 export interface AirflowActivityOptions {
   /** Called on first use, so a worker without Airflow credentials starts and fails only these calls. */
   client: () => AirflowClient;
-  /** First poll interval; doubles up to `maxPollIntervalMs`. */
-  pollIntervalMs?: number;
-  maxPollIntervalMs?: number;
   /** How much of the failed task's log (its tail) goes into the failure message. */
   logExcerptChars?: number;
 }
@@ -54,8 +51,6 @@ function rejectedOrRethrow(err: unknown): never {
 const summary = (run: AirflowDagRun): DagRunSummary => ({ dagId: run.dag_id, runId: run.dag_run_id, state: run.state });
 
 export function createAirflowActivities(options: AirflowActivityOptions) {
-  const first = options.pollIntervalMs ?? 5_000;
-  const cap = options.maxPollIntervalMs ?? 60_000;
   const excerptChars = options.logExcerptChars ?? 4_000;
   let client: AirflowClient | undefined;
   const airflow = () => (client ??= options.client());
@@ -84,24 +79,16 @@ export function createAirflowActivities(options: AirflowActivityOptions) {
       }
     },
 
-    async waitForDagRun(ref: DagRunRef): Promise<DagRunSummary> {
-      const ctx = Context.current();
-      let interval = first;
-      for (;;) {
-        const run = await airflow().getDagRun(ref.dagId, ref.runId).catch(rejectedOrRethrow);
-        ctx.heartbeat({ state: run.state });
-        if (run.state === 'success') return summary(run);
-        if (run.state === 'failed') {
-          throw ApplicationFailure.create({
-            type: activityErrorTypes.airflow.dagRunFailed,
-            message: `DAG run ${ref.dagId}/${ref.runId} failed; ${await failedTaskExcerpt(ref)}`,
-            nonRetryable: true,
-          });
-        }
-        // ctx.sleep ends early (throws) when the activity is cancelled.
-        await ctx.sleep(interval);
-        interval = Math.min(cap, interval * 2);
+    async checkDagRun(ref: DagRunRef): Promise<DagRunSummary> {
+      const run = await airflow().getDagRun(ref.dagId, ref.runId).catch(rejectedOrRethrow);
+      if (run.state === 'failed') {
+        throw ApplicationFailure.create({
+          type: activityErrorTypes.airflow.dagRunFailed,
+          message: `DAG run ${ref.dagId}/${ref.runId} failed; ${await failedTaskExcerpt(ref)}`,
+          nonRetryable: true,
+        });
       }
+      return summary(run);
     },
   };
 }

@@ -85,7 +85,7 @@ function airflowClientOf(config: ActivityDependencies['config']): AirflowClient 
     if (!config.airflow || !config.stateDir) throw new Error('the worker was started without config.airflow and config.stateDir');
     return AirflowClient.forStack({ airflow: config.airflow }, readCredentials(statePaths(config.stateDir).credentials));
   } catch (err) {
-    // Non-retryable: the airflowWait preset has no attempt cap, and a missing config never heals.
+    // Non-retryable: a missing config never heals, so retrying would only delay the failure.
     throw ApplicationFailure.create({
       type: activityErrorTypes.airflow.notConfigured,
       message: `cannot reach Airflow: ${(err as Error).message}`,
