@@ -63,14 +63,23 @@ async function findDag(client: AirflowClient, dagId: string): Promise<AirflowDag
   }
 }
 
-/** An import error for `fileName` stamped at or after `since`, if Airflow has one. */
-async function importErrorSince(client: AirflowClient, fileName: string, since: number): Promise<string | undefined> {
+/**
+ * An import error for `fileName` stamped at or after `since`, if Airflow has one — other than one
+ * stamped at or before `seenAt`: the error already reported for the rejected file stays listed
+ * until the restored file is parsed, and can carry the same millisecond as the restore.
+ */
+async function importErrorSince(client: AirflowClient, fileName: string, since: number, seenAt?: number): Promise<{ stackTrace: string; at: number } | undefined> {
   const { import_errors } = await client.listImportErrors({ filename: fileName, limit: 5 });
-  const fresh = import_errors.find((e) => Date.parse(e.timestamp) >= since);
-  return fresh?.stack_trace;
+  const fresh = import_errors
+    .map((e) => ({ stackTrace: e.stack_trace, at: Date.parse(e.timestamp) }))
+    .find((e) => e.at >= since && (seenAt === undefined || e.at > seenAt));
+  return fresh;
 }
 
-type ParseOutcome = { kind: 'parsed'; dag: AirflowDag } | { kind: 'rejected'; importError: string } | { kind: 'timeout'; known: boolean };
+type ParseOutcome =
+  | { kind: 'parsed'; dag: AirflowDag }
+  | { kind: 'rejected'; importError: string; at: number }
+  | { kind: 'timeout'; known: boolean };
 
 /**
  * Polls until Airflow has parsed the file as written at `since` — or reported an import error
@@ -91,12 +100,13 @@ async function awaitParse(
   deadline: number,
   pollMs: number,
   progress: (line: string) => void,
+  seenErrorAt?: number,
 ): Promise<ParseOutcome> {
   let reparseRequested = false;
   let confirmAfter: number | undefined;
   for (;;) {
-    const importError = await importErrorSince(client, generated.fileName, since);
-    if (importError !== undefined) return { kind: 'rejected', importError };
+    const importError = await importErrorSince(client, generated.fileName, since, seenErrorAt);
+    if (importError !== undefined) return { kind: 'rejected', importError: importError.stackTrace, at: importError.at };
     const current = await findDag(client, generated.dagId);
     const parsedAt = current?.last_parsed_time ? Date.parse(current.last_parsed_time) : 0;
     if (current && !current.is_stale && parsedAt >= since) {
@@ -146,7 +156,8 @@ export async function deployDag(
       restored = 'nothing was deployed';
     } else if (!unchanged && previous !== undefined) {
       writeDagFileAtomic(dagsFolder, generated.fileName, previous);
-      const back = await awaitParse(client, generated, previous, mtimeOf(file), Date.now() + timeoutMs, pollMs, progress);
+      const seenErrorAt = outcome.kind === 'rejected' ? outcome.at : undefined;
+      const back = await awaitParse(client, generated, previous, mtimeOf(file), Date.now() + timeoutMs, pollMs, progress, seenErrorAt);
       restored =
         back.kind === 'parsed'
           ? 'the previous version keeps running'
