@@ -6,8 +6,7 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
@@ -15,6 +14,7 @@ import pytest
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowSkipException
 
+from json_http import JsonHandler, serve
 from tandem_airflow.operators import partition as partition_module
 from tandem_airflow.operators.partition import (
     SourceUnreadableError,
@@ -26,7 +26,7 @@ from tandem_airflow.operators.partition import (
 SERVICE_KEY = "tdm_svc_test-key-0123456789"
 
 
-class FakeFingerprintApi(BaseHTTPRequestHandler):
+class FakeFingerprintApi(JsonHandler):
     """Committed and pending fingerprints per (pipeline, partition), like /v1/fingerprints."""
 
     committed: dict[tuple[str, str], dict[str, dict]] = {}
@@ -64,22 +64,6 @@ class FakeFingerprintApi(BaseHTTPRequestHandler):
         else:
             self._send(404, {})
 
-    def _send(self, status, body):
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
-def serve(handler) -> tuple[HTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 @pytest.fixture

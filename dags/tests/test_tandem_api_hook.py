@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from airflow.sdk import Connection
 
+from json_http import JsonHandler, serve
 from tandem_airflow.hooks.tandem_api import (
     TandemApiConnectionError,
     TandemApiHook,
@@ -54,7 +52,7 @@ def test_incomplete_connection_is_a_clear_error(fields, message):
         settings_from_connection(make_connection(**fields))
 
 
-class _VersionHandler(BaseHTTPRequestHandler):
+class _VersionHandler(JsonHandler):
     seen: list[tuple[str, str | None]] = []
 
     def do_GET(self):  # noqa: N802 (http.server API)
@@ -66,25 +64,13 @@ class _VersionHandler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"title": "not found"})
 
-    def _send(self, status: int, body: dict) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
 
 
 @pytest.fixture
 def control_api():
     _VersionHandler.seen = []
-    server = HTTPServer(("127.0.0.1", 0), _VersionHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = serve(_VersionHandler)
+    yield url
     server.shutdown()
     server.server_close()
 
