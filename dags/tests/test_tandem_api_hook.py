@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import pytest
 from airflow.sdk import Connection
 
