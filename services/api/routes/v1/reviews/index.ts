@@ -32,7 +32,7 @@ import {
   reviewStatusQuery,
   type ReviewStatus,
 } from '../../../../../workflows/review/messages.ts';
-import { principalOf } from '../../../plugins/app/auth.ts';
+import { auditActorOf, principalOf } from '../../../plugins/app/auth.ts';
 
 const reviewerRoles = ['reviewer', 'admin'] as const;
 const readerRoles = ['reviewer', 'admin', 'ai-engineer'] as const;
@@ -151,7 +151,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
           return null;
         });
       await audit.append({
-        actor: { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role },
+        actor: auditActorOf(principal),
         department: task.department,
         subject: `review:${task.id}`,
         event: 'viewed',
@@ -181,7 +181,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const body = request.body;
       const reject = async (error: TandemError) => {
         await audit.append({
-          actor: { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role },
+          actor: auditActorOf(principal),
           department: task.department,
           subject: `review:${task.id}`,
           event: 'decision-rejected',

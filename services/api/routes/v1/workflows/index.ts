@@ -17,7 +17,7 @@ import {
 } from '../../../../../shared/contracts/workflow-runs.ts';
 import type { Principal } from '../../../../../shared/contracts/principal.ts';
 import { BadRequestError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
-import { principalOf } from '../../../plugins/app/auth.ts';
+import { auditActorOf, principalOf } from '../../../plugins/app/auth.ts';
 
 const starters = ['admin', 'ai-engineer', 'data-engineer', 'service'] as const;
 const readers = ['admin', 'ai-engineer', 'data-engineer', 'reviewer', 'service'] as const;
@@ -121,7 +121,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
         // A flow about one department (a review) is audited under it, so that department sees it.
         const { department } = parsed.input as { department?: string };
         await fastify.store.audit.append({
-          actor: { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role },
+          actor: auditActorOf(principal),
           department: department ?? principal.department,
           subject: `workflow:${workflowId}`,
           event: 'workflow-started',
