@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmPayloadCodec, PayloadDecryptionError, decryptPayloadsDeep, encryptedEncoding, keyIdMetadataKey, loadConfiguredKeyring } from './payload-codec.ts';
+import { AesGcmPayloadCodec, PayloadDecryptionError, decryptPayloadsDeep, encryptedEncoding, keyIdMetadataKey, loadConfiguredKeyring, openJson, sealJson } from './payload-codec.ts';
 import { PayloadKeyError, loadPayloadKeyring, rotatePayloadKey } from './payload-keys.ts';
 
 let dir: string;
@@ -142,5 +142,15 @@ describe('decryptPayloadsDeep', () => {
     expect(history.events[0]!.input!.payloads[1]).toBe(plain);
     expect(defaultPayloadConverter.fromPayload(history.events[1]!.failure!.encodedAttributes!)).toEqual({ note: canary });
     expect(history.events[1]!.failure!.raw).toBe(raw);
+  });
+});
+
+describe('sealJson / openJson', () => {
+  it('keeps a JSON value unreadable at rest and opens it with the same keyring only', async () => {
+    const codec = freshCodec();
+    const sealed = await sealJson({ note: canary, n: 1 }, codec);
+    expect(Buffer.from(sealed, 'base64').toString('latin1')).not.toContain('Canary');
+    expect(await openJson(sealed, codec)).toEqual({ note: canary, n: 1 });
+    await expect(openJson(sealed, freshCodec(path.join(dir, 'other-keys.json')))).rejects.toThrow(PayloadDecryptionError);
   });
 });

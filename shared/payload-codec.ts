@@ -156,3 +156,18 @@ export async function decryptPayloadsDeep<T>(value: T, codec: PayloadCodec): Pro
   await visit(value);
   return value;
 }
+
+/**
+ * A JSON value encrypted exactly like a workflow payload, as one string for a database column:
+ * what tandem keeps outside Temporal (a hand-off's input) gets the same protection as inside.
+ */
+export async function sealJson(value: unknown, codec: PayloadCodec): Promise<string> {
+  const [encoded] = await codec.encode([{ metadata: { encoding: utf8.encode('json/plain') }, data: utf8.encode(JSON.stringify(value)) }]);
+  return seal(encoded!).toString('base64');
+}
+
+/** The value `sealJson` sealed; throws `PayloadDecryptionError` when the key is not in the keyring. */
+export async function openJson(sealed: string, codec: PayloadCodec): Promise<unknown> {
+  const [decoded] = await codec.decode([unseal(Buffer.from(sealed, 'base64'))]);
+  return JSON.parse(fromUtf8.decode(decoded!.data ?? new Uint8Array())) as unknown;
+}

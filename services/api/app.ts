@@ -14,6 +14,7 @@ import authPlugin from './plugins/app/auth.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import storePlugin from './plugins/app/store.ts';
 import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
+import handoffsPlugin from './plugins/app/handoffs.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import { problemErrorHandler, problemNotFoundHandler } from './problem-details.ts';
@@ -81,6 +82,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     health: deps.airflow,
     ...(deps.airflowClient ? { deploy: { client: deps.airflowClient, dagsFolder: config.airflow.dagsFolder } } : {}),
   });
+  await app.register(handoffsPlugin);
   await app.register(authPlugin);
 
   await app.register(healthRoutes, { readinessTimeoutMs: deps.readinessTimeoutMs ?? 2000 });

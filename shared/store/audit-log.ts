@@ -23,6 +23,8 @@ export const auditEvents = [
   'decision-rejected',
   'workflow-started',
   'workflow-finished',
+  'handoff-cancelled',
+  'handoff-restarted',
 ] as const;
 export type AuditEvent = (typeof auditEvents)[number];
 

@@ -173,4 +173,33 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'handoffs',
+    // One row per Airflow task instance handed to Temporal (id = the workflow id). Written before
+    // the workflow starts, so a workflow Temporal lost can be started again from here.
+    sql: `
+      CREATE TABLE handoffs (
+        handoff_id     TEXT PRIMARY KEY,
+        workflow_type  TEXT NOT NULL,
+        department     TEXT NOT NULL,
+        pipeline_id    TEXT,
+        partition      TEXT,
+        dag_id         TEXT NOT NULL,
+        dag_run_id     TEXT NOT NULL,
+        task_id        TEXT NOT NULL,
+        map_index      INTEGER NOT NULL,
+        try_number     INTEGER NOT NULL,
+        run_id         TEXT NOT NULL,
+        sealed_input   TEXT NOT NULL,
+        started_by     TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        reason         TEXT,
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL,
+        closed_at      TEXT
+      ) STRICT;
+      CREATE INDEX handoffs_running ON handoffs (status, created_at);
+    `,
+  },
 ];

@@ -16,6 +16,7 @@ import { SqlitePipelineRegistry } from './sqlite/pipelines.ts';
 import { SqliteFingerprintStore } from './sqlite/fingerprints.ts';
 import { SqliteLlmTokenUsage } from './sqlite/llm-token-usage.ts';
 import { SqliteIndexAliases } from './sqlite/index-aliases.ts';
+import { SqliteHandoffs } from './sqlite/handoffs.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -65,6 +66,7 @@ export class SqliteStore implements Store {
   readonly fingerprints: SqliteFingerprintStore;
   readonly llmTokenUsage: SqliteLlmTokenUsage;
   readonly indexAliases: SqliteIndexAliases;
+  readonly handoffs: SqliteHandoffs;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -77,6 +79,7 @@ export class SqliteStore implements Store {
     this.fingerprints = new SqliteFingerprintStore(db, now);
     this.llmTokenUsage = new SqliteLlmTokenUsage(db, now);
     this.indexAliases = new SqliteIndexAliases(db, now);
+    this.handoffs = new SqliteHandoffs(db, now);
   }
 
   #statement(sql: string): StatementSync {

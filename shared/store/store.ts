@@ -11,6 +11,7 @@ import type { PipelineRegistry } from './pipelines.ts';
 import type { FingerprintStore } from './fingerprints.ts';
 import type { LlmTokenUsage } from './llm-token-usage.ts';
 import type { IndexAliasStore } from './index-aliases.ts';
+import type { HandoffStore } from './handoffs.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -44,6 +45,8 @@ export interface Store {
   readonly llmTokenUsage: LlmTokenUsage;
   /** Index/model version aliases with switch history and per-version metrics (index-aliases.ts). */
   readonly indexAliases: IndexAliasStore;
+  /** Airflow → Temporal hand-offs: task instance, current run, outcome (handoffs.ts). */
+  readonly handoffs: HandoffStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

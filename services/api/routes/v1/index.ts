@@ -6,6 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import apiKeyRoutes from './api-keys/index.ts';
 import auditRoutes from './audit/index.ts';
 import fingerprintRoutes from './fingerprints/index.ts';
+import handoffRoutes from './handoffs/index.ts';
 import pipelineRoutes from './pipelines/index.ts';
 import reviewRoutes from './reviews/index.ts';
 import versionRoutes from './version/index.ts';
@@ -19,6 +20,7 @@ const v1Routes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(pipelineRoutes, { prefix: '/pipelines' });
   await fastify.register(reviewRoutes, { prefix: '/reviews' });
   await fastify.register(auditRoutes, { prefix: '/audit' });
+  await fastify.register(handoffRoutes, { prefix: '/handoffs' });
 };
 
 export default v1Routes;

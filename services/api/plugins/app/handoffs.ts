@@ -1,0 +1,31 @@
+/**
+ * The hand-off service as `fastify.handoffs`, shared by the /v1/handoffs routes and the
+ * reconciler so both apply the same start/attach rules (services/bridge/handoffs.ts).
+ */
+import fp from 'fastify-plugin';
+import { HandoffService } from '../../../bridge/handoffs.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    handoffs: HandoffService;
+  }
+}
+
+export default fp(
+  async (fastify) => {
+    const config = fastify.tandemConfig;
+    const temporal = config.temporal;
+    fastify.decorate(
+      'handoffs',
+      new HandoffService({
+        client: fastify.temporal.client,
+        taskQueue: fastify.temporal.taskQueue,
+        store: fastify.store,
+        log: fastify.log.child({ component: 'handoffs' }),
+        // The embedded dev server's Web UI; a Temporal elsewhere has its own UI we do not know.
+        ...(temporal.embedded && !temporal.address ? { temporalUiUrl: `http://${config.host}:${temporal.uiPort}` } : {}),
+      }),
+    );
+  },
+  { name: 'handoffs', fastify: '5.x', dependencies: ['store', 'temporal'] },
+);

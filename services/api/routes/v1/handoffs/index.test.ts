@@ -1,0 +1,222 @@
+// The hand-off routes against the Temporal dev server and a real worker: the app fixture's SQLite
+// store is also the worker's, so review decisions go through the real review workflow.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../../../worker/activities/index.ts';
+import { prebuildWorkflowBundle } from '../../../../worker/bundle.ts';
+import { newApiKey } from '../../../../../shared/credentials.ts';
+import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
+import { handoffIdFor } from '../../../../../shared/contracts/handoffs.ts';
+import { createLocalEnv } from '../../../../../test/support/temporal-test-env.ts';
+import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
+
+let env: TestWorkflowEnvironment;
+let f: AppFixture;
+let worker: Worker;
+let running: Promise<void>;
+let reviewerKey: string;
+
+beforeAll(async () => {
+  const [testEnv, { codePath }] = await Promise.all([createLocalEnv(), prebuildWorkflowBundle()]);
+  env = testEnv;
+  f = await appFixture({ temporalClient: env.client });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: f.app.temporal.taskQueue,
+    workflowBundle: { codePath },
+    activities: createActivities({ store: f.store, config: f.config }),
+  });
+  running = worker.run();
+  reviewerKey = newApiKey('key');
+  await f.store.createApiKey({ name: 'dr-a', role: 'reviewer', department: 'cardiology', keyHash: hashApiKey(reviewerKey) });
+}, 120_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await f?.close();
+  await env?.teardown();
+});
+
+function coordinates(tryNumber = 1) {
+  return { dagId: 'tandem__notes', runId: `manual__${randomUUID()}+00:00`, taskId: 'cardiology.review', mapIndex: -1, tryNumber };
+}
+
+function reviewInput(version: string) {
+  return {
+    department: 'cardiology',
+    reviewType: 'discharge-summary',
+    title: 'Summaries for cardiology',
+    artifact: { uri: 'file:///summaries/cardiology', version },
+    assignee: 'dr-a',
+    escalationContact: 'dr-chief',
+  };
+}
+
+type Airflow = ReturnType<typeof coordinates>;
+
+const start = (airflow: Airflow, workflowType: string, input: unknown, role: 'service' | 'admin' | 'data-engineer' = 'service') =>
+  f.app.inject({
+    method: 'POST',
+    url: '/v1/handoffs',
+    headers: f.headers(role),
+    payload: { workflowType, input, department: 'cardiology', pipelineId: 'notes', partition: 'cardiology', airflow },
+  });
+
+const poll = (id: string, waitMs = 0) =>
+  f.app.inject({ method: 'GET', url: `/v1/handoffs/${encodeURIComponent(id)}?waitMs=${waitMs}`, headers: f.headers('service') });
+
+async function untilReviewOpen(id: string, runs = 1) {
+  for (let i = 0; i < 400; i++) {
+    const task = await f.store.reviews.get(id);
+    const created = (await f.store.audit.list({ workflowId: id })).filter((e) => e.event === 'created').length;
+    if (task?.status === 'pending' && created >= runs) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`review ${id} never opened`);
+}
+
+const decide = (id: string, payload: Record<string, unknown>) =>
+  f.app.inject({ method: 'POST', url: `/v1/reviews/${encodeURIComponent(id)}/decision`, headers: { authorization: `Bearer ${reviewerKey}` }, payload });
+
+describe('POST /v1/handoffs', () => {
+  it('refuses every key but a service key, and records nothing', async () => {
+    const airflow = coordinates();
+    for (const role of ['admin', 'data-engineer'] as const) {
+      expect((await start(airflow, 'smoke.echo', { message: 'x' }, role)).statusCode).toBe(403);
+    }
+    expect(await f.store.handoffs.get(handoffIdFor(airflow))).toBeUndefined();
+  });
+
+  it('answers an unknown workflow type with 400 and a bad input with 422 and paths, starting nothing', async () => {
+    const airflow = coordinates();
+    const unknown = await start(airflow, 'nope.nope', {});
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().detail).toMatch(/unknown workflow type "nope.nope"/);
+    const invalid = await start(airflow, 'smoke.echo', { message: '' });
+    expect(invalid.statusCode).toBe(422);
+    expect(invalid.json().errors.map((e: { path: string }) => e.path)).toContain('input.message');
+    expect(await f.store.handoffs.get(handoffIdFor(airflow))).toBeUndefined();
+    await expect(env.client.workflow.getHandle(handoffIdFor(airflow)).describe()).rejects.toThrow(/not found/i);
+  });
+
+  it('starts once per task instance: a duplicate start attaches, the result comes back through the long poll', async () => {
+    const airflow = coordinates();
+    const first = await start(airflow, 'smoke.echo', { message: 'hello' });
+    expect(first.statusCode).toBe(201);
+    const started = first.json();
+    expect(started).toMatchObject({ handoffId: handoffIdFor(airflow), workflowId: handoffIdFor(airflow), created: true });
+    expect(started.links.workflow).toBe(`/v1/workflows/${encodeURIComponent(started.handoffId)}`);
+
+    const again = await start(airflow, 'smoke.echo', { message: 'hello' });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ runId: started.runId, created: false });
+
+    const done = await poll(started.handoffId, 10_000);
+    expect(done.statusCode).toBe(200);
+    expect(done.json()).toMatchObject({ status: 'succeeded', runId: started.runId, result: { message: 'hello' } });
+    expect(await f.store.handoffs.get(started.handoffId)).toMatchObject({ status: 'succeeded', closedAt: expect.any(String) });
+    // The same try asking again (execute_complete re-run) gets that run back, not a new one.
+    expect((await start(airflow, 'smoke.echo', { message: 'hello' })).json()).toMatchObject({ runId: started.runId, created: false, status: 'succeeded' });
+    // A newer try of a finished hand-off (a cleared task) is a fresh run under the same id.
+    const rerun = await start({ ...airflow, tryNumber: 2 }, 'smoke.echo', { message: 'hello' });
+    expect(rerun.statusCode).toBe(201);
+    expect(rerun.json().runId).not.toBe(started.runId);
+    expect(rerun.json().workflowId).toBe(started.workflowId);
+  });
+
+  it('keeps the stored input encrypted when the client has a codec, and as JSON otherwise', async () => {
+    const airflow = coordinates();
+    await start(airflow, 'smoke.echo', { message: 'plain' });
+    expect(JSON.parse((await f.store.handoffs.get(handoffIdFor(airflow)))!.sealedInput)).toEqual({ message: 'plain' });
+  });
+});
+
+describe('GET /v1/handoffs/{id}', () => {
+  it('is 404 for a hand-off nobody started', async () => {
+    expect((await poll(handoffIdFor(coordinates()))).statusCode).toBe(404);
+  });
+
+  it('returns pending when the wait is over, and the decision as soon as the reviewer decides', async () => {
+    const airflow = coordinates();
+    const { handoffId } = (await start(airflow, 'review.request', reviewInput('v1'))).json();
+    await untilReviewOpen(handoffId);
+
+    const t0 = Date.now();
+    const pending = await poll(handoffId, 300);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(pending.json()).toMatchObject({ status: 'pending', closedAt: null });
+
+    const waiting = poll(handoffId, 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const decidedAt = Date.now();
+    expect((await decide(handoffId, { decision: 'approve', artifactVersion: 'v1' })).statusCode).toBe(200);
+    const done = (await waiting).json();
+    expect(Date.now() - decidedAt).toBeLessThan(3_000);
+    expect(done).toMatchObject({ status: 'succeeded', result: { outcome: 'approved', decidedBy: 'dr-a', artifactVersion: 'v1' } });
+  });
+
+  it('reports a rejected review as rejected with the reviewer and comment; the next try gets a fresh review', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = (await start(airflow, 'review.request', reviewInput('v1'))).json();
+    await untilReviewOpen(handoffId);
+    expect((await decide(handoffId, { decision: 'reject', artifactVersion: 'v1', comment: 'wrong dose' })).statusCode).toBe(200);
+    const done = (await poll(handoffId, 10_000)).json();
+    expect(done).toMatchObject({ status: 'rejected', reason: 'review rejected by dr-a: "wrong dose"' });
+
+    const retry = await start({ ...airflow, tryNumber: 2 }, 'review.request', reviewInput('v2'));
+    expect(retry.statusCode).toBe(201);
+    expect(retry.json().runId).not.toBe(runId);
+    await untilReviewOpen(handoffId, 2);
+    expect((await decide(handoffId, { decision: 'approve', artifactVersion: 'v2' })).statusCode).toBe(200);
+    expect((await poll(handoffId, 10_000)).json()).toMatchObject({ status: 'succeeded', result: { outcome: 'approved', artifactVersion: 'v2' } });
+  });
+
+  it('attaches a retried try to the run that is still running instead of starting a second one', async () => {
+    const airflow = coordinates();
+    const first = (await start(airflow, 'review.request', reviewInput('v1'))).json();
+    const retry = await start({ ...airflow, tryNumber: 2 }, 'review.request', reviewInput('v1'));
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toMatchObject({ runId: first.runId, created: false, status: 'pending' });
+    expect((await f.store.handoffs.get(first.handoffId))!.airflow.tryNumber).toBe(2);
+  });
+});
+
+describe('POST /v1/handoffs/{id}/cancel', () => {
+  it('cancels the running workflow with an audit entry; the hand-off ends cancelled', async () => {
+    const airflow = coordinates();
+    const { handoffId } = (await start(airflow, 'review.request', reviewInput('v1'))).json();
+    await untilReviewOpen(handoffId);
+    const res = await f.app.inject({
+      method: 'POST',
+      url: `/v1/handoffs/${encodeURIComponent(handoffId)}/cancel`,
+      headers: f.headers('service'),
+      payload: { reason: 'Airflow run deleted' },
+    });
+    expect(res.statusCode).toBe(202);
+    expect((await poll(handoffId, 10_000)).json()).toMatchObject({ status: 'cancelled' });
+    const cancelled = (await f.store.audit.list({ workflowId: handoffId })).filter((e) => e.event === 'handoff-cancelled');
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]).toMatchObject({ actor: { name: 'test-service' }, details: { reason: 'Airflow run deleted' } });
+  });
+});
+
+describe('restart of a workflow Temporal lost', () => {
+  it('starts it again from the stored input under the same id', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = (await start(airflow, 'review.request', reviewInput('v7'))).json();
+    await untilReviewOpen(handoffId);
+    await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handoffId, runId } });
+    for (let i = 0; i < 100 && (await f.app.handoffs.describe(handoffId)); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await poll(handoffId)).json()).toMatchObject({ status: 'pending' });
+
+    const record = (await f.store.handoffs.get(handoffId))!;
+    const newRunId = await f.app.handoffs.restart(record, { kind: 'system', name: 'reconciler' }, 'task deferred, workflow missing');
+    expect(newRunId).not.toBe(runId);
+    const description = await env.client.workflow.getHandle(handoffId).describe();
+    expect(description.status.name).toBe('RUNNING');
+    expect((await f.store.audit.list({ workflowId: handoffId })).map((e) => e.event)).toContain('handoff-restarted');
+  });
+});

@@ -1,0 +1,332 @@
+/**
+ * Airflow → Temporal hand-offs, the part both the control API (/v1/handoffs) and the reconciler
+ * use: start or attach to the workflow serving a task instance, tell how it stands (optionally
+ * waiting for it to close), cancel it, and start again a workflow Temporal lost.
+ *
+ * The rules for which Temporal run serves which Airflow try are in shared/contracts/handoffs.ts.
+ * The store row (shared/store/handoffs.ts) is written when a run starts and closed when someone
+ * observes its end; Temporal stays the source of truth for whether a run is running.
+ */
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { PayloadCodec } from '@temporalio/common';
+import {
+  handoffIdFor,
+  type HandoffState,
+  type HandoffStarted,
+  type HandoffStatus,
+  type StartHandoffRequest,
+} from '../../shared/contracts/handoffs.ts';
+import type { Principal } from '../../shared/contracts/principal.ts';
+import { allDepartments } from '../../shared/contracts/roles.ts';
+import { parseWorkflowInput } from '../../shared/contracts/workflow-types.ts';
+import { BadRequestError, ForbiddenError, NotFoundError, ValidationError } from '../../shared/errors.ts';
+import { openJson, sealJson } from '../../shared/payload-codec.ts';
+import type { AuditActor } from '../../shared/store/audit-log.ts';
+import type { HandoffRecord, HandoffRecordStatus } from '../../shared/store/handoffs.ts';
+import type { Store } from '../../shared/store/store.ts';
+
+export interface HandoffLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface HandoffServiceOptions {
+  client: Client;
+  taskQueue: string;
+  store: Store;
+  log: HandoffLogger;
+  /** Base URL of the Temporal Web UI, when there is one to link to. */
+  temporalUiUrl?: string;
+}
+
+interface Outcome {
+  status: Exclude<HandoffStatus, 'pending'>;
+  result?: unknown;
+  reason?: string;
+}
+
+/** Review outcomes that complete the workflow but must fail the Airflow task. */
+const unsuccessfulReviewOutcomes: Record<string, Outcome['status']> = {
+  rejected: 'rejected',
+  'changes-requested': 'rejected',
+  expired: 'expired',
+};
+
+/** The innermost cause says what went wrong ("… context length …"), not "Activity task failed". */
+function innermostMessage(err: unknown): string {
+  let e = err as Error;
+  while (e.cause instanceof Error) e = e.cause;
+  return e.message;
+}
+
+function describeOutcome(result: unknown): Outcome {
+  const review = result as { outcome?: unknown; decidedBy?: unknown; comment?: unknown } | null;
+  const status = typeof review?.outcome === 'string' ? unsuccessfulReviewOutcomes[review.outcome] : undefined;
+  if (!status) return { status: 'succeeded', result };
+  const by = typeof review!.decidedBy === 'string' ? ` by ${review!.decidedBy}` : '';
+  const comment = typeof review!.comment === 'string' && review!.comment ? `: ${JSON.stringify(review!.comment)}` : '';
+  const reason = status === 'expired' ? 'review expired without a decision' : `review ${String(review!.outcome)}${by}${comment}`;
+  return { status, result, reason };
+}
+
+const closedStatus: Record<string, Outcome['status'] | undefined> = {
+  CANCELLED: 'cancelled',
+  TERMINATED: 'terminated',
+  TIMED_OUT: 'timed-out',
+};
+
+export class HandoffService {
+  readonly #client: Client;
+  readonly #taskQueue: string;
+  readonly #store: Store;
+  readonly #log: HandoffLogger;
+  readonly #temporalUiUrl: string | undefined;
+
+  constructor(options: HandoffServiceOptions) {
+    this.#client = options.client;
+    this.#taskQueue = options.taskQueue;
+    this.#store = options.store;
+    this.#log = options.log;
+    this.#temporalUiUrl = options.temporalUiUrl?.replace(/\/+$/, '');
+  }
+
+  get #codec(): PayloadCodec | undefined {
+    return this.#client.options.loadedDataConverter.payloadCodecs[0];
+  }
+
+  /** Start (or attach to) the workflow of a task instance; see shared/contracts/handoffs.ts. */
+  async start(request: StartHandoffRequest, principal: Principal): Promise<HandoffStarted> {
+    if (principal.department !== allDepartments && principal.department !== request.department) {
+      throw new ForbiddenError(`key ${principal.name} may not start hand-offs for department ${request.department}`);
+    }
+    const parsed = parseWorkflowInput(request.workflowType, request.input);
+    if (!parsed.ok) {
+      const first = parsed.issues[0];
+      if (first?.path[0] === 'type') throw new BadRequestError(first.message);
+      throw new ValidationError(
+        `input is not valid for workflow type ${request.workflowType}`,
+        parsed.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    }
+    const handoffId = handoffIdFor(request.airflow);
+    const existing = await this.#describe(handoffId);
+    const record = await this.#store.handoffs.get(handoffId);
+    if (existing?.status.name === 'RUNNING') {
+      // A resumed, re-deferred or retried task attaches: there is never a second run beside this one.
+      if (record?.runId === existing.runId) await this.#store.handoffs.recordTry(handoffId, request.airflow.tryNumber);
+      else await this.#recordRun(request, parsed.input, existing.runId, principal.name);
+      return { ...(await this.#stateOf(handoffId, existing)), created: false };
+    }
+    const servedTry = record && existing && record.runId === existing.runId ? record.airflow.tryNumber : 0;
+    if (existing && request.airflow.tryNumber <= servedTry) {
+      return { ...(await this.#stateOf(handoffId, existing)), created: false };
+    }
+    const runId = await this.#startRun(handoffId, parsed.workflowName, parsed.input, request.department, principal.name);
+    await this.#recordRun(request, parsed.input, runId, principal.name);
+    const created = runId !== existing?.runId;
+    if (created) {
+      this.#log.info({ handoffId, runId, workflowType: request.workflowType, tryNumber: request.airflow.tryNumber }, 'hand-off started');
+      await this.#audit(request.department, { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role }, handoffId, runId, 'workflow-started', {
+        type: request.workflowType,
+        airflow: request.airflow,
+        pipelineId: request.pipelineId,
+        partition: request.partition,
+      });
+    }
+    return { ...(await this.#stateOf(handoffId)), created };
+  }
+
+  /**
+   * How the hand-off stands. With `waitMs`, waits up to that long for the workflow to close
+   * first (Temporal's own long poll: the answer comes as soon as it closes).
+   */
+  async state(handoffId: string, principal: Principal, options: { waitMs?: number; signal?: AbortSignal } = {}): Promise<HandoffState> {
+    const record = await this.#store.handoffs.get(handoffId);
+    // Another department's hand-off answers exactly like a missing one.
+    if (!record || (principal.department !== allDepartments && principal.department !== record.department)) {
+      throw new NotFoundError(`hand-off ${handoffId} not found`);
+    }
+    if (options.waitMs && record.status === 'running') await this.#waitForClose(handoffId, options.waitMs, options.signal);
+    return this.#stateOf(handoffId);
+  }
+
+  /** Request cancellation of the running workflow (the workflow cleans up), with an audit entry. */
+  async cancel(handoffId: string, actor: AuditActor, reason: string): Promise<HandoffState> {
+    const record = await this.#store.handoffs.get(handoffId);
+    if (!record) throw new NotFoundError(`hand-off ${handoffId} not found`);
+    const description = await this.#describe(handoffId);
+    if (description?.status.name === 'RUNNING') {
+      await this.#client.workflow.getHandle(handoffId, description.runId).cancel();
+      this.#log.info({ handoffId, runId: description.runId, reason }, 'hand-off cancellation requested');
+      await this.#audit(record.department, actor, handoffId, description.runId, 'handoff-cancelled', { reason, airflow: record.airflow });
+    }
+    return this.#stateOf(handoffId, description);
+  }
+
+  /** The reconciler found the task deferred but Temporal has no workflow: start it again from the store. */
+  async restart(record: HandoffRecord, actor: AuditActor, reason: string): Promise<string> {
+    const codec = this.#codec;
+    const input = codec ? await openJson(record.sealedInput, codec) : (JSON.parse(record.sealedInput) as unknown);
+    const parsed = parseWorkflowInput(record.workflowType, input);
+    if (!parsed.ok) throw new Error(`stored input of ${record.handoffId} no longer fits ${record.workflowType}`);
+    const runId = await this.#startRun(record.handoffId, parsed.workflowName, parsed.input, record.department, record.startedBy);
+    await this.#store.handoffs.recordRun({ ...record, runId });
+    this.#log.warn({ handoffId: record.handoffId, runId, reason }, 'hand-off workflow started again');
+    await this.#audit(record.department, actor, record.handoffId, runId, 'handoff-restarted', { reason, airflow: record.airflow });
+    return runId;
+  }
+
+  /** Temporal's view of the latest run of the hand-off; undefined when Temporal has none. */
+  async describe(handoffId: string): Promise<WorkflowExecutionDescription | undefined> {
+    return this.#describe(handoffId);
+  }
+
+  /** Observes the latest run and closes the store row when it has ended; the state as the API shows it. */
+  async refresh(handoffId: string): Promise<HandoffState> {
+    return this.#stateOf(handoffId);
+  }
+
+  async #describe(handoffId: string): Promise<WorkflowExecutionDescription | undefined> {
+    try {
+      return await this.#client.workflow.getHandle(handoffId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async #startRun(handoffId: string, workflowName: string, input: unknown, department: string, startedBy: string): Promise<string> {
+    const handle = await this.#client.workflow.start(workflowName, {
+      taskQueue: this.#taskQueue,
+      workflowId: handoffId,
+      args: [input],
+      memo: { department, startedBy, type: workflowName, handoff: true },
+      // A closed run of this id may be followed by a fresh one (a newer Airflow try); two
+      // concurrent starts of that fresh run end up on the same one.
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    return handle.firstExecutionRunId;
+  }
+
+  async #recordRun(request: StartHandoffRequest, input: unknown, runId: string, startedBy: string): Promise<void> {
+    const codec = this.#codec;
+    // Without a codec (tests with an unencrypted client) the input is kept as plain JSON.
+    const sealedInput = codec ? await sealJson(input, codec) : JSON.stringify(input);
+    await this.#store.handoffs.recordRun({
+      handoffId: handoffIdFor(request.airflow),
+      workflowType: request.workflowType,
+      department: request.department,
+      pipelineId: request.pipelineId,
+      partition: request.partition,
+      airflow: request.airflow,
+      runId,
+      sealedInput,
+      startedBy,
+    });
+  }
+
+  async #audit(department: string, actor: AuditActor, handoffId: string, runId: string, event: 'workflow-started' | 'handoff-cancelled' | 'handoff-restarted', details: Record<string, unknown>) {
+    await this.#store.audit.append({
+      actor,
+      department,
+      subject: `workflow:${handoffId}`,
+      event,
+      workflowId: handoffId,
+      details: { ...details, runId },
+      dedupeKey: `${handoffId}:${runId}:${event}`,
+    });
+  }
+
+  /**
+   * Waits on Temporal's close-event long poll of the latest run. Temporal answers every ~20 s
+   * with an empty page while the run is open, so the poll repeats until the deadline.
+   */
+  async #waitForClose(handoffId: string, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), waitMs);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const { namespace } = this.#client.options;
+    let nextPageToken: Uint8Array | undefined;
+    try {
+      while (!controller.signal.aborted) {
+        const page = await this.#client.connection.withAbortSignal(controller.signal, () =>
+          this.#client.workflowService.getWorkflowExecutionHistory({
+            namespace,
+            execution: { workflowId: handoffId },
+            waitNewEvent: true,
+            historyEventFilterType: temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+            skipArchival: true,
+            nextPageToken,
+          }),
+        );
+        if ((page.history?.events?.length ?? 0) > 0) return;
+        nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      }
+    } catch (err) {
+      // The deadline or the caller hanging up ends the wait; the state read after it tells the rest.
+      if (controller.signal.aborted) return;
+      // Temporal lost the workflow: the reconciler starts it again, the caller keeps polling.
+      if (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5) return;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #stateOf(handoffId: string, known?: WorkflowExecutionDescription): Promise<HandoffState> {
+    const record = await this.#store.handoffs.get(handoffId);
+    if (!record) throw new NotFoundError(`hand-off ${handoffId} not found`);
+    const description = known ?? (await this.#describe(handoffId));
+    const state: HandoffState = {
+      handoffId,
+      workflowId: handoffId,
+      runId: description?.runId ?? record.runId,
+      workflowType: record.workflowType,
+      department: record.department,
+      pipelineId: record.pipelineId,
+      partition: record.partition,
+      airflow: record.airflow,
+      status: 'pending',
+      startedAt: description?.startTime.toISOString() ?? record.updatedAt,
+      closedAt: description?.closeTime?.toISOString() ?? null,
+      links: this.#links(handoffId, description?.runId ?? record.runId),
+    };
+    // Not running and not known to Temporal: pending until the reconciler starts it again.
+    if (!description || description.status.name === 'RUNNING') return state;
+    const outcome = await this.#outcomeOf(handoffId, description);
+    await this.#closeRecord(record, description.runId, outcome);
+    return { ...state, ...outcome };
+  }
+
+  async #outcomeOf(handoffId: string, description: WorkflowExecutionDescription): Promise<Outcome> {
+    const name = description.status.name;
+    const handle = this.#client.workflow.getHandle(handoffId, description.runId, { followRuns: false });
+    if (name === 'COMPLETED') return describeOutcome(await handle.result());
+    if (name === 'FAILED') {
+      const reason = await handle.result().then(() => 'workflow failed', innermostMessage);
+      return { status: 'failed', reason };
+    }
+    const status = closedStatus[name] ?? 'failed';
+    return { status, reason: `workflow ${status}` };
+  }
+
+  async #closeRecord(record: HandoffRecord, runId: string, outcome: Outcome): Promise<void> {
+    const status: Exclude<HandoffRecordStatus, 'running'> = outcome.status;
+    if (await this.#store.handoffs.markClosed(record.handoffId, runId, status, outcome.reason ?? null)) {
+      this.#log.info({ handoffId: record.handoffId, runId, status, reason: outcome.reason }, 'hand-off closed');
+    }
+  }
+
+  #links(handoffId: string, runId: string): HandoffState['links'] {
+    const id = encodeURIComponent(handoffId);
+    const links: HandoffState['links'] = { workflow: `/v1/workflows/${id}` };
+    if (this.#temporalUiUrl) {
+      links.temporalUi = `${this.#temporalUiUrl}/namespaces/${encodeURIComponent(this.#client.options.namespace)}/workflows/${id}/${runId}/history`;
+    }
+    return links;
+  }
+}
