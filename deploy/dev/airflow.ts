@@ -160,6 +160,11 @@ export function airflowEnvironment(
     AIRFLOW__LOGGING__BASE_LOG_FOLDER: layout.logs,
     AIRFLOW__LOGGING__COLORED_CONSOLE_LOG: 'False',
     AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: 'False',
+    // A task runner that died with its machine (kill -9, OOM) is noticed in 90 s instead of 300,
+    // and tasks queued by a dead scheduler are reset every 30 s instead of 300: on one machine a
+    // restarted component is back in seconds, so waiting five minutes only delays recovery.
+    AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT: '90',
+    AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL: '30',
     AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST: config.host,
     PYTHONUNBUFFERED: '1',
     // Never send a loopback call (task runner → Execution API) through a corporate proxy.

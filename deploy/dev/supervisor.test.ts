@@ -102,3 +102,25 @@ describe('Supervisor start-up failures', () => {
     );
   });
 });
+
+describe('Supervisor fault injection', () => {
+  it('kills a process with its forked children, reports no crash, and restarts it from the same spec', async () => {
+    const s = supervisor();
+    const crashes: string[] = [];
+    s.onUnexpectedExit = (name) => crashes.push(name);
+    // The child forks a grandchild, as Airflow's scheduler forks task runners.
+    const script = 'require("child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" }); setTimeout(() => {}, 60000)';
+    await s.start(nodeSpec('scheduler', script, async () => true));
+    const pid = s.pids().scheduler!;
+    const grandchild = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    await s.kill('scheduler');
+    expect(isRunning(pid)).toBe(false);
+    expect(isRunning(grandchild)).toBe(false);
+    expect(s.pids().scheduler).toBeUndefined();
+    await expect(s.restart('nope')).rejects.toThrow(/nope was not killed/);
+    await s.restart('scheduler');
+    expect(s.pids().scheduler).not.toBe(pid);
+    expect(isRunning(s.pids().scheduler!)).toBe(true);
+    expect(crashes).toEqual([]);
+  });
+});

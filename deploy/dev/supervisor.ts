@@ -21,6 +21,8 @@ interface Running {
   child: ChildProcess;
   log: WriteStream;
   exited: Promise<number | null>;
+  /** Set when the exit was asked for (`kill`), so it is not reported as a crash. */
+  expectedExit?: boolean;
 }
 
 export function portIsFree(host: string, port: number): Promise<boolean> {
@@ -45,6 +47,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Supervisor {
   readonly #running: Running[] = [];
+  readonly #killed = new Map<string, ProcessSpec>();
   #stopping = false;
   readonly #host: string;
   readonly #logDir: string;
@@ -109,7 +112,7 @@ export class Supervisor {
     const running: Running = { spec, child, log, exited };
     this.#running.push(running);
     void exited.then((code) => {
-      if (!this.#stopping) this.onUnexpectedExit(spec.name, code);
+      if (!this.#stopping && !running.expectedExit) this.onUnexpectedExit(spec.name, code);
     });
 
     const deadline = Date.now() + spec.readyTimeoutMs;
@@ -143,6 +146,36 @@ export class Supervisor {
 
   pids(): Record<string, number> {
     return Object.fromEntries(this.#running.map((r) => [r.spec.name, r.child.pid ?? -1]));
+  }
+
+  /**
+   * Fault injection for tests and benchmarks: sends `signal` (SIGKILL by default) to the
+   * process's whole group — the process and everything it forked, as when its machine dies — and
+   * waits for it to exit. `restart` then starts it again from the same spec.
+   */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const r = this.#find(name);
+    r.expectedExit = true;
+    signalGroup(r.child, signal);
+    await r.exited;
+    signalGroup(r.child, 'SIGKILL');
+    r.log.end();
+    this.#running.splice(this.#running.indexOf(r), 1);
+    this.#killed.set(name, r.spec);
+  }
+
+  /** Starts a process `kill` stopped (same spec, same log file); resolves when it is ready again. */
+  async restart(name: string): Promise<void> {
+    const spec = this.#killed.get(name);
+    if (!spec) throw new StackError(`${name} was not killed through the supervisor; nothing to restart`);
+    this.#killed.delete(name);
+    await this.start(spec);
+  }
+
+  #find(name: string): Running {
+    const r = this.#running.find((x) => x.spec.name === name);
+    if (!r) throw new StackError(`no running process named ${name} (running: ${this.#running.map((x) => x.spec.name).join(', ')})`);
+    return r;
   }
 
   /** Stops in reverse start order: SIGTERM to the process group, SIGKILL after a grace period. */
