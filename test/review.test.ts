@@ -79,6 +79,7 @@ describe('review through the stack', () => {
       ['created', 'reviewWorkflow'],
       ['decision-rejected', `dr-onc-${suffix}`],
       ['decided', reviewerName],
+      ['workflow-finished', 'reviewWorkflow'],
     ]);
     const verified = await api<any>(stack.apiUrl, 'GET', '/v1/audit/verify', { key: stack.adminKey });
     expect(verified.body).toMatchObject({ ok: true });

@@ -41,6 +41,15 @@ describe('smoke path', () => {
     expect(done.result).toMatchObject({ message: 'ping through tandem', workflowId });
     expect(Date.parse(done.result.echoedAt)).not.toBeNaN();
     expect(done).toMatchObject({ department: '*', startedBy: expect.any(String) });
+
+    // Its start (by the API, with the caller's key) and its end (by the worker, through the audit
+    // activity) are both in the audit log.
+    const audit = await api<any>(stack.apiUrl, 'GET', `/v1/audit?subject=${encodeURIComponent(`workflow:${workflowId}`)}`, { key: stack.adminKey });
+    expect(audit.status).toBe(200);
+    expect(audit.body.entries.map((e: any) => [e.event, e.details?.outcome ?? null])).toEqual([
+      ['workflow-started', null],
+      ['workflow-finished', 'completed'],
+    ]);
   });
 
   it('Temporal: the same Idempotency-Key returns the same workflow instead of a second one', async () => {

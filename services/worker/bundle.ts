@@ -23,7 +23,7 @@ import { repoRoot } from '../../shared/config.ts';
 import { failureConverterPath } from '../../shared/payload-codec.ts';
 
 /** Bump when the bundling options below change, so old bundles are not reused. */
-const bundleFormat = 2;
+const bundleFormat = 3;
 const keepBundles = 3;
 
 export const workflowsDir = path.join(repoRoot, 'workflows');
@@ -101,6 +101,8 @@ export async function prebuildWorkflowBundle(options: { force?: boolean } = {}):
   }
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflowsEntry,
+    // Every workflow's end is audited (see workflows/audit-interceptors.ts).
+    workflowInterceptorModules: [path.join(workflowsDir, 'audit-interceptors.ts')],
     // Workflow failures carry their message in an encoded (hence encrypted) payload, like activities'.
     failureConverterPath,
     // webpack's progress chatter goes nowhere; warnings and errors still reach stderr.

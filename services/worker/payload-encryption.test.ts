@@ -12,20 +12,24 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { clientDataConverter, failureConverterPath, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { createTimeSkippingEnv } from '../../test/support/temporal-test-env.ts';
+import { openTestAudit, type TestAudit } from '../../test/support/test-audit.ts';
 import { echoWorkflow } from '../../workflows/index.ts';
 import { prebuildWorkflowBundle } from './bundle.ts';
 
 let env: TestWorkflowEnvironment;
 let codePath: string;
 let stateDir: string;
+let audit: TestAudit;
 
 beforeAll(async () => {
+  audit = openTestAudit();
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'payload-enc-'));
   [env, { codePath }] = await Promise.all([createTimeSkippingEnv(), prebuildWorkflowBundle()]);
 });
 
 afterAll(async () => {
   await env?.teardown();
+  await audit?.close();
   rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -52,27 +56,31 @@ async function failWithCanary(encrypted: boolean) {
     taskQueue,
     workflowBundle: { codePath },
     ...(encrypted ? { dataConverter: { payloadCodecs: [codec], failureConverterPath } } : {}),
-    activities: {
+    activities: audit.withAuditFamily({
       async stampEcho() {
         throw ApplicationFailure.create({ message: `lab value for ${canary} out of range`, nonRetryable: true });
       },
-    },
+    }),
   });
   const client = new Client({ connection: env.connection, ...(encrypted ? { dataConverter: clientDataConverter(codec) } : {}) });
   const workflowId = `enc-${randomUUID()}`;
   const error = await worker.runUntil(
     client.workflow.execute(echoWorkflow, { taskQueue, workflowId, args: [{ message: `input ${canary}` }] }).catch((e: unknown) => e),
   );
-  return { canary, error, history: await rawHistory(client, workflowId) };
+  return { canary, error, workflowId, history: await rawHistory(client, workflowId) };
 }
 
 describe('worker data converter', () => {
   it('keeps inputs and failure messages out of the history in clear text', async () => {
-    const { canary, error, history } = await failWithCanary(true);
+    const { canary, error, workflowId, history } = await failWithCanary(true);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(((error as WorkflowFailedError).cause?.cause as Error).message).toBe(`lab value for ${canary} out of range`);
     expect(history).toContain('binary/encrypted');
     expect(history).not.toContain(canary);
+    // The audit log is not encrypted: the failure is recorded, the message is not.
+    const finish = await audit.finishOf(workflowId);
+    expect(finish?.details).toMatchObject({ outcome: 'failed' });
+    expect(JSON.stringify(finish)).not.toContain(canary);
   });
 
   it('control: without the codec the same run leaves the canary readable', async () => {

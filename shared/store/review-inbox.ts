@@ -40,7 +40,11 @@ export interface ReviewTaskFilter {
 }
 
 export interface ReviewInbox {
-  /** Idempotent by id: a second create returns the existing task unchanged. */
+  /**
+   * Idempotent by id while the task is pending: a second create returns it unchanged. A closed
+   * task is reopened as a new pending one with the new fields (a fresh workflow run under the same
+   * review id; the previous decision stays in the audit log).
+   */
   create(task: NewReviewTask): Promise<ReviewTask>;
   get(id: string): Promise<ReviewTask | undefined>;
   list(filter?: ReviewTaskFilter): Promise<ReviewTask[]>;

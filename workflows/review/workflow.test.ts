@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -83,7 +83,7 @@ function request(over: Partial<ReviewRequestInput> = {}): ReviewRequestInput {
   });
 }
 
-async function start(input = request()): Promise<WorkflowHandle<typeof reviewWorkflow>> {
+async function start(input = request()): Promise<WorkflowHandleWithFirstExecutionRunId<typeof reviewWorkflow>> {
   const workflowId = `review-${randomUUID()}`;
   const handle = await env.client.workflow.start(reviewWorkflow, { taskQueue, workflowId, args: [input] });
   // The task exists before anybody is told about it.
@@ -114,10 +114,18 @@ describe('reviewWorkflow escalation branches', () => {
     expect(Date.parse(result.decidedAt) - started).toBeGreaterThanOrEqual(10 * minute);
     expect(Date.parse(result.decidedAt) - started).toBeLessThan(11 * minute);
     expect(notificationsOf(handle.workflowId)).toEqual([]);
-    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided', 'workflow-finished']);
     expect(await store.reviews.get(handle.workflowId)).toMatchObject({ status: 'approved' });
-    const decided = (await store.audit.list({ workflowId: handle.workflowId })).at(-1)!;
+    const [decided, finished] = (await store.audit.list({ workflowId: handle.workflowId })).slice(-2);
     expect(decided).toMatchObject({ actor: { kind: 'key', keyId: 'k-a', name: 'dr-a' }, artifactVersion: 'v3', department: 'cardiology' });
+    // The workflow's end, audited under the review's department by the bundled interceptor.
+    expect(finished).toMatchObject({
+      event: 'workflow-finished',
+      subject: `workflow:${handle.workflowId}`,
+      department: 'cardiology',
+      actor: { kind: 'workflow', name: 'reviewWorkflow' },
+      details: { type: 'reviewWorkflow', outcome: 'completed', runId: handle.firstExecutionRunId },
+    });
   });
 
   it('decision at 23 h: still before the reminder', async () => {
@@ -126,7 +134,7 @@ describe('reviewWorkflow escalation branches', () => {
     await handle.executeUpdate(decideUpdate, { args: [{ decision: 'request-changes', artifactVersion: 'v3', principal: drA, comment: 'cite the echo' }] });
     expect(await handle.result()).toMatchObject({ outcome: 'changes-requested', comment: 'cite the echo', escalations: [] });
     expect(notificationsOf(handle.workflowId)).toEqual([]);
-    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided', 'workflow-finished']);
   });
 
   it('decision at 25 h: after the reminder to the assignee and the escalation contact', async () => {
@@ -135,7 +143,7 @@ describe('reviewWorkflow escalation branches', () => {
     expect(notificationsOf(handle.workflowId)).toEqual([['review-reminder', ['dr-a', 'dr-chief']]]);
     await handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', artifactVersion: 'v3', principal: drA, comment: 'wrong patient' }] });
     expect(await handle.result()).toMatchObject({ outcome: 'rejected', decidedBy: 'dr-a', escalations: [] });
-    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'decided']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'decided', 'workflow-finished']);
   });
 
   it('decision at 73 h: after escalation only the escalation contact may decide', async () => {
@@ -155,7 +163,7 @@ describe('reviewWorkflow escalation branches', () => {
       ['review-reminder', ['dr-a', 'dr-chief']],
       ['review-escalated', ['dr-chief', 'dr-a']],
     ]);
-    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'escalated', 'decided']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'escalated', 'decided', 'workflow-finished']);
   });
 
   it('no decision: expired at the deadline with the escalation record, never silently', async () => {
@@ -166,9 +174,9 @@ describe('reviewWorkflow escalation branches', () => {
     const created = Date.parse((await store.reviews.get(handle.workflowId))!.createdAt);
     expect(Date.parse(result.decidedAt) - created).toBeGreaterThanOrEqual(168 * hour);
     expect(notificationsOf(handle.workflowId).map(([kind]) => kind)).toEqual(['review-reminder', 'review-escalated', 'review-expired']);
-    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'escalated', 'expired']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'notified', 'escalated', 'expired', 'workflow-finished']);
     expect(await store.reviews.get(handle.workflowId)).toMatchObject({ status: 'expired' });
-    const expired = (await store.audit.list({ workflowId: handle.workflowId })).at(-1)!;
+    const expired = (await store.audit.list({ workflowId: handle.workflowId })).find((e) => e.event === 'expired')!;
     expect(expired.details).toMatchObject({ escalations: [{ level: 1, to: 'dr-chief' }] });
     expect(await store.audit.verify()).toMatchObject({ ok: true });
   });
@@ -206,7 +214,7 @@ describe('reviewWorkflow update validators', () => {
     // The second decision, before the workflow has even closed, is refused as finished.
     expect(await rejectionOf(decide({ decision: 'reject', artifactVersion: 'v3', principal: drB, comment: 'no' }))).toBe(reviewRejections.finished);
     expect(await handle.result()).toMatchObject({ outcome: 'approved', decidedBy: 'dr-b' });
-    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'commented', 'reassigned', 'decided']);
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'commented', 'reassigned', 'decided', 'workflow-finished']);
     expect((await store.reviews.get(handle.workflowId))?.assignee).toBe('dr-b');
   });
 
@@ -217,5 +225,63 @@ describe('reviewWorkflow update validators', () => {
     );
     await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: chief }] });
     expect(await handle.result()).toMatchObject({ outcome: 'approved', decidedBy: 'dr-chief' });
+  });
+});
+
+describe('reviewWorkflow: a fresh run under the same workflow id', () => {
+  // An Airflow retry of a hand-off after a rejected review starts a new run under the deterministic
+  // hand-off id (shared/contracts/handoffs.ts); the review id stays the workflow id.
+  it('reopens the inbox task, audits and notifies the new run on its own keys, and takes a decision', async () => {
+    const first = await start(request({ policy: { notifyAfterHours: 1, escalateAfterHours: 100, deadlineHours: 200 } }));
+    const reviewId = first.workflowId;
+    await env.sleep(2 * hour);
+    await first.executeUpdate(decideUpdate, { args: [{ decision: 'reject', artifactVersion: 'v3', principal: drA, comment: 'wrong patient' }] });
+    expect(await first.result()).toMatchObject({ outcome: 'rejected' });
+    expect(await store.reviews.get(reviewId)).toMatchObject({ status: 'rejected' });
+
+    const second = await env.client.workflow.start(reviewWorkflow, {
+      taskQueue,
+      workflowId: reviewId,
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      args: [request({ artifact: { uri: 's3://summaries/12', version: 'v4' }, policy: { notifyAfterHours: 1, escalateAfterHours: 100, deadlineHours: 200 } })],
+    });
+    expect(second.firstExecutionRunId).not.toBe(first.firstExecutionRunId);
+    for (let i = 0; i < 200 && (await store.reviews.get(reviewId))?.status !== 'pending'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await store.reviews.get(reviewId)).toMatchObject({ status: 'pending', artifactVersion: 'v4', assignee: 'dr-a', escalationLevel: 0, closedAt: null });
+
+    // The new run's reminder reaches people again instead of being taken for the first run's.
+    await env.sleep(2 * hour);
+    expect(notificationsOf(reviewId)).toEqual([
+      ['review-reminder', ['dr-a', 'dr-chief']],
+      ['review-reminder', ['dr-a', 'dr-chief']],
+    ]);
+    const reminderKeys = notifications.filter((n) => n.reviewId === reviewId).map((n) => n.idempotencyKey);
+    expect(reminderKeys).toEqual([`${reviewId}:${first.firstExecutionRunId}:notified:1`, `${reviewId}:${second.firstExecutionRunId}:notified:1`]);
+
+    // The first run's decision was for v3; the new run reviews v4 and accepts a decision on it.
+    expect(await rejectionOf(second.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: drA }] }))).toBe(
+      reviewRejections.staleVersion,
+    );
+    await second.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v4', principal: drA }] });
+    expect(await second.result()).toMatchObject({ outcome: 'approved', decidedBy: 'dr-a', artifactVersion: 'v4' });
+    expect(await store.reviews.get(reviewId)).toMatchObject({ status: 'approved', artifactVersion: 'v4' });
+
+    const entries = await store.audit.list({ workflowId: reviewId });
+    expect(entries.map((e) => [e.event, e.artifactVersion ?? null])).toEqual([
+      ['created', 'v3'],
+      ['notified', 'v3'],
+      ['decided', 'v3'],
+      ['workflow-finished', null],
+      ['created', 'v4'],
+      ['notified', 'v4'],
+      ['decided', 'v4'],
+      ['workflow-finished', null],
+    ]);
+    const runOf = (key: string | null) => key?.split(':')[1];
+    expect(entries.slice(0, 4).map((e) => runOf(e.dedupeKey))).toEqual(Array(4).fill(first.firstExecutionRunId));
+    expect(entries.slice(4).map((e) => runOf(e.dedupeKey))).toEqual(Array(4).fill(second.firstExecutionRunId));
+    expect(entries[2]!.details).toMatchObject({ outcome: 'rejected', comment: 'wrong patient' });
+    expect(entries[6]!.details).toMatchObject({ outcome: 'approved' });
+    expect(await store.audit.verify()).toMatchObject({ ok: true });
   });
 });

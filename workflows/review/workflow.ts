@@ -10,13 +10,20 @@
  *   escalateAfter → the escalation contact becomes the assignee, notified     (audit `escalated`)
  *   deadline      → outcome `expired`, with the escalation record, notified   (audit `expired`)
  *
- * Every step is audited through the `audit` activity with a dedupe key of this workflow id and the
- * step, so a retried activity never writes a second entry.
+ * Every step is audited through the `audit` activity with a dedupe key of this run and the step,
+ * so a retried activity never writes a second entry.
+ *
+ * The review id is the workflow id (`/v1/reviews/{id}` addresses the workflow by it). A hand-off
+ * retried by Airflow after a rejected or expired review starts a fresh run under the same id: that
+ * run reopens the closed inbox task, and its audit dedupe keys and notification idempotency keys
+ * carry its run id, so none of its steps is mistaken for the previous run's. Runs recorded before
+ * that (`patched`) keep keys of the workflow id alone, so their histories still replay.
  */
 import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -37,6 +44,7 @@ const { sendReviewNotification } = proxyActivities<NotifyActivities>(notify);
 const { createReviewTask, reassignReviewTask, closeReviewTask } = proxyActivities<ReviewTaskActivities>(reviewTask);
 
 const hourMs = 60 * 60 * 1000;
+const runScopedKeysPatch = 'review-run-scoped-keys';
 const workflowActor: AuditActor = { kind: 'workflow', name: 'reviewWorkflow' };
 
 /**
@@ -58,6 +66,8 @@ function throwIfRejected(rejection: ReviewRejection | undefined): void {
 
 export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewResult> {
   const reviewId = workflowInfo().workflowId;
+  /** Prefix of this run's dedupe and idempotency keys (see the module comment). */
+  const stepKeyPrefix = patched(runScopedKeysPatch) ? `${reviewId}:${workflowInfo().runId}` : reviewId;
   const policy = { ...defaultReviewPolicy, ...input.policy };
   const startedAt = workflowInfo().startTime.getTime();
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -97,7 +107,7 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
       subject: `review:${reviewId}`,
       workflowId: reviewId,
       artifactVersion: state.artifact.version,
-      dedupeKey: `${reviewId}:${step}`,
+      dedupeKey: `${stepKeyPrefix}:${step}`,
     });
   };
   const notifyPeople = async (kind: ReviewNotification['kind'], recipients: string[], step: string) => {
@@ -109,7 +119,7 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
       title: state.title,
       artifactVersion: state.artifact.version,
       recipients: unique,
-      idempotencyKey: `${reviewId}:${step}`,
+      idempotencyKey: `${stepKeyPrefix}:${step}`,
     });
     state.notifications += 1;
     return { recipients: unique, channel: delivery.channel };

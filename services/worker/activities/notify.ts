@@ -16,7 +16,7 @@ export interface ReviewNotification {
   artifactVersion: string;
   /** Key names (or a group) to notify. */
   recipients: string[];
-  /** Stable per workflow step: `<reviewId>:<step>`. */
+  /** Stable per step of one workflow run: `<reviewId>:<runId>:<step>` (`<reviewId>:<step>` in runs from before run-scoped keys). */
   idempotencyKey: string;
 }
 

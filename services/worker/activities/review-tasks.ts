@@ -2,7 +2,8 @@
  * The review-tasks family: where a review task lives. The review workflow only talks to a
  * `ReviewTaskSystem`; the built-in one is the inbox table in the store, and an external task list
  * (an EHR's, say) implements the same three calls — then the task lives there and tandem only
- * waits for the decision. Every call is idempotent by review id, so activity retries are safe.
+ * waits for the decision. Every call is idempotent by review id while the task is open, so
+ * activity retries are safe.
  */
 import type { NewReviewTask, ReviewInbox, ReviewTask, ReviewTaskStatus } from '../../../shared/store/review-inbox.ts';
 
@@ -12,7 +13,10 @@ export type ReviewTaskSpec = Omit<NewReviewTask, 'id'> & { reviewId: string };
 export type ClosedReviewStatus = Exclude<ReviewTaskStatus, 'pending'>;
 
 export interface ReviewTaskSystem {
-  /** Creates the task (no-op when it exists) and returns the task system's reference to it. */
+  /**
+   * Creates the task and returns the task system's reference to it: a no-op while a task of this
+   * review id is open; a closed one (a previous run's, under the same workflow id) is reopened.
+   */
   createTask(spec: ReviewTaskSpec): Promise<{ taskRef: string }>;
   reassign(reviewId: string, assignee: string, escalationLevel?: number): Promise<void>;
   closeTask(reviewId: string, status: ClosedReviewStatus): Promise<void>;

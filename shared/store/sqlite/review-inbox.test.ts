@@ -45,4 +45,31 @@ describe('SqliteReviewInbox', () => {
     expect(await inbox.get('r1')).toMatchObject({ status: 'approved', assignee: 'dr-chief', closedAt: expect.any(String) });
     expect((await inbox.list({ status: 'pending' })).map((t) => t.id)).toEqual(['r2', 'r3']);
   });
+
+  it('reopens a closed task as a new pending one (a fresh run under the same review id), never a pending one', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tandem-inbox-'));
+    let clock = Date.parse('2030-01-01T00:00:00.000Z');
+    store = openSqliteStore(path.join(dir, 'tandem.db'), { now: () => new Date(clock) });
+    const inbox = store.reviews;
+    await inbox.create(task('r1'));
+    await inbox.reassign('r1', 'dr-chief', 1);
+    clock += 60_000;
+    await inbox.close('r1', 'rejected');
+
+    clock += 60_000;
+    const reopened = await inbox.create(task('r1', { artifactVersion: 'v2', title: 'second run', dueAt: '2030-01-09T00:00:00.000Z' }));
+    expect(reopened).toEqual({
+      ...task('r1', { artifactVersion: 'v2', title: 'second run', dueAt: '2030-01-09T00:00:00.000Z' }),
+      status: 'pending',
+      escalationLevel: 0,
+      createdAt: '2030-01-01T00:02:00.000Z',
+      updatedAt: '2030-01-01T00:02:00.000Z',
+      closedAt: null,
+    });
+    // A retried create of the running task changes nothing, not even a reassignment since.
+    await inbox.reassign('r1', 'dr-b');
+    clock += 60_000;
+    expect(await inbox.create(task('r1', { title: 'retried create' }))).toMatchObject({ title: 'second run', assignee: 'dr-b', updatedAt: '2030-01-01T00:02:00.000Z' });
+    expect((await inbox.list({ status: 'pending' })).map((t) => t.id)).toEqual(['r1']);
+  });
 });

@@ -50,13 +50,21 @@ export class SqliteReviewInbox implements ReviewInbox {
 
   async create(task: NewReviewTask): Promise<ReviewTask> {
     const at = this.#now().toISOString();
+    // A pending task with this id is the same run's (a retried activity): left as it is. A closed
+    // one is a previous run's, and a fresh run under the same workflow id reopens it as a new task.
     this.#db
       .prepare(
         `INSERT INTO review_tasks (id, department, review_type, title, artifact_uri, artifact_version, assignee,
            escalation_contact, due_at, status, escalation_level, created_at, updated_at)
          VALUES (:id, :department, :reviewType, :title, :artifactUri, :artifactVersion, :assignee,
            :escalationContact, :dueAt, 'pending', 0, :at, :at)
-         ON CONFLICT (id) DO NOTHING`,
+         ON CONFLICT (id) DO UPDATE SET
+           department = excluded.department, review_type = excluded.review_type, title = excluded.title,
+           artifact_uri = excluded.artifact_uri, artifact_version = excluded.artifact_version,
+           assignee = excluded.assignee, escalation_contact = excluded.escalation_contact, due_at = excluded.due_at,
+           status = 'pending', escalation_level = 0, created_at = excluded.created_at,
+           updated_at = excluded.updated_at, closed_at = NULL
+         WHERE review_tasks.status <> 'pending'`,
       )
       .run({ ...task, at });
     return (await this.get(task.id))!;

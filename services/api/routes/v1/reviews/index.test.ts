@@ -143,6 +143,7 @@ describe('/v1/reviews', () => {
       ['decision-rejected', 'dr-a'],
       ['viewed', 'dr-a'],
       ['decided', 'dr-a'],
+      ['workflow-finished', 'reviewWorkflow'],
       ['decision-rejected', 'dr-a'],
     ]);
     const rejected = (await f.store.audit.list({ workflowId: id }))[2]!;
@@ -164,7 +165,14 @@ describe('/v1/reviews', () => {
     expect((await f.store.reviews.get(id))?.assignee).toBe('dr-chief');
     expect((await decide(id, 'dr-chief', { decision: 'request-changes', artifactVersion: 'v2' })).statusCode).toBe(200);
     expect(await env.client.workflow.getHandle(id).result()).toMatchObject({ outcome: 'changes-requested', decidedBy: 'dr-chief' });
-    expect((await events(id)).map(([e]) => e)).toEqual(['workflow-started', 'created', 'commented', 'reassigned', 'decided']);
+    expect((await events(id)).map(([e]) => e)).toEqual(['workflow-started', 'created', 'commented', 'reassigned', 'decided', 'workflow-finished']);
+    // Both ends of the flow are audited under the review's department (the starter's key is `*`),
+    // so the department's admin sees them.
+    const ends = await f.app.inject({ url: `/v1/audit?subject=${encodeURIComponent(`workflow:${id}`)}`, headers: as('cardio-admin') });
+    expect(ends.json().entries).toMatchObject([
+      { event: 'workflow-started', department: 'cardiology' },
+      { event: 'workflow-finished', department: 'cardiology', details: { type: 'reviewWorkflow', outcome: 'completed' } },
+    ]);
   });
 });
 
