@@ -48,6 +48,16 @@ export const activityErrorTypes = {
     /** The worker has no Airflow URL or credentials file: no retry can fix that. */
     notConfigured: 'AirflowNotConfigured',
   },
+  pipeline: {
+    /** No such pipeline in the requested department (or deleted): another department's looks the same. */
+    notFound: 'PipelineNotFound',
+    /** The starter's key is scoped to another department than the one requested. */
+    outOfScope: 'PipelineOutOfScope',
+    /** The pipeline never deployed (its DAG does not exist in Airflow). */
+    notDeployed: 'PipelineNotDeployed',
+    /** A requested partition is not one of the spec's keys. */
+    unknownPartition: 'PipelineUnknownPartition',
+  },
   evaluation: {
     /** The version has no retrievals to evaluate: the refresh did not produce them. */
     retrievalsMissing: 'EvaluationRetrievalsMissing',

@@ -9,6 +9,15 @@ import { airflowCall } from './activity-options.ts';
 
 const { checkDagRun } = proxyActivities<AirflowActivities>(airflowCall);
 
+/**
+ * The Airflow run id of a workflow's DAG run: derived from the workflow id, so a retried or
+ * replayed trigger finds the run the first attempt created. Airflow run ids allow letters, digits
+ * and `._-:+~`; a workflow id may hold anything.
+ */
+export function dagRunIdOf(workflowId: string): string {
+  return `tandem__${workflowId.replace(/[^A-Za-z0-9._:+~-]/g, '_')}`;
+}
+
 export async function waitForDagRun(ref: DagRunRef, firstIntervalMs = 5_000, maxIntervalMs = 60_000): Promise<DagRunSummary> {
   let interval = firstIntervalMs;
   for (;;) {

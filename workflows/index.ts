@@ -9,3 +9,4 @@ export { llmCompleteWorkflow } from './llm/workflow.ts';
 export { gpuBatchWorkflow } from './gpu-batch/workflow.ts';
 export { kbRefreshWorkflow } from './kb-refresh/workflow.ts';
 export { modelPromotionWorkflow } from './model-promotion/workflow.ts';
+export { pipelineRunWorkflow } from './pipeline-run/workflow.ts';

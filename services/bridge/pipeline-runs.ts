@@ -55,6 +55,23 @@ export function partitionKeysOf(spec: PipelineSpec): string[] | undefined {
   return spec.partitions?.keys;
 }
 
+/** Requested partitions the spec does not declare, one issue each at `<pathPrefix>.<index>`. */
+export function unknownPartitionIssues(spec: PipelineSpec, partitions: readonly string[] | undefined, pathPrefix: string): { path: string; message: string }[] {
+  const keys = partitionKeysOf(spec);
+  const issues: { path: string; message: string }[] = [];
+  partitions?.forEach((p, i) => {
+    if (!keys?.includes(p)) {
+      issues.push({ path: `${pathPrefix}.${i}`, message: keys ? `unknown partition ${p}; known: ${keys.join(', ')}` : 'this pipeline has no partition keys' });
+    }
+  });
+  return issues;
+}
+
+/** The run conf the generated DAG reads as params: `partitions` null means every key. */
+export function pipelineRunConf(request: Pick<TriggerRequest, 'partitions' | 'force'>): { partitions: string[] | null; force: boolean } {
+  return { partitions: request.partitions ?? null, force: request.force ?? false };
+}
+
 /** Days from `from` to `to` inclusive, as YYYY-MM-DD (UTC calendar arithmetic). */
 export function daysBetween(from: string, to: string): string[] {
   const days: string[] = [];
@@ -80,7 +97,7 @@ export async function triggerPipelineRuns(
   ids: { callerKeyId: string; idempotencyKey?: string | undefined },
   timezone = 'UTC',
 ): Promise<TriggeredRun[]> {
-  const conf = { partitions: request.partitions ?? null, force: request.force ?? false };
+  const conf = pipelineRunConf(request);
   const days = request.from ? daysBetween(request.from, request.to ?? request.from) : [undefined];
   const runs: TriggeredRun[] = [];
   for (const day of days) {

@@ -14,3 +14,12 @@ export const departmentIdSchema = z
 export const allDepartments = '*';
 export const departmentScopeSchema = z.union([z.literal(allDepartments), departmentIdSchema]);
 export type DepartmentScope = z.infer<typeof departmentScopeSchema>;
+
+/**
+ * Whether a key scoped to `scope` may see and act on `department`'s resources: its own
+ * department, or every department for `*`. The one rule behind the pipelines routes and the
+ * `pipeline.run` flow.
+ */
+export function scopeIncludes(scope: string, department: string): boolean {
+  return scope === allDepartments || scope === department;
+}

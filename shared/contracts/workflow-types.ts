@@ -12,6 +12,7 @@ import { reviewRequestInputSchema, reviewResultSchema } from './reviews.ts';
 import { llmCompleteInputSchema, llmCompleteResultSchema } from './llm.ts';
 import { gpuBatchInputSchema, gpuBatchResultSchema } from './gpu-batch.ts';
 import { kbRefreshInputSchema, kbRefreshResultSchema, modelPromotionInputSchema, modelPromotionResultSchema } from './index-promotion.ts';
+import { pipelineRunFlowInputSchema, pipelineRunFlowResultSchema } from './pipeline-run-flow.ts';
 
 // --- smoke.echo -----------------------------------------------------------------------------
 
@@ -81,6 +82,13 @@ export const workflowTypes = {
       'Evaluate a model version on a golden set, get it approved through a review.request child, switch its alias and deploy it; a failed deploy switches the alias back.',
     input: modelPromotionInputSchema,
     output: modelPromotionResultSchema,
+  },
+  'pipeline.run': {
+    workflowName: 'pipelineRunWorkflow',
+    description:
+      'Run an applied pipeline’s Airflow DAG for chosen partitions (default all; force runs unchanged ones) and wait for it without holding a worker slot; a failed run fails the flow with the failed task’s log, and cancelling the flow marks the DAG run failed. The pipeline must belong to `department`, within your key’s scope.',
+    input: pipelineRunFlowInputSchema,
+    output: pipelineRunFlowResultSchema,
   },
 } as const satisfies Record<string, WorkflowTypeDefinition>;
 

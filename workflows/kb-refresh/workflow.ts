@@ -15,17 +15,14 @@ import type { EvaluationActivities } from '../../services/worker/activities/eval
 import { kbAliasOf, type EvaluationReport, type KbRefreshInput, type KbRefreshResult } from '../../shared/contracts/index-promotion.ts';
 import type { ReviewResult } from '../../shared/contracts/reviews.ts';
 import { airflowCall, evaluation } from '../activity-options.ts';
-import { waitForDagRun } from '../airflow-wait.ts';
+import { dagRunIdOf, waitForDagRun } from '../airflow-wait.ts';
 import { reviewWorkflow } from '../review/workflow.ts';
 import { promotionReviewInput } from './review-artifact.ts';
 
 const { triggerDagRun } = proxyActivities<AirflowActivities>(airflowCall);
 const { evaluateIndexVersion, promoteIndexVersion } = proxyActivities<EvaluationActivities>(evaluation);
 
-/** Airflow run ids allow letters, digits and `._-:+~`; a workflow id may hold anything. */
-export function dagRunIdOf(workflowId: string): string {
-  return `tandem__${workflowId.replace(/[^A-Za-z0-9._:+~-]/g, '_')}`;
-}
+export { dagRunIdOf };
 
 export async function kbRefreshWorkflow(input: KbRefreshInput): Promise<KbRefreshResult> {
   const { workflowId } = workflowInfo();

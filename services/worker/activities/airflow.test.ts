@@ -68,6 +68,34 @@ describe('checkDagRun', () => {
   });
 });
 
+describe('failDagRun', () => {
+  it('marks a run that is still going failed, with the note', async () => {
+    airflow.pollsBeforeEnd = 0;
+    airflow.outcomes.endless = { state: 'running' };
+    await new MockActivityEnvironment().run(activities.triggerDagRun, { dagId: 'endless', runId: 'r1' });
+    const failed = await new MockActivityEnvironment().run(activities.failDagRun, { dagId: 'endless', runId: 'r1', note: 'cancelled' });
+    expect(failed).toEqual({ dagId: 'endless', runId: 'r1', previousState: 'running', state: 'failed' });
+    expect(airflow.patches).toContainEqual({ dagId: 'endless', runId: 'r1', body: { state: 'failed', note: 'cancelled' } });
+  });
+
+  it('leaves a finished run as it ended, and a run that was never created alone', async () => {
+    airflow.pollsBeforeEnd = 0;
+    await new MockActivityEnvironment().run(activities.triggerDagRun, { dagId: 'done', runId: 'r1' });
+    const patchesBefore = airflow.patches.length;
+    expect(await new MockActivityEnvironment().run(activities.failDagRun, { dagId: 'done', runId: 'r1', note: 'cancelled' })).toEqual({
+      dagId: 'done',
+      runId: 'r1',
+      previousState: 'success',
+      state: 'success',
+    });
+    expect(await new MockActivityEnvironment().run(activities.failDagRun, { dagId: 'done', runId: 'never', note: 'cancelled' })).toMatchObject({
+      previousState: null,
+      state: null,
+    });
+    expect(airflow.patches).toHaveLength(patchesBefore);
+  });
+});
+
 describe('the worker without Airflow configured', () => {
   it('starts, and fails Airflow calls at once (non-retryable) instead of retrying forever', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tandem-airflow-act-'));

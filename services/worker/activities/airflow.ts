@@ -9,6 +9,9 @@
  *   `AirflowDagRunFailed` (message: the failed task's log excerpt). The waiting itself is a
  *   durable timer in the workflow (`waitForDagRun` in workflows/airflow-wait.ts), so no worker
  *   slot is held between polls — a DAG run that takes all night costs nothing while it runs.
+ * - `failDagRun` marks a run that is still queued or running `failed` (PATCH), which also stops
+ *   its running tasks: the cleanup of a cancelled workflow, so no orphan run keeps going. A run
+ *   that already ended, or never got created, is left as it is.
  * - Airflow refusing the request (4xx other than 408/409/429) is non-retryable
  *   `AirflowRequestRejected`; unreachable/5xx stays retryable for the preset's backoff.
  */
@@ -32,6 +35,17 @@ export interface DagRunSummary extends DagRunRef {
   state: DagRunState;
 }
 
+export interface FailDagRunInput extends DagRunRef {
+  /** Shown on the run in Airflow (at most 1,000 characters): why it was failed. */
+  note: string;
+}
+
+export interface FailedDagRun extends DagRunRef {
+  /** The state before: only `queued` and `running` runs are marked failed; `null` when the run does not exist. */
+  previousState: DagRunState | null;
+  state: DagRunState | null;
+}
+
 export interface AirflowActivityOptions {
   /** Called on first use, so a worker without Airflow credentials starts and fails only these calls. */
   client: () => AirflowClient;
@@ -41,7 +55,8 @@ export interface AirflowActivityOptions {
 
 const RETRYABLE_4XX = new Set([408, 409, 429]);
 
-function rejectedOrRethrow(err: unknown): never {
+/** Airflow refusing a request becomes a non-retryable failure; anything else is rethrown for the preset's retries. */
+export function rejectedOrRethrow(err: unknown): never {
   if (err instanceof AirflowApiError && err.status !== null && err.status < 500 && !RETRYABLE_4XX.has(err.status)) {
     throw ApplicationFailure.create({ type: activityErrorTypes.airflow.rejected, message: err.message, nonRetryable: true, cause: err });
   }
@@ -89,6 +104,22 @@ export function createAirflowActivities(options: AirflowActivityOptions) {
         });
       }
       return summary(run);
+    },
+
+    async failDagRun(input: FailDagRunInput): Promise<FailedDagRun> {
+      const { dagId, runId } = input;
+      let run: AirflowDagRun;
+      try {
+        run = await airflow().getDagRun(dagId, runId);
+      } catch (err) {
+        if (err instanceof AirflowApiError && err.status === 404) return { dagId, runId, previousState: null, state: null };
+        rejectedOrRethrow(err);
+      }
+      if (run.state !== 'queued' && run.state !== 'running') return { dagId, runId, previousState: run.state, state: run.state };
+      const patched = await airflow()
+        .patchDagRun(dagId, runId, { state: 'failed', note: input.note.slice(0, 1_000) })
+        .catch(rejectedOrRethrow);
+      return { dagId, runId, previousState: run.state, state: patched.state };
     },
   };
 }

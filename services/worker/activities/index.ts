@@ -20,6 +20,7 @@ import { LocalProcessRunner } from '../jobs/local-process-runner.ts';
 import { readCredentials } from '../../../shared/credentials.ts';
 import { AirflowClient } from '../../bridge/airflow-client.ts';
 import { createAirflowActivities } from './airflow.ts';
+import { createPipelineActivities } from './pipelines.ts';
 import { createEvaluationActivities, jsonFileRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
 import { ApplicationFailure } from '@temporalio/common';
@@ -59,6 +60,9 @@ export interface ActivityDependencies {
 
 /** Every activity the worker registers: the families above plus those built on its dependencies. */
 export function createActivities({ store, config }: ActivityDependencies) {
+  // One Airflow client (one login) for every family that calls Airflow.
+  let airflowClient: AirflowClient | undefined;
+  const airflow = () => (airflowClient ??= airflowClientOf(config));
   return registerFamilies({
     standalone: activities,
     audit: createAuditActivities(store.audit),
@@ -70,7 +74,9 @@ export function createActivities({ store, config }: ActivityDependencies) {
       runner: new LocalProcessRunner({ rootDir: config.stateDir ? statePaths(config.stateDir).jobs : path.join(os.tmpdir(), 'tandem-jobs') }),
     }),
     // Credentials are read on the first Airflow call, so a worker without Airflow still starts.
-    airflow: createAirflowActivities({ client: () => airflowClientOf(config) }),
+    airflow: createAirflowActivities({ client: airflow }),
+    // What the pipeline.run flow reads about an applied pipeline (the API's store file).
+    pipelines: createPipelineActivities({ pipelines: store.pipelines, client: airflow }),
     // Retrievals per index version: JSON files the refresh DAG writes (see evaluation.ts).
     evaluation: createEvaluationActivities({
       aliases: store.indexAliases,
