@@ -60,6 +60,18 @@ describe('loadConfig', () => {
     const dir = tmp();
     expect(() => loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_ADMIN_KEY: 'short' }, cwd: dir })).toThrow(/adminKey/);
   });
+
+  it('reconciles hand-offs every 10 s by default; takes 6-field cron or off, and names the variable otherwise', () => {
+    const dir = tmp();
+    const load = (schedule?: string) =>
+      loadConfig({ env: { TANDEM_STATE_DIR: dir, ...(schedule ? { TANDEM_HANDOFF_RECONCILE_SCHEDULE: schedule } : {}) }, cwd: dir });
+    expect(load().handoffs.reconcileSchedule).toBe('*/10 * * * * *');
+    expect(load('off').handoffs.reconcileSchedule).toBe('off');
+    expect(load('0 */5 * * * *').handoffs.reconcileSchedule).toBe('0 */5 * * * *');
+    // Five fields would silently mean minutes instead of seconds: refused.
+    expect(() => load('*/5 * * * *')).toThrow(/handoffs\.reconcileSchedule \(TANDEM_HANDOFF_RECONCILE_SCHEDULE\): must be 6 cron fields/);
+    expect(() => load('61 * * * * *')).toThrow(ConfigError);
+  });
 });
 
 describe('configToEnv', () => {

@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import nodeCron from 'node-cron';
 import { z } from 'zod';
 
 const port = z.coerce
@@ -18,6 +19,15 @@ const port = z.coerce
   .max(65535, 'must be between 1 and 65535');
 
 const clockTime = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be a time HH:MM (24 h)');
+
+/** Six cron fields, seconds first (node-cron's syntax), or `off`. */
+const secondsCron = z
+  .string()
+  .trim()
+  .refine(
+    (cron) => cron === 'off' || (cron.split(/\s+/).length === 6 && nodeCron.validate(cron)),
+    "must be 6 cron fields (second minute hour day-of-month month day-of-week), e.g. '*/10 * * * * *', or 'off'",
+  );
 
 /** A daily window [start, end) of local time; end before start wraps past midnight. */
 export const offPeakWindowSchema = z
@@ -121,6 +131,13 @@ export const tandemConfigSchema = z
       })
       .strict()
       .prefault({}),
+    handoffs: z
+      .object({
+        /** When the API reconciles hand-offs with Airflow and Temporal (services/bridge/handoff-reconciler.ts). */
+        reconcileSchedule: secondsCron.default('*/10 * * * * *'),
+      })
+      .strict()
+      .prefault({}),
     /** Only read on the very first start: becomes the admin API key instead of a generated one. */
     adminKey: z.string().min(16, 'must be at least 16 characters').optional(),
   })
@@ -172,6 +189,7 @@ export const envVariables: Record<string, string> = {
   TANDEM_LLM_TIMEOUT_MS: 'llm.timeoutMs',
   TANDEM_PAYLOAD_KEYS_FILE: 'payload.keysFile',
   TANDEM_NOTIFY_WEBHOOK_URL: 'notify.webhookUrl',
+  TANDEM_HANDOFF_RECONCILE_SCHEDULE: 'handoffs.reconcileSchedule',
 };
 
 /** Variables that are not configuration but are allowed to exist (set by tandem for its children). */

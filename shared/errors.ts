@@ -82,6 +82,14 @@ export class ConflictError extends TandemError {
   }
 }
 
+/** The API was started without an Airflow client: what needs Airflow answers 503 with this. */
+export class AirflowUnavailableError extends TandemError {
+  override name = 'AirflowUnavailableError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 503, slug: 'airflow-unavailable', title: 'Airflow is not available' }, options);
+  }
+}
+
 export class RateLimitedError extends TandemError {
   override name = 'RateLimitedError';
   constructor(detail: string, options?: ErrorOptions) {

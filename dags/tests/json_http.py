@@ -22,8 +22,8 @@ class JsonHandler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    """Serves `handler` on 127.0.0.1 (a free port) in a daemon thread; returns the server and its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """Serves `handler` on 127.0.0.1 (`port`, default a free one) in a daemon thread; returns the server and its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"

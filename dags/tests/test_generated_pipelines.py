@@ -83,6 +83,11 @@ def test_manual_pipeline_keyed_by_date(bag):
     partition = dag.get_task("ward-b.check_sources").python_callable.args[0]
     assert (partition.key, partition.by_date) == ("ward-b", True)
     assert partition.label({"ds": "2026-06-02"}) == "ward-b:2026-06-02"
+    # The handoff stage is the deferrable hand-off operator, bound to its partition.
+    review = dag.get_task("ward-b.review")
+    assert type(review).__name__ == "TemporalHandoffOperator"
+    assert (review.partition, review.workflow_type, review.department) == (partition, "review", "cardiology")
+    assert review.workflow_input == {"escalateAfterHours": 24, "reviewers": ["physician"]}
 
 
 def test_hostile_strings_arrive_verbatim(bag):

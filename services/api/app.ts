@@ -15,6 +15,7 @@ import metricsPlugin from './plugins/app/metrics.ts';
 import storePlugin from './plugins/app/store.ts';
 import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
 import handoffsPlugin from './plugins/app/handoffs.ts';
+import handoffReconcilerPlugin from './plugins/app/handoff-reconciler.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
 import { problemErrorHandler, problemNotFoundHandler } from './problem-details.ts';
@@ -83,6 +84,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     ...(deps.airflowClient ? { deploy: { client: deps.airflowClient, dagsFolder: config.airflow.dagsFolder } } : {}),
   });
   await app.register(handoffsPlugin);
+  await app.register(handoffReconcilerPlugin);
   await app.register(authPlugin);
 
   await app.register(healthRoutes, { readinessTimeoutMs: deps.readinessTimeoutMs ?? 2000 });

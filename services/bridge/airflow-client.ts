@@ -18,7 +18,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig } from '
 import axiosRetry, { retryAfter } from 'axios-retry';
 import type { TandemConfig } from '../../shared/config.ts';
 import type { Credentials } from '../../shared/credentials.ts';
-import { airflowApiError, AirflowApiError } from './airflow-errors.ts';
+import { airflowApiError, AirflowApiError, AirflowConflictError } from './airflow-errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Response and request shapes (subsets of Airflow 3.3's OpenAPI schemas)
@@ -165,7 +165,10 @@ export interface AirflowTaskInstance {
   try_number: number;
   max_tries: number;
   hostname: string | null;
+  /** Class name of the task's operator, e.g. `TemporalHandoffOperator`. */
   operator: string | null;
+  /** The operator's display name (`custom_operator_name`, else the class name). */
+  operator_name: string | null;
   pid: number | null;
   queued_when: string | null;
   note: string | null;
@@ -253,6 +256,8 @@ export interface ListTaskInstancesQuery extends AirflowQuery {
   task_id?: string;
   state?: readonly TaskInstanceState[];
   map_index?: number;
+  /** Operator class names (exact; any of them). */
+  operator?: readonly string[];
   order_by?: string;
 }
 
@@ -451,6 +456,20 @@ export class AirflowClient {
     return this.request('GET', `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}`, options);
   }
 
+  /**
+   * Set a run's state (`queued`, `success`, `failed`) and/or note. Marking a run failed also
+   * fails its unfinished task instances, which stops running task processes. Setting a value is
+   * safe to repeat, so this call is retried.
+   */
+  patchDagRun(
+    dagId: string,
+    dagRunId: string,
+    patch: { state?: Exclude<DagRunState, 'running'>; note?: string },
+    options: CallOptions = {},
+  ): Promise<AirflowDagRun> {
+    return this.request('PATCH', `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}`, { data: patch, idempotent: true, ...options });
+  }
+
   /** `dagId` `~` lists runs of every DAG. */
   listDagRuns(dagId: string, query: ListDagRunsQuery = {}, options: CallOptions = {}): Promise<AirflowDagRunCollection> {
     return this.request('GET', `/api/v2/dags/${seg(dagId)}/dagRuns`, { params: query, ...options });
@@ -480,6 +499,21 @@ export class AirflowClient {
   ): Promise<AirflowTaskInstance> {
     const base = `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}`;
     return this.request('GET', mapIndex >= 0 ? `${base}/${mapIndex}` : base, options);
+  }
+
+  /**
+   * Writes an XCom of a task instance (created, or replaced when the key exists). The REST API
+   * stores the value as given, JSON; a value pushed with a trigger's TaskSuccessEvent is
+   * JSON-encoded twice in Airflow 3.3 and reaches `xcom_pull` as a string, hence this route.
+   */
+  async setXcom(dagId: string, dagRunId: string, taskId: string, key: string, value: unknown, mapIndex = -1, options: CallOptions = {}): Promise<void> {
+    const base = `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}/xcomEntries`;
+    try {
+      await this.request('POST', base, { data: { key, value, map_index: mapIndex }, idempotent: true, ...options });
+    } catch (err) {
+      if (!(err instanceof AirflowConflictError)) throw err;
+      await this.request('PATCH', `${base}/${seg(key)}`, { data: { value, map_index: mapIndex }, idempotent: true, ...options });
+    }
   }
 
   /** One try's log as structured lines (the whole log unless a continuation `token` is given). */

@@ -217,7 +217,7 @@ function expectedValues(stage: PipelineSpec['stages'][number]): Record<string, u
       };
     }
     case 'handoff':
-      return { kind: 'handoff', workflow: stage.workflow, input: stage.input };
+      return { kind: 'handoff', workflow: stage.workflow, input: stage.input, template_fields: [] };
     case 'evaluation':
       return { kind: 'evaluation', suite: stage.suite, min_score: stage.minScore };
   }

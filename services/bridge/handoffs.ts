@@ -8,7 +8,6 @@
  * observes its end; Temporal stays the source of truth for whether a run is running.
  */
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import type { PayloadCodec } from '@temporalio/common';
 import {
   handoffIdFor,
@@ -20,11 +19,12 @@ import {
 import type { Principal } from '../../shared/contracts/principal.ts';
 import { allDepartments } from '../../shared/contracts/roles.ts';
 import { parseWorkflowInput } from '../../shared/contracts/workflow-types.ts';
-import { BadRequestError, ForbiddenError, NotFoundError, ValidationError } from '../../shared/errors.ts';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, AirflowUnavailableError, ValidationError } from '../../shared/errors.ts';
 import { openJson, sealJson } from '../../shared/payload-codec.ts';
 import type { AuditActor } from '../../shared/store/audit-log.ts';
 import type { HandoffRecord, HandoffRecordStatus } from '../../shared/store/handoffs.ts';
 import type { Store } from '../../shared/store/store.ts';
+import type { AirflowClient } from './airflow-client.ts';
 
 export interface HandoffLogger {
   info(obj: object, msg: string): void;
@@ -38,7 +38,12 @@ export interface HandoffServiceOptions {
   log: HandoffLogger;
   /** Base URL of the Temporal Web UI, when there is one to link to. */
   temporalUiUrl?: string;
+  /** Airflow's REST client, to write a hand-off's result as its task's XCom (`publishResult`). */
+  airflow?: Pick<AirflowClient, 'setXcom'> | undefined;
 }
+
+/** temporal.api.enums.v1.HistoryEventFilterType.CLOSE_EVENT (@temporalio/proto is not a direct dependency). */
+const HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT = 2;
 
 interface Outcome {
   status: Exclude<HandoffStatus, 'pending'>;
@@ -82,8 +87,10 @@ export class HandoffService {
   readonly #store: Store;
   readonly #log: HandoffLogger;
   readonly #temporalUiUrl: string | undefined;
+  readonly #airflow: Pick<AirflowClient, 'setXcom'> | undefined;
 
   constructor(options: HandoffServiceOptions) {
+    this.#airflow = options.airflow;
     this.#client = options.client;
     this.#taskQueue = options.taskQueue;
     this.#store = options.store;
@@ -110,8 +117,14 @@ export class HandoffService {
       );
     }
     const handoffId = handoffIdFor(request.airflow);
-    const existing = await this.#describe(handoffId);
+    let existing = await this.#describe(handoffId);
     const record = await this.#store.handoffs.get(handoffId);
+    if (existing?.status.name === 'RUNNING' && record?.runId === existing.runId && record.status === 'cancelled') {
+      // A run being cancelled (its task was cleared, say) is as good as closed: wait for it to
+      // end rather than attach a re-run to a workflow that is about to report `cancelled`.
+      await this.#waitForClose(handoffId, 20_000);
+      existing = await this.#describe(handoffId);
+    }
     if (existing?.status.name === 'RUNNING') {
       // A resumed, re-deferred or retried task attaches: there is never a second run beside this one.
       if (record?.runId === existing.runId) await this.#store.handoffs.recordTry(handoffId, request.airflow.tryNumber);
@@ -147,7 +160,8 @@ export class HandoffService {
     if (!record || (principal.department !== allDepartments && principal.department !== record.department)) {
       throw new NotFoundError(`hand-off ${handoffId} not found`);
     }
-    if (options.waitMs && record.status === 'running') await this.#waitForClose(handoffId, options.waitMs, options.signal);
+    // Returns at once for a closed run (its close event is there); a cancelled run may still be cleaning up.
+    if (options.waitMs) await this.#waitForClose(handoffId, options.waitMs, options.signal);
     return this.#stateOf(handoffId);
   }
 
@@ -158,10 +172,29 @@ export class HandoffService {
     const description = await this.#describe(handoffId);
     if (description?.status.name === 'RUNNING') {
       await this.#client.workflow.getHandle(handoffId, description.runId).cancel();
+      // Closed in the store at once: a start arriving while the workflow cleans up must not
+      // attach to it (see `start`), and the reconciler must not cancel it again.
+      await this.#store.handoffs.markClosed(handoffId, description.runId, 'cancelled', reason);
       this.#log.info({ handoffId, runId: description.runId, reason }, 'hand-off cancellation requested');
       await this.#audit(record.department, actor, handoffId, description.runId, 'handoff-cancelled', { reason, airflow: record.airflow });
     }
     return this.#stateOf(handoffId, description);
+  }
+
+  /**
+   * Writes a succeeded hand-off's result as its task instance's `return_value` XCom, through
+   * Airflow's REST API. The trigger calls this just before it ends the task from the triggerer,
+   * so downstream tasks read the result as the dict it is (see AirflowClient.setXcom for why the
+   * trigger's own XCom path will not do). Idempotent.
+   */
+  async publishResult(handoffId: string, principal: Principal): Promise<HandoffState> {
+    const state = await this.state(handoffId, principal);
+    if (state.status !== 'succeeded') throw new ConflictError(`hand-off ${handoffId} is ${state.status}; only a succeeded hand-off has a result to publish`);
+    if (!this.#airflow) throw new AirflowUnavailableError('this API runs without an Airflow client, so it cannot write XComs');
+    const { dagId, runId, taskId, mapIndex } = state.airflow;
+    await this.#airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
+    this.#log.info({ handoffId, dagId, dagRunId: runId, taskId, mapIndex }, 'hand-off result written as XCom');
+    return state;
   }
 
   /** The reconciler found the task deferred but Temporal has no workflow: start it again from the store. */
@@ -257,7 +290,7 @@ export class HandoffService {
             namespace,
             execution: { workflowId: handoffId },
             waitNewEvent: true,
-            historyEventFilterType: temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+            historyEventFilterType: HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
             skipArchival: true,
             nextPageToken,
           }),

@@ -18,8 +18,8 @@ generator may pass the spec's objects through unchanged):
 - ``{"id"|"name": str, "kind"|"type": "sql", "connection"|"conn_id"|"connId": str, "query": str}``
 - ``{"id"|"name": str, "kind"|"type": "command", "command": str | [str, ...]}``
 
-``{partition}`` and ``{ds}`` in paths, patterns, URLs and commands are replaced with
-``str.replace`` — never through Jinja. SQL gets them as bound parameters (``:partition``, ``:ds``).
+``{partition}`` and ``{ds}`` in paths, patterns, URLs and commands are replaced as plain text
+(``fill_placeholders``) — never through Jinja. SQL gets them as bound parameters (``:partition``, ``:ds``).
 
 Deviation from the written contract, on purpose: besides the check task's XCom, the control API
 keeps the checked fingerprints as *pending* for the run, and ``commit_partition_fingerprints``
@@ -33,6 +33,7 @@ import glob as globlib
 import hashlib
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 from collections.abc import Mapping
@@ -56,10 +57,22 @@ class SourceUnreadableError(AirflowException):
 # --- placeholders and source fields ----------------------------------------------------------
 
 
-def fill_placeholders(template: str, partition: str, ds: str | None) -> str:
-    """``{partition}`` / ``{ds}`` by plain replacement: user text is never a template."""
-    text = template.replace("{partition}", partition)
-    return text.replace("{ds}", ds) if ds is not None else text
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def fill_placeholders(template: str, partition: str | None, ds: str | None, **more: str | None) -> str:
+    """
+    ``{partition}`` / ``{ds}`` (and ``{name}`` for each of ``more``) by plain replacement: user text
+    is never a template. One pass, so a value that itself contains ``{ds}`` is not replaced again;
+    a placeholder without a value (``None``) or that nobody named stays as written.
+    """
+    values = {"partition": partition, "ds": ds, **more}
+
+    def value_of(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        return match.group(0) if value is None else value
+
+    return _PLACEHOLDER.sub(value_of, template)
 
 
 def _field(source: Mapping[str, Any], *names: str) -> Any:

@@ -14,9 +14,10 @@ stay empty) and a ``BashOperator`` subclass without template fields. A spec comm
 ``{{ ds }}`` runs as the literal text ``{{ ds }}``.
 
 Nothing here talks to the network at import (DAG parse) time; modules of later features (the
-fingerprint client, Kubernetes jobs, evaluation, the Temporal hand-off) are imported when a task
-runs, so a DAG parses even where one of them is not installed yet and fails that task with a clear
-message instead.
+fingerprint client, Kubernetes jobs, evaluation) are imported when a task runs, so a DAG parses
+even where one of them is not installed yet and fails that task with a clear message instead. The
+hand-off stage is a deferrable operator of its own (``operators/handoff.py``), built at parse time;
+it talks to the control API only when it runs.
 """
 
 from __future__ import annotations
@@ -254,13 +255,6 @@ def evaluation_stage(
     )
 
 
-def _handoff_unavailable(stage_id: str, workflow: str, workflow_input: dict[str, Any], **_context: Any) -> None:
-    raise RuntimeError(
-        f"stage {stage_id} is a hand-off to the Temporal workflow {workflow!r}, but this tandem_airflow has no "
-        "TemporalHandoffOperator yet: hand-off stages need the tandem release with Airflow → Temporal hand-offs"
-    )
-
-
 def handoff_stage(
     task_id: str,
     partition: PipelinePartition,
@@ -269,23 +263,24 @@ def handoff_stage(
     input: dict[str, Any],  # noqa: A002 - the spec's field name
     retries: int,
     retry_delay_seconds: int,
+    tandem_conn_id: str = "tandem_default",
 ) -> Any:
     """
     A durable Temporal workflow (review, LLM, promotion) started through the control API by the
-    deferrable TemporalHandoffOperator. Where that operator is not installed yet the DAG still
-    parses and this one task fails with the reason, so the rest of the pipeline stays deployable.
+    deferrable TemporalHandoffOperator, which waits without holding a worker slot; the workflow's
+    result is the task's ``return_value`` XCom. ``{partition}`` (and ``{ds}``, ``{run_id}``…) in
+    the input's strings are replaced when the task runs.
     """
-    retry = _retry_args(retries, retry_delay_seconds)
-    try:
-        from tandem_airflow.operators.handoff import TemporalHandoffOperator  # type: ignore[import-not-found]
-    except ImportError:
-        return _python_task(task_id, _handoff_unavailable, task_id, workflow, input, **retry)
+    # Imported here: handoff.py imports this module (PipelinePartition).
+    from tandem_airflow.operators.handoff import TemporalHandoffOperator
+
     return TemporalHandoffOperator(
         task_id=task_id,
         pipeline_id=partition.pipeline_id,
         department=partition.department,
-        partition_key=partition.key,
+        partition=partition,
         workflow_type=workflow,
         workflow_input=copy.deepcopy(input),
-        **retry,
+        tandem_conn_id=tandem_conn_id,
+        **_retry_args(retries, retry_delay_seconds),
     )

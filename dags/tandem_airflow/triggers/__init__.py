@@ -1,7 +1,10 @@
 """
 Triggers (async, run by the triggerer) for tandem's deferrable operators.
 
-Coming next: the hand-off trigger that long-polls the control API for a workflow's result and
-reports it as a ``TriggerEvent`` with a status (success, failed, rejected, expired). It lives in
-this installed package because the triggerer must import it; DAG files never define triggers.
+- ``handoff``: ``HandoffTrigger`` long-polls the control API for a hand-off's outcome; it ends the
+  task itself on success (result as XCom) and reports any other outcome as a ``TriggerEvent`` with
+  a status (failed, rejected, expired, …).
+
+Triggers live in this installed package because the triggerer must import them; DAG files never
+define triggers.
 """

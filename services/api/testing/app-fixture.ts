@@ -48,7 +48,9 @@ export interface AppFixtureOptions extends BuildAppOptions {
 
 export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tandem-api-'));
-  const config = loadConfig({ cwd: dir, env: { TANDEM_STATE_DIR: dir, TANDEM_LOG_LEVEL: 'silent', ...options.env } });
+  // The hand-off reconciler runs only when a test asks (a tick, or a schedule in `env`).
+  const env = { TANDEM_STATE_DIR: dir, TANDEM_LOG_LEVEL: 'silent', TANDEM_HANDOFF_RECONCILE_SCHEDULE: 'off', ...options.env };
+  const config = loadConfig({ cwd: dir, env });
   const store = openSqliteStore(statePaths(dir).store);
 
   const keys = {} as Record<Role, string>;

@@ -44,6 +44,8 @@ def constants(source: str) -> list[str]:
 
 def stage_values(task) -> dict:
     """What the stage will run with: the operator's own attributes, as Airflow holds them."""
+    if task.task_type == "TemporalHandoffOperator":
+        return {"kind": "handoff", "workflow": task.workflow_type, "input": task.workflow_input, "template_fields": list(task.template_fields)}
     if task.task_type == "UntemplatedBashOperator":
         return {"kind": "bash", "command": task.bash_command, "env": task.env, "template_fields": list(task.template_fields)}
     callable_ = getattr(task, "python_callable", None)
@@ -62,8 +64,6 @@ def stage_values(task) -> dict:
         return {"kind": "k8s_job", "job": args[2], **common}
     if name == "_run_evaluation":
         return {"kind": "evaluation", "suite": args[2], "min_score": args[3], **common}
-    if name == "_handoff_unavailable":
-        return {"kind": "handoff", "workflow": args[1], "input": args[2], **common}
     return {"kind": name, **common}
 
 

@@ -22,10 +22,11 @@ export default fp(
         taskQueue: fastify.temporal.taskQueue,
         store: fastify.store,
         log: fastify.log.child({ component: 'handoffs' }),
+        airflow: fastify.airflowDeploy?.client,
         // The embedded dev server's Web UI; a Temporal elsewhere has its own UI we do not know.
-        ...(temporal.embedded && !temporal.address ? { temporalUiUrl: `http://${config.host}:${temporal.uiPort}` } : {}),
+        ...(temporal.embedded ? { temporalUiUrl: `http://${config.host}:${temporal.uiPort}` } : {}),
       }),
     );
   },
-  { name: 'handoffs', fastify: '5.x', dependencies: ['store', 'temporal'] },
+  { name: 'handoffs', fastify: '5.x', dependencies: ['store', 'temporal', 'airflow'] },
 );

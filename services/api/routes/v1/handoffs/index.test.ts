@@ -220,3 +220,49 @@ describe('restart of a workflow Temporal lost', () => {
     expect((await f.store.audit.list({ workflowId: handoffId })).map((e) => e.event)).toContain('handoff-restarted');
   });
 });
+
+describe('a start while the run is being cancelled', () => {
+  it('waits for the cancelled run to end and starts a fresh one instead of attaching to it', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = (await start(airflow, 'review.request', reviewInput('v1'))).json();
+    await untilReviewOpen(handoffId);
+    await f.app.handoffs.cancel(handoffId, { kind: 'system', name: 'handoff-reconciler' }, 'Airflow task was cleared');
+    const rerun = await start({ ...airflow, tryNumber: 2 }, 'review.request', reviewInput('v1'));
+    expect(rerun.statusCode).toBe(201);
+    expect(rerun.json()).toMatchObject({ created: true, status: 'pending' });
+    expect(rerun.json().runId).not.toBe(runId);
+    expect((await env.client.workflow.getHandle(handoffId, runId).describe()).status.name).toBe('CANCELLED');
+  });
+});
+
+describe('POST /v1/handoffs/{id}/xcom', () => {
+  it('writes a succeeded hand-off’s result as its task’s return_value XCom, and refuses a pending one', async () => {
+    const written: unknown[][] = [];
+    const withAirflow = await appFixture({ temporalClient: env.client, airflowClient: { setXcom: async (...args: unknown[]) => void written.push(args) } as never });
+    try {
+      const post = (app: typeof f.app, url: string, payload?: unknown) =>
+        app.inject({ method: 'POST', url, headers: withAirflow.headers('service'), ...(payload ? { payload } : {}) });
+      const airflow = coordinates();
+      const started = await post(withAirflow.app, '/v1/handoffs', {
+        workflowType: 'review.request',
+        input: reviewInput('v1'),
+        department: 'cardiology',
+        airflow,
+      });
+      const { handoffId } = started.json();
+      const url = `/v1/handoffs/${encodeURIComponent(handoffId)}/xcom`;
+      expect((await post(withAirflow.app, url)).statusCode).toBe(409);
+      expect(written).toEqual([]);
+
+      const echo = coordinates();
+      const { handoffId: echoId } = (await post(withAirflow.app, '/v1/handoffs', { workflowType: 'smoke.echo', input: { message: 'to xcom' }, department: 'cardiology', airflow: echo })).json();
+      await withAirflow.app.handoffs.state(echoId, { keyId: 'k', name: 'svc', role: 'service', department: '*' }, { waitMs: 10_000 });
+      const published = await post(withAirflow.app, `/v1/handoffs/${encodeURIComponent(echoId)}/xcom`);
+      expect(published.statusCode).toBe(200);
+      expect(written).toEqual([[echo.dagId, echo.runId, echo.taskId, 'return_value', expect.objectContaining({ message: 'to xcom' }), -1]]);
+      await withAirflow.app.handoffs.cancel(handoffId, { kind: 'system', name: 'test' }, 'done');
+    } finally {
+      await withAirflow.close();
+    }
+  });
+});

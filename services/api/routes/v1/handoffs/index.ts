@@ -6,6 +6,7 @@
  *   POST /v1/handoffs                 201 started · 200 attached to an existing run
  *   GET  /v1/handoffs/{id}?waitMs=    the state, after waiting up to waitMs for the workflow to end
  *   POST /v1/handoffs/{id}/cancel     202, cancellation requested (audited)
+ *   POST /v1/handoffs/reconcile       one reconciler pass now (admin or service), and what it did
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -17,6 +18,8 @@ import {
   maxHandoffWaitMs,
   startHandoffRequestSchema,
 } from '../../../../../shared/contracts/handoffs.ts';
+import { handoffReconcileReportSchema } from '../../../../../shared/contracts/handoff-reconciler.ts';
+import { AirflowUnavailableError } from '../../../../../shared/errors.ts';
 import { auditActorOf, principalOf } from '../../../plugins/app/auth.ts';
 
 const serviceOnly = ['service'] as const;
@@ -59,6 +62,42 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
       request.raw.once('close', () => abort.abort());
       return fastify.handoffs.state(request.params.id, principalOf(request), { waitMs: request.query.waitMs, signal: abort.signal });
     },
+  );
+
+  fastify.post(
+    '/reconcile',
+    {
+      config: { roles: ['admin', 'service'] },
+      schema: {
+        tags: ['handoffs'],
+        summary: 'Reconcile hand-offs with Airflow and Temporal now, and report what was done',
+        description:
+          'The pass the API otherwise runs on `TANDEM_HANDOFF_RECONCILE_SCHEDULE`: cancels workflows whose Airflow task was deleted, cleared or ended, and starts again workflows Temporal lost while their task waits deferred. `skipped` is true when a pass was already running.',
+        response: { 200: handoffReconcileReportSchema },
+      },
+    },
+    async () => {
+      if (!fastify.handoffReconciler) {
+        throw new AirflowUnavailableError('this API runs without an Airflow client, so hand-offs cannot be reconciled');
+      }
+      return fastify.handoffReconciler.tick();
+    },
+  );
+
+  fastify.post(
+    '/:id/xcom',
+    {
+      config: { roles: serviceOnly },
+      schema: {
+        tags: ['handoffs'],
+        summary: 'Write a succeeded hand-off’s result as its Airflow task’s return_value XCom',
+        description:
+          'Called by the hand-off trigger right before it ends the task from the triggerer, so downstream tasks `xcom_pull` the result as JSON. 409 unless the hand-off succeeded.',
+        params: idParams,
+        response: { 200: handoffStateSchema },
+      },
+    },
+    async (request) => fastify.handoffs.publishResult(request.params.id, principalOf(request)),
   );
 
   fastify.post(

@@ -11,14 +11,14 @@ import { z } from 'zod';
 import { loadConfig } from '../../../../../shared/config.ts';
 import { describeSchedule, lintFindingSchema, type PipelineSpec } from '../../../../../shared/contracts/pipeline-spec.ts';
 import type { Principal } from '../../../../../shared/contracts/principal.ts';
-import { allDepartments } from '../../../../../shared/contracts/roles.ts';
-import { ForbiddenError, NotFoundError, TandemError, ValidationError } from '../../../../../shared/errors.ts';
+import { allDepartments, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
+import { AirflowUnavailableError, ForbiddenError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
 import type { PipelineRecord } from '../../../../../shared/store/pipelines.ts';
 import type { AirflowClient } from '../../../../bridge/airflow-client.ts';
 import { deployDag, undeployDag } from '../../../../bridge/deployer.ts';
 import { lintOptionsFrom } from '../../../../bridge/pipeline-lint.ts';
 import { planPipeline } from '../../../../bridge/pipeline-plan.ts';
-import { listPipelineRuns, MAX_BACKFILL_DAYS, partitionsOfRun, triggerPipelineRuns } from '../../../../bridge/pipeline-runs.ts';
+import { listPipelineRuns, MAX_BACKFILL_DAYS, partitionsOfRun, triggerPipelineRuns, unknownPartitionIssues } from '../../../../bridge/pipeline-runs.ts';
 import type { AirflowDeployTarget } from '../../../plugins/app/airflow.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
@@ -26,16 +26,6 @@ const appliers = ['admin', 'data-engineer'] as const;
 const triggerers = ['admin', 'data-engineer', 'service'] as const;
 const readers = ['admin', 'data-engineer', 'ai-engineer', 'service'] as const;
 
-class AirflowNotConfiguredError extends TandemError {
-  override name = 'AirflowNotConfiguredError';
-  constructor() {
-    super('this API runs without an Airflow client, so pipelines cannot be deployed or run', {
-      status: 503,
-      slug: 'airflow-unavailable',
-      title: 'Airflow is not available',
-    });
-  }
-}
 
 const idParams = z.object({ id: z.string().min(1).max(63) });
 
@@ -142,7 +132,7 @@ function view(record: PipelineRecord) {
 }
 
 function canSee(principal: Principal, department: string): boolean {
-  return principal.department === allDepartments || principal.department === department;
+  return scopeIncludes(principal.department, department);
 }
 
 /** One apply at a time per pipeline id: two deploys of one file must not interleave. */
@@ -170,7 +160,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod<PipelineManageRoutesOptions> =
   const { pipelines, fingerprints } = fastify.store;
   const withPipelineLock = serialised();
   const airflow = (): AirflowDeployTarget => {
-    if (!fastify.airflowDeploy) throw new AirflowNotConfiguredError();
+    if (!fastify.airflowDeploy) throw new AirflowUnavailableError('this API runs without an Airflow client, so pipelines cannot be deployed or run');
     return fastify.airflowDeploy;
   };
   const client = (): AirflowClient => airflow().client;
@@ -357,13 +347,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod<PipelineManageRoutesOptions> =
       const record = await visiblePipeline(principal, request.params.id);
       const spec = specOf(record);
       const body = request.body;
-      const issues: { path: string; message: string }[] = [];
-      const keys = spec.partitions?.keys;
-      body.partitions?.forEach((p, i) => {
-        if (!keys?.includes(p)) {
-          issues.push({ path: `body.partitions.${i}`, message: keys ? `unknown partition ${p}; known: ${keys.join(', ')}` : 'this pipeline has no partition keys' });
-        }
-      });
+      const issues = unknownPartitionIssues(spec, body.partitions, 'body.partitions');
       if (body.to && !body.from) issues.push({ path: 'body.from', message: 'a backfill needs from (and optionally to)' });
       if (body.from && body.to && body.from > body.to) issues.push({ path: 'body.to', message: 'must not be before from' });
       if (body.from && !spec.partitions?.date) issues.push({ path: 'body.from', message: 'a backfill needs a pipeline partitioned by date' });

@@ -1,0 +1,248 @@
+"""
+Airflow → Temporal hand-off: the deferrable operator behind a pipeline's ``handoff`` stage.
+
+``execute`` asks the control API (``POST /v1/handoffs``, service key from the ``tandem_default``
+connection) to start the stage's durable workflow for this task instance and defers to
+``HandoffTrigger``, which waits in the triggerer: the task holds no worker slot for the minutes or
+days the workflow runs. The API derives the workflow id from the task instance
+(``handoff:<dag_id>:<run_id>:<task_id>:<map_index>``) and decides from ``tryNumber`` whether this
+attempt attaches to the running workflow or starts a fresh one, so a retried, resumed or
+duplicated ``execute`` never starts a second workflow beside the first.
+
+When the workflow succeeds the trigger ends the task itself with the workflow result as its
+``return_value`` XCom; any other outcome resumes the task in ``execute_complete``, which fails it
+with the workflow's reason.
+
+Failures at start are sorted by what a retry could change: a spec the API rejects (unknown
+workflow type, input failing the type's schema) or a key it refuses fails the task at once
+(``AirflowFailException``: retrying cannot help and would only hammer the API); an unreachable or
+failing API raises a plain exception so the stage's own retries apply.
+
+User strings in ``workflow_input`` are never Jinja templates (see ``pipeline_stages``); only
+``{partition}``, ``{ds}``, ``{run_id}``, ``{dag_id}`` and ``{task_id}`` are replaced, by plain text
+replacement.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from tandem_airflow.hooks.tandem_api import TandemApiHook
+from tandem_airflow.operators.partition import fill_placeholders
+from tandem_airflow.operators.pipeline_stages import PipelinePartition, run_date
+from tandem_airflow.triggers.handoff import ERROR_STATUS, HandoffTrigger, handoff_path
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+#: XCom key of the hand-off id, for people and for the reconciler reading task instances.
+HANDOFF_ID_XCOM_KEY = "handoff_id"
+
+
+class TemporalWorkflowLink(BaseOperatorLink):
+    """
+    "Temporal workflow" button on the task: the URL the start answer gave, kept in XCom under this
+    link's key. Airflow 3's API server reads that XCom by key, so no plugin has to register the link.
+    """
+
+    name = "Temporal workflow"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
+
+
+def _filled(value: Any, values: dict[str, str | None]) -> Any:
+    """Placeholders replaced in every string value of a JSON-like structure (keys stay as written)."""
+    if isinstance(value, str):
+        return fill_placeholders(value, **values)
+    if isinstance(value, Mapping):
+        return {key: _filled(item, values) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_filled(item, values) for item in value]
+    return value
+
+
+def _problem_text(response: httpx.Response) -> str:
+    """The problem+json ``detail`` (or ``title``) and each ``errors[].path: message``."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if not isinstance(problem, Mapping):
+        return str(problem)[:500]
+    text = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+    issues = [
+        f"{issue.get('path') or '(root)'}: {issue.get('message')}"
+        for issue in problem.get("errors") or []
+        if isinstance(issue, Mapping)
+    ]
+    return f"{text} ({'; '.join(issues)})" if issues else text
+
+
+class TemporalHandoffOperator(BaseOperator):
+    """
+    Runs a durable Temporal workflow for this task instance through tandem's control API and waits
+    for it deferred; the workflow's result becomes the task's ``return_value`` XCom.
+
+    :param workflow_type: public workflow type, e.g. ``review.request``.
+    :param workflow_input: the workflow's input; placeholders in its strings are replaced.
+    :param department: the department the hand-off runs and is audited under.
+    :param pipeline_id: the pipeline it belongs to, if any.
+    :param partition: the partition this task serves (its label fills ``{partition}``).
+    :param tandem_conn_id: Airflow connection with the control API's URL and service key.
+    """
+
+    # User strings are never templates: nothing of this operator is rendered by Jinja.
+    template_fields = ()
+    template_ext = ()
+    operator_extra_links = (TemporalWorkflowLink(),)
+    ui_color = "#e8defc"
+
+    def __init__(
+        self,
+        *,
+        workflow_type: str,
+        workflow_input: Mapping[str, Any],
+        department: str,
+        pipeline_id: str | None = None,
+        partition: PipelinePartition | None = None,
+        tandem_conn_id: str = TandemApiHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow_type = workflow_type
+        self.workflow_input = copy.deepcopy(dict(workflow_input))
+        self.department = department
+        self.pipeline_id = pipeline_id
+        self.partition = partition
+        self.tandem_conn_id = tandem_conn_id
+
+    # --- start --------------------------------------------------------------------------------
+
+    def start_request(self, context: Context) -> dict[str, Any]:
+        """The ``POST /v1/handoffs`` body for this task instance."""
+        ti = context["ti"]
+        map_index = -1 if ti.map_index is None else ti.map_index
+        label = self.partition.label(context) if self.partition is not None else None
+        values = {"partition": label, "ds": run_date(context), "run_id": ti.run_id, "dag_id": ti.dag_id, "task_id": ti.task_id}
+        return {
+            "workflowType": self.workflow_type,
+            "input": _filled(self.workflow_input, values),
+            "department": self.department,
+            "pipelineId": self.pipeline_id,
+            "partition": label,
+            "airflow": {
+                "dagId": ti.dag_id,
+                "runId": ti.run_id,
+                "taskId": ti.task_id,
+                "mapIndex": map_index,
+                "tryNumber": ti.try_number,
+            },
+        }
+
+    def execute(self, context: Context) -> Any:
+        hook = TandemApiHook(tandem_conn_id=self.tandem_conn_id)
+        body = self.start_request(context)
+        try:
+            with hook.client() as client:
+                response = client.post("/v1/handoffs", json=body)
+        except httpx.TransportError as err:
+            raise AirflowException(
+                f"hand-off start: the control API at {hook.get_conn().base_url} is unreachable ({err}); "
+                f"Airflow retries this task ({self.retries} retries configured)"
+            ) from err
+        state = self._started(response)
+        handoff_id = state["handoffId"]
+
+        ti = context["ti"]
+        ti.xcom_push(key=HANDOFF_ID_XCOM_KEY, value=handoff_id)
+        link = self._workflow_link(state, hook)
+        if link:
+            ti.xcom_push(key=TemporalWorkflowLink().xcom_key, value=link)
+        self.log.info(
+            "hand-off %s: %s %s workflow (run %s)%s",
+            handoff_id,
+            "started" if state.get("created") else "attached to the existing",
+            self.workflow_type,
+            state.get("runId"),
+            f"; {link}" if link else "",
+        )
+        if state.get("status") != "pending":
+            # A duplicate start of a run that already ended: nothing to wait for.
+            return self._outcome(state)
+        self.defer(
+            trigger=HandoffTrigger(handoff_id=handoff_id, tandem_conn_id=self.tandem_conn_id),
+            method_name="execute_complete",
+            kwargs={"handoff_id": handoff_id},
+        )
+
+    def _started(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status in (200, 201):
+            return response.json()
+        what = f"hand-off start for {self.workflow_type!r}"
+        if status in (400, 422):
+            raise AirflowFailException(f"{what} rejected by the control API (HTTP {status}): {_problem_text(response)}")
+        if status in (401, 403):
+            raise AirflowFailException(
+                f"{what}: the control API refused the service key (HTTP {status}: {_problem_text(response)}); "
+                f"check the key (password) of the Airflow connection {self.tandem_conn_id!r}: it must be a "
+                f"service-role key allowed for department {self.department!r}"
+            )
+        raise AirflowException(
+            f"{what} failed: the control API answered HTTP {status} ({_problem_text(response)}); "
+            f"Airflow retries this task ({self.retries} retries configured)"
+        )
+
+    @staticmethod
+    def _workflow_link(state: Mapping[str, Any], hook: TandemApiHook) -> str | None:
+        links = state.get("links") or {}
+        if links.get("temporalUi"):
+            return str(links["temporalUi"])
+        workflow = links.get("workflow")
+        if not workflow:
+            return None
+        return str(workflow) if "://" in str(workflow) else hook.get_conn().url(str(workflow))
+
+    # --- completion ---------------------------------------------------------------------------
+
+    def execute_complete(self, context: Context, event: Any = None, handoff_id: str | None = None) -> Any:
+        """Resumed by the trigger: return the result (XCom ``return_value``) or fail with the reason."""
+        if not isinstance(event, Mapping):
+            # `dag.test()` runs triggers in line and, instead of ending the task on a
+            # TaskSuccessEvent, resumes it with the event's bare payload (and without our kwargs):
+            # read the outcome from the API then.
+            ti = context["ti"]
+            handoff_id = handoff_id or ti.xcom_pull(task_ids=ti.task_id, key=HANDOFF_ID_XCOM_KEY, map_indexes=ti.map_index)
+            event = self._current_state(handoff_id)
+        return self._outcome(event)
+
+    def _current_state(self, handoff_id: str) -> dict[str, Any]:
+        with TandemApiHook(tandem_conn_id=self.tandem_conn_id).client() as client:
+            response = client.get(handoff_path(handoff_id), params={"waitMs": 0})
+        if response.status_code != 200:
+            raise AirflowException(f"hand-off {handoff_id}: the control API answered HTTP {response.status_code} ({_problem_text(response)})")
+        return response.json()
+
+    def _outcome(self, state: Mapping[str, Any]) -> Any:
+        handoff_id = state.get("handoffId")
+        status = state.get("status")
+        if status == "succeeded":
+            self.log.info("hand-off %s: workflow succeeded", handoff_id)
+            return state.get("result")
+        if status == ERROR_STATUS:
+            raise AirflowException(state.get("reason") or f"hand-off {handoff_id} failed")
+        # Rejected, expired and cancelled hand-offs fail like a failed workflow, with a plain
+        # AirflowException: the stage's retries decide. A retry starts a fresh workflow (a fresh
+        # review of the artifact), which is what a spec asks for when it gives a review retries;
+        # AirflowFailException would take that choice away from it.
+        raise AirflowException(f"hand-off {handoff_id} ended {status}: {state.get('reason') or 'no reason given'}")

@@ -1,0 +1,420 @@
+// The hand-off reconciler against the Temporal dev server and a real worker, with a fake Airflow
+// REST client whose task instances each test sets. Task instances a test does not set answer
+// `running` (leave alone), so hand-offs of earlier tests stay out of later passes.
+import { randomUUID } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
+import { createLocalEnv } from '../../test/support/temporal-test-env.ts';
+import { appFixture, type AppFixture } from '../api/testing/app-fixture.ts';
+import { createActivities } from '../worker/activities/index.ts';
+import { prebuildWorkflowBundle } from '../worker/bundle.ts';
+import type { AirflowTaskInstance, AirflowTaskInstanceCollection, ListTaskInstancesQuery, TaskInstanceState } from './airflow-client.ts';
+import { AirflowNotFoundError, AirflowUnavailableError } from './airflow-errors.ts';
+import { handoffOperatorClass, HandoffReconciler } from './handoff-reconciler.ts';
+
+let env: TestWorkflowEnvironment;
+let f: AppFixture;
+let worker: Worker;
+let running: Promise<void>;
+
+beforeAll(async () => {
+  const [testEnv, { codePath }] = await Promise.all([createLocalEnv(), prebuildWorkflowBundle()]);
+  env = testEnv;
+  f = await appFixture({ temporalClient: env.client });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: f.app.temporal.taskQueue,
+    workflowBundle: { codePath },
+    activities: createActivities({ store: f.store, config: f.config }),
+  });
+  running = worker.run();
+}, 120_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await f?.close();
+  await env?.teardown();
+});
+
+interface Coordinates {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+}
+
+function coordinates(mapIndex = -1): Coordinates {
+  return { dagId: 'tandem__notes', runId: `manual__${randomUUID()}+00:00`, taskId: 'cardiology.review', mapIndex, tryNumber: 1 };
+}
+
+function taskInstance(airflow: Omit<Coordinates, 'tryNumber'>, state: TaskInstanceState | null): AirflowTaskInstance {
+  return {
+    id: randomUUID(),
+    task_id: airflow.taskId,
+    dag_id: airflow.dagId,
+    dag_run_id: airflow.runId,
+    map_index: airflow.mapIndex,
+    logical_date: null,
+    start_date: null,
+    end_date: null,
+    duration: null,
+    state,
+    try_number: 1,
+    max_tries: 2,
+    hostname: null,
+    operator: handoffOperatorClass,
+    operator_name: handoffOperatorClass,
+    pid: null,
+    queued_when: null,
+    note: null,
+    rendered_map_index: null,
+    trigger: null,
+  };
+}
+
+/** Airflow's task instances as the reconciler reads them: one per hand-off id, `running` unless set. */
+class FakeAirflow {
+  readonly states = new Map<string, TaskInstanceState | null | Error>();
+  /** What `listTaskInstances(~, ~, state=deferred)` returns. */
+  deferred: AirflowTaskInstance[] = [];
+  readonly reads: string[] = [];
+  readonly listQueries: ListTaskInstancesQuery[] = [];
+  /** When set, the deferred list waits for it (to hold a pass open). */
+  listGate: Promise<void> | undefined;
+
+  set(airflow: Coordinates, state: TaskInstanceState | null | Error | 'gone') {
+    this.states.set(handoffIdFor(airflow), state === 'gone' ? notFound(airflow) : state);
+  }
+
+  async getTaskInstance(dagId: string, runId: string, taskId: string, mapIndex = -1): Promise<AirflowTaskInstance> {
+    const id = handoffIdFor({ dagId, runId, taskId, mapIndex });
+    this.reads.push(id);
+    const state = this.states.has(id) ? this.states.get(id)! : 'running';
+    if (state instanceof Error) throw state;
+    return taskInstance({ dagId, runId, taskId, mapIndex }, state);
+  }
+
+  async listTaskInstances(dagId: string, runId: string, query: ListTaskInstancesQuery = {}): Promise<AirflowTaskInstanceCollection> {
+    this.listQueries.push({ ...query, dagId, runId });
+    await this.listGate;
+    const offset = query.offset ?? 0;
+    const page = this.deferred.slice(offset, offset + (query.limit ?? 50));
+    return { task_instances: page, total_entries: this.deferred.length };
+  }
+}
+
+function notFound(airflow: Coordinates) {
+  const path = `/api/v2/dags/${airflow.dagId}/dagRuns/${airflow.runId}`;
+  return new AirflowNotFoundError({ status: 404, detail: `The DagRun with dag_id: \`${airflow.dagId}\` was not found`, method: 'GET', path });
+}
+
+function reconcilerWith(airflow: FakeAirflow) {
+  const registry = new Registry();
+  const lines: { level: string; msg: string }[] = [];
+  const log = {
+    info: (_: object, msg: string) => lines.push({ level: 'info', msg }),
+    warn: (_: object, msg: string) => lines.push({ level: 'warn', msg }),
+    error: (_: object, msg: string) => lines.push({ level: 'error', msg }),
+  };
+  const reconciler = new HandoffReconciler({ handoffs: f.app.handoffs, store: f.store, airflow, log, registry });
+  return { reconciler, registry, lines };
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const value = found?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return value?.value;
+}
+
+function reviewInput() {
+  return {
+    department: 'cardiology',
+    reviewType: 'discharge-summary',
+    title: 'Summaries for cardiology',
+    artifact: { uri: 'file:///summaries/cardiology', version: 'v1' },
+    assignee: 'dr-a',
+    escalationContact: 'dr-chief',
+  };
+}
+
+/** Starts a hand-off through the API, as the operator does; a review waits until someone decides. */
+async function startHandoff(airflow: Coordinates, workflowType = 'review.request', input: unknown = reviewInput()): Promise<{ handoffId: string; runId: string }> {
+  const res = await f.app.inject({
+    method: 'POST',
+    url: '/v1/handoffs',
+    headers: f.headers('service'),
+    payload: { workflowType, input, department: 'cardiology', pipelineId: 'notes', partition: 'cardiology', airflow },
+  });
+  expect(res.statusCode).toBe(201);
+  return res.json();
+}
+
+async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const value = await read();
+    if (done(value)) return value;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const workflowStatus = (handoffId: string) => f.app.handoffs.describe(handoffId).then((d) => d?.status.name);
+
+async function deleteWorkflow(handoffId: string, runId: string) {
+  await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handoffId, runId } });
+  await until(`${handoffId} gone from Temporal`, () => f.app.handoffs.describe(handoffId), (d) => d === undefined);
+}
+
+const auditEvents = async (handoffId: string, event: string) =>
+  (await f.store.audit.list({ workflowId: handoffId })).filter((e) => e.event === event);
+
+describe('HandoffReconciler: hand-offs the store says are running', () => {
+  it('cancels the workflow of a deleted DAG run once, audited as the reconciler, closing the record at once', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = await startHandoff(airflow);
+    const fake = new FakeAirflow();
+    fake.set(airflow, 'gone');
+    const { reconciler, lines } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.skipped).toBe(false);
+    expect(report.cancelled).toContain(handoffId);
+    expect(report.errors).toEqual([]);
+    const audit = await auditEvents(handoffId, 'handoff-cancelled');
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      actor: { kind: 'system', name: 'handoff-reconciler' },
+      details: { runId, reason: `Airflow task instance tandem__notes/${airflow.runId}/cardiology.review was deleted` },
+    });
+    expect(lines).toContainEqual({
+      level: 'info',
+      msg: `hand-off reconciler: cancelled ${handoffId} (Airflow task instance tandem__notes/${airflow.runId}/cardiology.review was deleted)`,
+    });
+
+    // Closed in the store when cancelled, so no later pass cancels it again.
+    expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'cancelled', closedAt: expect.any(String) });
+    await until('the workflow to close', () => workflowStatus(handoffId), (s) => s === 'CANCELLED');
+    const next = await reconciler.tick();
+    expect(next.cancelled).not.toContain(handoffId);
+    expect(await auditEvents(handoffId, 'handoff-cancelled')).toHaveLength(1);
+  });
+
+  it('cancels when the task (or its run) was cleared: state none or restarting', async () => {
+    const none = coordinates();
+    const restarting = coordinates(3);
+    const a = await startHandoff(none);
+    const b = await startHandoff(restarting);
+    const fake = new FakeAirflow();
+    fake.set(none, null);
+    fake.set(restarting, 'restarting');
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.cancelled).toEqual(expect.arrayContaining([a.handoffId, b.handoffId]));
+    expect((await auditEvents(a.handoffId, 'handoff-cancelled'))[0]!.details.reason).toBe(`Airflow task instance tandem__notes/${none.runId}/cardiology.review was cleared`);
+    // A mapped task instance is read at its map index.
+    expect(fake.reads).toContain(handoffIdFor(restarting));
+    expect((await auditEvents(b.handoffId, 'handoff-cancelled'))[0]!.details.reason).toBe(`Airflow task instance tandem__notes/${restarting.runId}/cardiology.review[3] was cleared`);
+    await until('both workflows to close', async () => [await workflowStatus(a.handoffId), await workflowStatus(b.handoffId)], (s) => s.every((x) => x === 'CANCELLED'));
+  });
+
+  it('cancels when the task ended without its hand-off (marked failed or success by hand), naming the state', async () => {
+    const failed = coordinates();
+    const success = coordinates();
+    const a = await startHandoff(failed);
+    const b = await startHandoff(success);
+    const fake = new FakeAirflow();
+    fake.set(failed, 'failed');
+    fake.set(success, 'success');
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.cancelled).toEqual(expect.arrayContaining([a.handoffId, b.handoffId]));
+    expect((await auditEvents(a.handoffId, 'handoff-cancelled'))[0]!.details.reason).toMatch(/ended as failed without its hand-off$/);
+    expect((await auditEvents(b.handoffId, 'handoff-cancelled'))[0]!.details.reason).toMatch(/ended as success without its hand-off$/);
+  });
+
+  it('leaves a hand-off alone while its task is on its way to attach (scheduled, queued, running, up for retry)', async () => {
+    const cases = (['scheduled', 'queued', 'running', 'up_for_retry', 'up_for_reschedule'] as const).map((state) => ({ state, airflow: coordinates() }));
+    const fake = new FakeAirflow();
+    const started = [];
+    for (const c of cases) {
+      started.push(await startHandoff(c.airflow));
+      fake.set(c.airflow, c.state);
+    }
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    for (const { handoffId } of started) {
+      expect(fake.reads).toContain(handoffId);
+      expect([...report.cancelled, ...report.restarted, ...report.closed]).not.toContain(handoffId);
+      expect(await auditEvents(handoffId, 'handoff-cancelled')).toEqual([]);
+      expect(await workflowStatus(handoffId)).toBe('RUNNING');
+      expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'running' });
+    }
+  });
+
+  it('starts the workflow again when the task waits deferred but Temporal lost it; the next pass leaves it', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = await startHandoff(airflow);
+    await deleteWorkflow(handoffId, runId);
+    const fake = new FakeAirflow();
+    fake.set(airflow, 'deferred');
+    const { reconciler, lines } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.restarted).toContain(handoffId);
+    const description = await f.app.handoffs.describe(handoffId);
+    expect(description?.status.name).toBe('RUNNING');
+    expect(description?.runId).not.toBe(runId);
+    expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'running', runId: description?.runId });
+    expect((await auditEvents(handoffId, 'handoff-restarted'))[0]).toMatchObject({ actor: { kind: 'system', name: 'handoff-reconciler' } });
+    expect(lines.some((l) => l.level === 'warn' && l.msg.startsWith(`hand-off reconciler: restarted ${handoffId} (`))).toBe(true);
+
+    const next = await reconciler.tick();
+    expect(next.restarted).not.toContain(handoffId);
+    expect((await f.app.handoffs.describe(handoffId))?.runId).toBe(description?.runId);
+  });
+
+  it('closes the record of a workflow Temporal lost when its task is gone too (nothing to cancel)', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = await startHandoff(airflow);
+    await deleteWorkflow(handoffId, runId);
+    const fake = new FakeAirflow();
+    fake.set(airflow, 'gone');
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.closed).toContain(handoffId);
+    expect(report.cancelled).not.toContain(handoffId);
+    expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'cancelled', reason: expect.stringMatching(/was deleted$/) });
+    expect((await f.store.handoffs.listRunning()).map((r) => r.handoffId)).not.toContain(handoffId);
+  });
+});
+
+describe('HandoffReconciler: deferred hand-off tasks in Airflow', () => {
+  it('lists deferred TemporalHandoffOperator tasks across all DAGs, page by page, and reports those tandem never started', async () => {
+    const fake = new FakeAirflow();
+    fake.deferred = Array.from({ length: 120 }, () => taskInstance(coordinates(), 'deferred'));
+    const { reconciler, lines } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.unrecoverable).toHaveLength(120);
+    const ti = fake.deferred[0]!;
+    expect(report.unrecoverable[0]).toBe(handoffIdFor({ dagId: ti.dag_id, runId: ti.dag_run_id, taskId: ti.task_id, mapIndex: ti.map_index }));
+    expect(fake.listQueries).toEqual([
+      expect.objectContaining({ dagId: '~', runId: '~', state: ['deferred'], operator: [handoffOperatorClass], offset: 0, limit: 100 }),
+      expect.objectContaining({ offset: 100 }),
+    ]);
+    expect(lines.filter((l) => l.level === 'warn' && /unrecoverable .* tandem has no record of its hand-off start/.test(l.msg))).toHaveLength(120);
+  });
+
+  it('starts again the workflow of a deferred task whose record is closed but Temporal lost it; leaves one whose workflow exists', async () => {
+    const lost = coordinates();
+    const { handoffId, runId } = await startHandoff(lost);
+    // A record Part A does not walk: closed (as if its end had been observed), its workflow gone.
+    expect(await f.store.handoffs.markClosed(handoffId, runId, 'failed', 'test: observed closed')).toBe(true);
+    await deleteWorkflow(handoffId, runId);
+    const present = coordinates();
+    const other = await startHandoff(present, 'smoke.echo', { message: 'here' });
+    await until('the echo to close', () => f.app.handoffs.refresh(other.handoffId), (s) => s.status === 'succeeded');
+    const fake = new FakeAirflow();
+    fake.deferred = [taskInstance(lost, 'deferred'), taskInstance(present, 'deferred')];
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.restarted).toContain(handoffId);
+    expect(report.restarted).not.toContain(other.handoffId);
+    expect(report.unrecoverable).toEqual([]);
+    expect((await f.app.handoffs.describe(handoffId))?.runId).not.toBe(runId);
+    expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'running', closedAt: null });
+    expect(await auditEvents(handoffId, 'handoff-restarted')).toHaveLength(1);
+    expect(await auditEvents(other.handoffId, 'handoff-restarted')).toEqual([]);
+  });
+});
+
+describe('HandoffReconciler: passes', () => {
+  it('never runs two passes at once: a tick while one runs is skipped and counted', async () => {
+    const fake = new FakeAirflow();
+    let release!: () => void;
+    fake.listGate = new Promise((r) => (release = r));
+    const { reconciler, registry } = reconcilerWith(fake);
+
+    const first = reconciler.tick();
+    await until('the first pass to reach Airflow', async () => fake.listQueries.length, (n) => n > 0);
+    expect(await reconciler.tick()).toEqual({ skipped: true, cancelled: [], restarted: [], closed: [], unrecoverable: [], errors: [] });
+    expect(fake.listQueries).toHaveLength(1);
+    release();
+    expect((await first).skipped).toBe(false);
+    expect(await metric(registry, 'tandem_handoff_reconciler_ticks_total', { outcome: 'skipped' })).toBe(1);
+    expect(await metric(registry, 'tandem_handoff_reconciler_ticks_total', { outcome: 'ok' })).toBe(1);
+    // And after it, a tick runs again.
+    expect((await reconciler.tick()).skipped).toBe(false);
+  });
+
+  it('logs and counts one hand-off’s failing Airflow call and still reconciles the others', async () => {
+    const broken = coordinates();
+    const deleted = coordinates();
+    const a = await startHandoff(broken);
+    const b = await startHandoff(deleted);
+    const fake = new FakeAirflow();
+    fake.set(broken, new AirflowUnavailableError({ status: 500, detail: 'database is locked', method: 'GET', path: '/api/v2/dags/…' }));
+    fake.set(deleted, 'gone');
+    const { reconciler, registry, lines } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.errors).toEqual([{ handoffId: a.handoffId, message: expect.stringMatching(/500 server.*database is locked/) }]);
+    expect(report.cancelled).toContain(b.handoffId);
+    expect(fake.listQueries).toHaveLength(1);
+    expect(lines.some((l) => l.level === 'error' && l.msg.includes(a.handoffId))).toBe(true);
+    expect(await metric(registry, 'tandem_handoff_reconciler_errors_total')).toBe(1);
+    expect(await metric(registry, 'tandem_handoff_reconciler_ticks_total', { outcome: 'error' })).toBe(1);
+    expect(await workflowStatus(a.handoffId)).toBe('RUNNING');
+  });
+
+  it('stops asking Airflow for the rest of a pass once it does not answer at all, and catches up on the next', async () => {
+    const first = coordinates();
+    const second = coordinates();
+    await startHandoff(first);
+    const b = await startHandoff(second);
+    const fake = new FakeAirflow();
+    fake.set(first, new AirflowUnavailableError({ status: null, detail: 'ECONNREFUSED', method: 'GET', path: '/api/v2/dags/…' }));
+    fake.set(second, 'gone');
+    const { reconciler } = reconcilerWith(fake);
+
+    const down = await reconciler.tick();
+    expect(down.errors).toHaveLength(1);
+    expect(fake.reads).not.toContain(b.handoffId);
+    expect(fake.listQueries).toEqual([]);
+    expect(down.cancelled).not.toContain(b.handoffId);
+
+    fake.set(first, 'running');
+    const up = await reconciler.tick();
+    expect(up.errors).toEqual([]);
+    expect(up.cancelled).toContain(b.handoffId);
+  });
+
+  it('exposes what it did as metrics: actions, ticks, tick duration, running hand-offs', async () => {
+    const airflow = coordinates();
+    const { handoffId } = await startHandoff(airflow);
+    const fake = new FakeAirflow();
+    fake.set(airflow, 'gone');
+    fake.deferred = [taskInstance(coordinates(), 'deferred')];
+    const { reconciler, registry } = reconcilerWith(fake);
+    expect(await metric(registry, 'tandem_handoff_reconciler_actions_total', { action: 'cancelled' })).toBe(0);
+
+    const report = await reconciler.tick();
+    expect(report.cancelled).toEqual([handoffId]);
+    expect(await metric(registry, 'tandem_handoff_reconciler_actions_total', { action: 'cancelled' })).toBe(1);
+    expect(await metric(registry, 'tandem_handoff_reconciler_actions_total', { action: 'unrecoverable' })).toBe(1);
+    expect(await metric(registry, 'tandem_handoff_reconciler_actions_total', { action: 'restarted' })).toBe(0);
+    expect(await metric(registry, 'tandem_handoff_reconciler_ticks_total', { outcome: 'ok' })).toBe(1);
+    expect(await metric(registry, 'tandem_handoffs_running')).toBe((await f.store.handoffs.listRunning()).length);
+    expect(await registry.getSingleMetricAsString('tandem_handoff_reconciler_tick_seconds')).toMatch(/tandem_handoff_reconciler_tick_seconds_count 1$/m);
+  });
+});
