@@ -1,42 +1,68 @@
 /**
- * The example knowledge-base refresh: writes sample documents for three departments under
- * `<state dir>/examples/kb-refresh/` (only those missing, so a user's edits survive a restart),
- * and applies examples/kb-refresh/pipeline.yaml with its data directory filled in, through the
- * control API like any other client. Used by `npm start` and by the pipelines tests.
+ * The example pipelines (examples/<id>/pipeline.yaml): writes their sample files under
+ * `<state dir>/examples/<id>/` (only those missing, so a user's edits survive a restart), and
+ * applies each spec with its data directory filled in, through the control API like any other
+ * client. Used by `npm start`, the pipelines and hand-off tests, and the benchmarks.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../shared/config.ts';
 
-export const EXAMPLE_PIPELINE_ID = 'kb-refresh';
-export const EXAMPLE_PARTITIONS = ['cardiology', 'oncology', 'radiology'] as const;
-const specFile = path.join(repoRoot, 'examples', EXAMPLE_PIPELINE_ID, 'pipeline.yaml');
+/** An example pipeline: its spec in examples/<id>/pipeline.yaml and the sample files it reads. */
+interface ExampleDefinition {
+  partitions: readonly string[];
+  /** partition → file name → content, written under `<state dir>/examples/<id>/<partition>/`. */
+  documents: Record<string, Record<string, string>>;
+}
+
+export const examples = {
+  'kb-refresh': {
+    partitions: ['cardiology', 'oncology', 'radiology'],
+    documents: {
+      cardiology: {
+        'heart-failure.md': '# Heart failure guideline\nFirst-line therapy and follow-up intervals for chronic heart failure.\n',
+        'atrial-fibrillation.md': '# Atrial fibrillation anticoagulation\nStroke risk scoring and anticoagulant choice.\n',
+      },
+      oncology: {
+        'chemotherapy-dosing.md': '# Chemotherapy dosing\nBody surface area dosing and renal adjustment.\n',
+        'tumour-board.md': '# Tumour board referral\nWhen and how to refer a patient to the tumour board.\n',
+      },
+      radiology: {
+        'contrast-allergy.md': '# Contrast allergy premedication\nPremedication protocol before iodinated contrast.\n',
+        'mri-safety.md': '# MRI safety screening\nImplants, pacemakers and the screening questionnaire.\n',
+      },
+    },
+  },
+  // Physician review as a hand-off stage: the Airflow task defers while the review waits.
+  'discharge-summaries': {
+    partitions: ['cardiology', 'oncology'],
+    documents: {
+      cardiology: {
+        'bed-12.txt': 'Admitted with decompensated heart failure; diuresed; discharged on furosemide 40 mg.\n',
+        'bed-14.txt': 'New atrial fibrillation; rate controlled; apixaban started.\n',
+      },
+      oncology: {
+        'bed-3.txt': 'Cycle 2 of FOLFOX completed; neutrophils recovering; next cycle in 14 days.\n',
+      },
+    },
+  },
+} as const satisfies Record<string, ExampleDefinition>;
+export type ExampleId = keyof typeof examples;
+
+/** The example `npm start` shows first, and what the pipelines tests and benchmarks run. */
+export const EXAMPLE_PIPELINE_ID = 'kb-refresh' satisfies ExampleId;
+export const EXAMPLE_PARTITIONS = examples[EXAMPLE_PIPELINE_ID].partitions;
 const DATA_DIR = 'DATA_DIR';
 
-const documents: Record<(typeof EXAMPLE_PARTITIONS)[number], Record<string, string>> = {
-  cardiology: {
-    'heart-failure.md': '# Heart failure guideline\nFirst-line therapy and follow-up intervals for chronic heart failure.\n',
-    'atrial-fibrillation.md': '# Atrial fibrillation anticoagulation\nStroke risk scoring and anticoagulant choice.\n',
-  },
-  oncology: {
-    'chemotherapy-dosing.md': '# Chemotherapy dosing\nBody surface area dosing and renal adjustment.\n',
-    'tumour-board.md': '# Tumour board referral\nWhen and how to refer a patient to the tumour board.\n',
-  },
-  radiology: {
-    'contrast-allergy.md': '# Contrast allergy premedication\nPremedication protocol before iodinated contrast.\n',
-    'mri-safety.md': '# MRI safety screening\nImplants, pacemakers and the screening questionnaire.\n',
-  },
-};
-
-export function exampleDataDir(stateDir: string): string {
-  return path.join(stateDir, 'examples', EXAMPLE_PIPELINE_ID);
+export function exampleDataDir(stateDir: string, id: ExampleId = EXAMPLE_PIPELINE_ID): string {
+  return path.join(stateDir, 'examples', id);
 }
 
 /** Writes the sample documents that do not exist yet; returns the data directory. */
-export function writeExampleDocuments(stateDir: string): string {
-  const dataDir = exampleDataDir(stateDir);
-  for (const [partition, files] of Object.entries(documents)) {
+export function writeExampleDocuments(stateDir: string, id: ExampleId = EXAMPLE_PIPELINE_ID): string {
+  const dataDir = exampleDataDir(stateDir, id);
+  for (const [partition, files] of Object.entries(examples[id].documents as Record<string, Record<string, string>>)) {
     mkdirSync(path.join(dataDir, partition), { recursive: true });
     for (const [name, text] of Object.entries(files)) {
       const file = path.join(dataDir, partition, name);
@@ -56,7 +82,8 @@ function fillDataDir(value: unknown, dataDir: string): unknown {
 }
 
 /** The example spec (a plain object, ready for `POST /v1/pipelines`) reading from `dataDir`. */
-export function exampleSpec(dataDir: string): Record<string, unknown> {
+export function exampleSpec(dataDir: string, id: ExampleId = EXAMPLE_PIPELINE_ID): Record<string, unknown> {
+  const specFile = path.join(repoRoot, 'examples', id, 'pipeline.yaml');
   return fillDataDir(parseYaml(readFileSync(specFile, 'utf8')), dataDir) as Record<string, unknown>;
 }
 
@@ -67,12 +94,12 @@ export interface AppliedExample {
 }
 
 /** Writes the documents and applies the spec through the API; resolves with the API's answer. */
-export async function applyExamplePipeline(apiUrl: string, apiKey: string, stateDir: string): Promise<AppliedExample> {
-  const dataDir = writeExampleDocuments(stateDir);
+export async function applyExamplePipeline(apiUrl: string, apiKey: string, stateDir: string, id: ExampleId = EXAMPLE_PIPELINE_ID): Promise<AppliedExample> {
+  const dataDir = writeExampleDocuments(stateDir, id);
   const res = await fetch(`${apiUrl}/v1/pipelines`, {
     method: 'POST',
     headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(exampleSpec(dataDir)),
+    body: JSON.stringify(exampleSpec(dataDir, id)),
     signal: AbortSignal.timeout(180_000),
   });
   const text = await res.text();
@@ -86,23 +113,25 @@ export async function applyExamplePipeline(apiUrl: string, apiKey: string, state
 }
 
 /**
- * `npm start`'s last step: apply the example so a new user sees a real DAG in the Airflow UI.
- * Never fatal — the stack is up and useful without it — but a failure is said clearly.
+ * `npm start`'s last step: apply the examples so a new user sees real DAGs in the Airflow UI.
+ * Never fatal — the stack is up and useful without them — but a failure is said clearly.
  */
 export async function applyExampleOnStart(
   stack: { config: { api: { url: string }; stateDir: string }; credentials: { adminApiKey: string } },
   progress: (line: string) => void,
 ): Promise<void> {
-  try {
-    const { status, body } = await applyExamplePipeline(stack.config.api.url, stack.credentials.adminApiKey, stack.config.stateDir);
-    if (status === 200 || status === 201) {
-      const dagId = (body as { pipeline?: { dagId?: string } }).pipeline?.dagId ?? `tandem__${EXAMPLE_PIPELINE_ID}`;
-      progress(`applied example pipeline ${EXAMPLE_PIPELINE_ID} (Airflow DAG ${dagId}, documents in ${exampleDataDir(stack.config.stateDir)})`);
-      return;
+  for (const id of Object.keys(examples) as ExampleId[]) {
+    try {
+      const { status, body } = await applyExamplePipeline(stack.config.api.url, stack.credentials.adminApiKey, stack.config.stateDir, id);
+      if (status === 200 || status === 201) {
+        const dagId = (body as { pipeline?: { dagId?: string } }).pipeline?.dagId ?? `tandem__${id}`;
+        progress(`applied example pipeline ${id} (Airflow DAG ${dagId}, files in ${exampleDataDir(stack.config.stateDir, id)})`);
+        continue;
+      }
+      const detail = (body as { detail?: string } | undefined)?.detail ?? JSON.stringify(body);
+      progress(`warning: could not apply the example pipeline ${id} (HTTP ${status}): ${detail}`);
+    } catch (err) {
+      progress(`warning: could not apply the example pipeline ${id}: ${(err as Error).message}`);
     }
-    const detail = (body as { detail?: string } | undefined)?.detail ?? JSON.stringify(body);
-    progress(`warning: could not apply the example pipeline (HTTP ${status}): ${detail}`);
-  } catch (err) {
-    progress(`warning: could not apply the example pipeline: ${(err as Error).message}`);
   }
 }

@@ -1,0 +1,135 @@
+// The Airflow → Temporal hand-off end to end on the real stack, with the discharge-summaries
+// example: its physician_review stage defers in Airflow (holding no worker slot) while a
+// review.request workflow waits; a reviewer decides through the API; the task resumes and the
+// downstream publish stage reads the decision from XCom. A rejection fails the task with the
+// reviewer's reason.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
+import { AirflowClient, formatTaskLog } from '../services/bridge/airflow-client.ts';
+import { api, eventually } from './support/api-client.ts';
+
+const stack = inject('stack');
+const admin = stack.adminKey;
+const pipelineId = 'discharge-summaries';
+const dagId = `tandem__${pipelineId}`;
+const airflow = new AirflowClient({ baseUrl: stack.airflowUrl, username: stack.airflowUser, password: stack.airflowPassword });
+let reviewerKey: string;
+let dataDir: string;
+
+async function runFor(partition: string): Promise<string> {
+  const res = await api<any>(stack.apiUrl, 'POST', `/v1/pipelines/${pipelineId}/runs`, { key: admin, body: { partitions: [partition], force: true } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.runs[0].runId;
+}
+
+const taskState = async (runId: string, taskId: string) => (await airflow.getTaskInstance(dagId, runId, taskId)).state;
+
+async function untilTaskState(runId: string, taskId: string, states: string[], timeoutMs = 120_000): Promise<string> {
+  return eventually(
+    async () => {
+      const state = await taskState(runId, taskId).catch(() => undefined);
+      return state && states.includes(state) ? state : undefined;
+    },
+    timeoutMs,
+    `${taskId} of ${runId} to be ${states.join(' or ')}`,
+  );
+}
+
+async function pendingReviewFor(runId: string, partition: string): Promise<{ id: string; artifactVersion: string }> {
+  return eventually(
+    async () => {
+      const res = await api<any>(stack.apiUrl, 'GET', '/v1/reviews?assignedToMe=true', { key: reviewerKey });
+      expect(res.status).toBe(200);
+      return res.body.reviews.find((r: any) => r.artifactVersion === `${runId}/${partition}` && r.status === 'pending');
+    },
+    60_000,
+    `the review of ${partition} in ${runId}`,
+  );
+}
+
+beforeAll(async () => {
+  dataDir = writeExampleDocuments(stack.stateDir, pipelineId);
+  // Without its schedule: unpausing a scheduled DAG starts a run at once, racing the test's runs.
+  const { schedule: _schedule, ...spec } = exampleSpec(dataDir, pipelineId);
+  const applied = await api<any>(stack.apiUrl, 'POST', '/v1/pipelines', { key: admin, body: spec });
+  expect(applied.status, JSON.stringify(applied.body)).toBe(201);
+  const key = await api<any>(stack.apiUrl, 'POST', '/v1/api-keys', { key: admin, body: { name: 'dr-handoff', role: 'reviewer', department: 'clinical-ai' } });
+  expect(key.status, JSON.stringify(key.body)).toBe(201);
+  reviewerKey = key.body.key;
+}, 180_000);
+
+describe('hand-off: a physician review stage in an Airflow pipeline', () => {
+  it('defers without a worker slot, resumes on approval, and publish sees the decision in XCom', async () => {
+    const runId = await runFor('cardiology');
+    await untilTaskState(runId, 'cardiology.physician_review', ['deferred']);
+
+    // Deferred means off the workers: once the other partition's check has skipped it, nothing
+    // of this run holds an executor slot while the review waits.
+    await eventually(
+      async () => ((await airflow.listTaskInstances(dagId, runId, { state: ['running', 'queued'] })).task_instances.length === 0 ? true : undefined),
+      60_000,
+      'no task of the run to hold a worker slot',
+    );
+    expect(await taskState(runId, 'cardiology.physician_review')).toBe('deferred');
+
+    const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
+    const handoff = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent(handoffId)}`, { key: stack.serviceKey });
+    expect(handoff.status, JSON.stringify(handoff.body)).toBe(200);
+    expect(handoff.body).toMatchObject({ status: 'pending', workflowType: 'review.request', department: 'clinical-ai', partition: 'cardiology' });
+    expect(handoff.body.links.temporalUi).toContain(encodeURIComponent(handoffId));
+
+    const review = await pendingReviewFor(runId, 'cardiology');
+    expect(review.id).toBe(handoffId);
+    const decided = await api<any>(stack.apiUrl, 'POST', `/v1/reviews/${encodeURIComponent(review.id)}/decision`, {
+      key: reviewerKey,
+      body: { decision: 'approve', artifactVersion: review.artifactVersion, comment: 'looks right' },
+    });
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+
+    expect(await untilTaskState(runId, 'cardiology.physician_review', ['success', 'failed'], 60_000)).toBe('success');
+    expect(await untilTaskState(runId, 'cardiology.publish', ['success', 'failed', 'upstream_failed'], 90_000)).toBe('success');
+    const published = JSON.parse(readFileSync(path.join(dataDir, '_published', 'cardiology.json'), 'utf8'));
+    expect(published).toMatchObject({ partition: 'cardiology', approvedBy: 'dr-handoff', artifactVersion: `${runId}/cardiology` });
+    // One try: the hand-off never ran twice.
+    expect((await airflow.getTaskInstance(dagId, runId, 'cardiology.physician_review')).try_number).toBe(1);
+    const audit = await api<any>(stack.apiUrl, 'GET', `/v1/audit?subject=${encodeURIComponent(`review:${handoffId}`)}`, { key: admin });
+    expect(audit.body.entries.map((e: any) => e.event)).toEqual(expect.arrayContaining(['created', 'decided']));
+  });
+
+  it('fails the task with the reviewer’s reason on rejection, and publish does not run', async () => {
+    const runId = await runFor('oncology');
+    await untilTaskState(runId, 'oncology.physician_review', ['deferred']);
+    const review = await pendingReviewFor(runId, 'oncology');
+    const decided = await api<any>(stack.apiUrl, 'POST', `/v1/reviews/${encodeURIComponent(review.id)}/decision`, {
+      key: reviewerKey,
+      body: { decision: 'reject', artifactVersion: review.artifactVersion, comment: 'bed 3 dose is wrong' },
+    });
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+
+    expect(await untilTaskState(runId, 'oncology.physician_review', ['success', 'failed'], 90_000)).toBe('failed');
+    expect(await untilTaskState(runId, 'oncology.publish', ['upstream_failed', 'success'], 60_000)).toBe('upstream_failed');
+    const ti = await airflow.getTaskInstance(dagId, runId, 'oncology.physician_review');
+    const log = formatTaskLog(await airflow.getTaskLog(dagId, runId, 'oncology.physician_review', ti.try_number));
+    expect(log).toContain('review rejected by dr-handoff: "bed 3 dose is wrong"');
+    expect(existsSync(path.join(dataDir, '_published', 'oncology.json'))).toBe(false);
+  });
+
+  it('fails a hand-off with an input its workflow type refuses at once, without retries', async () => {
+    const bad = await api<any>(stack.apiUrl, 'POST', '/v1/handoffs', {
+      key: stack.serviceKey,
+      body: {
+        workflowType: 'review.request',
+        input: { department: 'clinical-ai' },
+        department: 'clinical-ai',
+        airflow: { dagId, runId: 'manual__bad', taskId: 'x', mapIndex: -1, tryNumber: 1 },
+      },
+    });
+    expect(bad.status).toBe(422);
+    const forbidden = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent('handoff:x:y:z:-1')}`, { key: admin });
+    expect(forbidden.status).toBe(403);
+    const unknown = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent('handoff:x:y:z:-1')}`, { key: stack.serviceKey });
+    expect(unknown.status).toBe(404);
+  });
+});
