@@ -375,14 +375,27 @@ def test_refused_key_fails_the_task_at_once_and_says_to_check_the_connection(api
         review_operator().execute(context_for(FakeTaskInstance()))
 
 
-def test_a_failing_api_is_left_to_airflow_retries(api):
+@pytest.fixture
+def fast_start_retries(monkeypatch):
+    monkeypatch.setattr(TemporalHandoffOperator, "start_backoff_scale", 0.001)
+
+
+def test_a_restarting_api_is_ridden_out_before_the_start_succeeds(api, fast_start_retries):
+    api.starts = [(503, {"title": "Service unavailable", "status": 503})] * 2 + [(201, {**state("pending"), "created": True})]
+    with pytest.raises(TaskDeferred):
+        review_operator().execute(context_for(FakeTaskInstance()))
+    assert [r.method for r in api.requests] == ["POST", "POST", "POST"]
+
+
+def test_a_failing_api_is_left_to_airflow_retries(api, fast_start_retries):
     api.starts = [(503, {"title": "Service unavailable", "status": 503})]
     with pytest.raises(AirflowException, match="HTTP 503.*Airflow retries this task") as raised:
         review_operator().execute(context_for(FakeTaskInstance()))
     assert not isinstance(raised.value, AirflowFailException)
+    assert len(api.requests) == 6
 
 
-def test_an_unreachable_api_is_left_to_airflow_retries(monkeypatch):
+def test_an_unreachable_api_is_left_to_airflow_retries(monkeypatch, fast_start_retries):
     use_connection(monkeypatch, f"http://127.0.0.1:{free_port()}")
     with pytest.raises(AirflowException, match="unreachable.*Airflow retries this task") as raised:
         review_operator().execute(context_for(FakeTaskInstance()))

@@ -26,6 +26,7 @@ replacement.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,40 @@ def _problem_text(response: httpx.Response) -> str:
     return f"{text} ({'; '.join(issues)})" if issues else text
 
 
+def handoff_start_request(
+    context: Context,
+    *,
+    workflow_type: str,
+    workflow_input: Mapping[str, Any],
+    department: str,
+    pipeline_id: str | None = None,
+    partition: PipelinePartition | None = None,
+) -> dict[str, Any]:
+    """
+    The ``POST /v1/handoffs`` body for the task instance running in ``context``: its coordinates
+    and try number, and the input with ``{partition}``, ``{ds}``, ``{run_id}``, ``{dag_id}`` and
+    ``{task_id}`` filled in (plain replacement, never Jinja).
+    """
+    ti = context["ti"]
+    map_index = -1 if ti.map_index is None else ti.map_index
+    label = partition.label(context) if partition is not None else None
+    values = {"partition": label, "ds": run_date(context), "run_id": ti.run_id, "dag_id": ti.dag_id, "task_id": ti.task_id}
+    return {
+        "workflowType": workflow_type,
+        "input": _filled(workflow_input, values),
+        "department": department,
+        "pipelineId": pipeline_id,
+        "partition": label,
+        "airflow": {
+            "dagId": ti.dag_id,
+            "runId": ti.run_id,
+            "taskId": ti.task_id,
+            "mapIndex": map_index,
+            "tryNumber": ti.try_number,
+        },
+    }
+
+
 class TemporalHandoffOperator(BaseOperator):
     """
     Runs a durable Temporal workflow for this task instance through tandem's control API and waits
@@ -106,6 +141,8 @@ class TemporalHandoffOperator(BaseOperator):
     template_ext = ()
     operator_extra_links = (TemporalWorkflowLink(),)
     ui_color = "#e8defc"
+    #: Multiplies the start's retry delays; tests set it near 0.
+    start_backoff_scale = 1.0
 
     def __init__(
         self,
@@ -130,36 +167,19 @@ class TemporalHandoffOperator(BaseOperator):
 
     def start_request(self, context: Context) -> dict[str, Any]:
         """The ``POST /v1/handoffs`` body for this task instance."""
-        ti = context["ti"]
-        map_index = -1 if ti.map_index is None else ti.map_index
-        label = self.partition.label(context) if self.partition is not None else None
-        values = {"partition": label, "ds": run_date(context), "run_id": ti.run_id, "dag_id": ti.dag_id, "task_id": ti.task_id}
-        return {
-            "workflowType": self.workflow_type,
-            "input": _filled(self.workflow_input, values),
-            "department": self.department,
-            "pipelineId": self.pipeline_id,
-            "partition": label,
-            "airflow": {
-                "dagId": ti.dag_id,
-                "runId": ti.run_id,
-                "taskId": ti.task_id,
-                "mapIndex": map_index,
-                "tryNumber": ti.try_number,
-            },
-        }
+        return handoff_start_request(
+            context,
+            workflow_type=self.workflow_type,
+            workflow_input=self.workflow_input,
+            department=self.department,
+            pipeline_id=self.pipeline_id,
+            partition=self.partition,
+        )
 
     def execute(self, context: Context) -> Any:
         hook = TandemApiHook(tandem_conn_id=self.tandem_conn_id)
         body = self.start_request(context)
-        try:
-            with hook.client() as client:
-                response = client.post("/v1/handoffs", json=body)
-        except httpx.TransportError as err:
-            raise AirflowException(
-                f"hand-off start: the control API at {hook.get_conn().base_url} is unreachable ({err}); "
-                f"Airflow retries this task ({self.retries} retries configured)"
-            ) from err
+        response = self._post_start(hook, body)
         state = self._started(response)
         handoff_id = state["handoffId"]
 
@@ -184,6 +204,31 @@ class TemporalHandoffOperator(BaseOperator):
             method_name="execute_complete",
             kwargs={"handoff_id": handoff_id},
         )
+
+    def _post_start(self, hook: TandemApiHook, body: dict[str, Any]) -> httpx.Response:
+        """
+        ``POST /v1/handoffs``, riding out a control API restart (refused connections, 5xx) for
+        about half a minute before failing the try: the start is idempotent, and a restart of the
+        API should not cost a try of every task that starts a hand-off meanwhile.
+        """
+        delays = [1.0, 2.0, 4.0, 8.0, 15.0]
+        for attempt, delay in enumerate([*delays, None], start=1):
+            try:
+                with hook.client() as client:
+                    response = client.post("/v1/handoffs", json=body)
+                if response.status_code < 500 or delay is None:
+                    return response
+                problem = f"HTTP {response.status_code}"
+            except httpx.TransportError as err:
+                if delay is None:
+                    raise AirflowException(
+                        f"hand-off start: the control API at {hook.get_conn().base_url} is unreachable ({err}); "
+                        f"Airflow retries this task ({self.retries} retries configured)"
+                    ) from err
+                problem = str(err) or type(err).__name__
+            self.log.warning("hand-off start: control API unavailable (%s), attempt %d; retrying in %gs", problem, attempt, delay)
+            time.sleep(delay * self.start_backoff_scale)
+        raise AssertionError("unreachable")
 
     def _started(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code

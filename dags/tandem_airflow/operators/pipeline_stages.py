@@ -34,6 +34,14 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 CHECK_TASK_ID = "check_sources"
+#: The source check and the fingerprint commit are idempotent calls to the control API: a restart
+#: of the API (deploy, crash) must not fail a night's partition, so they retry for about a minute.
+CONTROL_API_RETRIES: dict[str, Any] = {
+    "retries": 4,
+    "retry_delay": timedelta(seconds=5),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(seconds=60),
+}
 COMMIT_TASK_ID = "commit_fingerprints"
 
 
@@ -124,12 +132,12 @@ def check_sources_task(partition: PipelinePartition, sources: list[dict[str, Any
     successful run, unless the run is forced (``force`` param) or leaves the partition out
     (``partitions`` param).
     """
-    return _python_task(CHECK_TASK_ID, _check_sources, partition, sources)
+    return _python_task(CHECK_TASK_ID, _check_sources, partition, sources, **CONTROL_API_RETRIES)
 
 
 def commit_fingerprints_task(partition: PipelinePartition) -> PythonOperator:
     """Last task of a partition: runs only when all its stages succeeded (all_success)."""
-    return _python_task(COMMIT_TASK_ID, _commit_fingerprints, partition)
+    return _python_task(COMMIT_TASK_ID, _commit_fingerprints, partition, **CONTROL_API_RETRIES)
 
 
 # --- stage kinds --------------------------------------------------------------------------------
