@@ -1,5 +1,6 @@
 /** Every benchmark by name; `npm run bench -- <name>` runs one. */
 import { fingerprintBenchmark } from './fingerprint.ts';
+import { handoffBenchmark } from './handoff.ts';
 import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
@@ -10,6 +11,7 @@ export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
 export const benchmarks: Record<string, Benchmark> = {
   startup: startupBenchmark,
+  handoff: handoffBenchmark,
   review: reviewBenchmark,
   'pipelines-generate': pipelinesGenerateBenchmark,
   'pipelines-skip': pipelinesSkipBenchmark,

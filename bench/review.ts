@@ -11,7 +11,7 @@
  *
  * `--quick`: 50 decisions and 100 waiting reviews.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -20,11 +20,10 @@ import { startStack } from '../deploy/dev/stack.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 import { groupMemoryBytes, mib } from './process-memory.ts';
+import { groupCpuPercent, percentile, sleep } from './measure.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const WARMUP = 10;
 const IDLE_SAMPLE_MS = 30_000;
-const clockTicks = 100; // USER_HZ on Linux
 
 async function call(baseUrl: string, key: string, method: string, route: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${baseUrl}${route}`, {
@@ -37,31 +36,7 @@ async function call(baseUrl: string, key: string, method: string, route: string,
   return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-/** CPU seconds (user + system) of every process in the group led by `leader`. */
-function groupCpuSeconds(leader: number): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const raw = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const rest = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[2]) === leader) ticks += Number(rest[11]) + Number(rest[12]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return ticks / clockTicks;
-}
-
-async function idleCpuPercent(pid: number): Promise<number> {
-  const before = groupCpuSeconds(pid);
-  await sleep(IDLE_SAMPLE_MS);
-  return ((groupCpuSeconds(pid) - before) / (IDLE_SAMPLE_MS / 1000)) * 100;
-}
+const idleCpuPercent = (pid: number) => groupCpuPercent(pid, IDLE_SAMPLE_MS);
 
 /** Runs `task` over `items` with at most `limit` in flight. */
 async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {

@@ -1,0 +1,95 @@
+"""
+DAGs of ``npm run bench -- handoff`` (bench/handoff.ts copies this file into the stack's DAG folder).
+Each waits for ``n`` review hand-offs (``n`` from the run conf), three ways:
+
+- ``tandem_bench_handoff``: tandem's deferrable ``TemporalHandoffOperator``, mapped over ``n``
+  inputs: every task defers, no worker slot is held while the reviews wait.
+- ``tandem_bench_sensor``: the usual alternative — a sensor in ``reschedule`` mode poking the same
+  hand-off every 60 s (Airflow's default poke interval); between pokes it holds no slot either,
+  but it notices the end up to a minute late.
+- ``tandem_bench_polling``: the anti-pattern — a task that starts the hand-off and polls it in a
+  loop, holding a worker slot for as long as the review waits.
+
+All three start the same workflow through ``POST /v1/handoffs`` with their task coordinates.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pendulum
+from airflow.sdk import DAG, BaseSensorOperator, get_current_context
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from tandem_airflow.hooks.tandem_api import TandemApiHook
+from tandem_airflow.operators.handoff import TemporalHandoffOperator, handoff_start_request
+from tandem_airflow.triggers.handoff import handoff_path
+
+DEPARTMENT = "clinical-ai"
+REVIEW = {
+    "department": DEPARTMENT,
+    "reviewType": "bench",
+    "title": "Benchmark review",
+    "assignee": "group:reviewers",
+    "escalationContact": "bench-chief",
+}
+
+
+def review_inputs() -> list[dict]:
+    """One review input per map index; the artifact version names the run and the index."""
+    context = get_current_context()
+    n = int((context["dag_run"].conf or {}).get("n", 10))
+    run_id = context["dag_run"].run_id
+    return [{**REVIEW, "artifact": {"uri": f"bench://{i}", "version": f"{run_id}/{i}"}} for i in range(n)]
+
+
+def start_or_attach(workflow_input: dict) -> dict:
+    body = handoff_start_request(get_current_context(), workflow_type="review.request", workflow_input=workflow_input, department=DEPARTMENT)
+    with TandemApiHook().client() as client:
+        response = client.post("/v1/handoffs", json=body)
+        response.raise_for_status()
+        return response.json()
+
+
+def check(state: dict) -> bool:
+    if state["status"] == "pending":
+        return False
+    if state["status"] != "succeeded":
+        raise AirflowFailException(f"hand-off {state['handoffId']} ended {state['status']}: {state.get('reason')}")
+    return True
+
+
+class HandoffPollingSensor(BaseSensorOperator):
+    """Pokes the hand-off (starting it on the first poke; later pokes attach to it)."""
+
+    def __init__(self, *, workflow_input: dict, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.workflow_input = workflow_input
+
+    def poke(self, context) -> bool:
+        return check(start_or_attach(self.workflow_input))
+
+
+def wait_by_polling(workflow_input: dict) -> dict:
+    state = start_or_attach(workflow_input)
+    with TandemApiHook().client() as client:
+        while not check(state):
+            time.sleep(5)
+            state = client.get(handoff_path(state["handoffId"])).json()
+    return state.get("result")
+
+
+common = {"schedule": None, "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"), "catchup": False, "tags": ["tandem-bench"]}
+
+with DAG(dag_id="tandem_bench_handoff", **common):
+    inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
+    TemporalHandoffOperator.partial(task_id="review", department=DEPARTMENT, workflow_type="review.request").expand(workflow_input=inputs.output)
+
+with DAG(dag_id="tandem_bench_sensor", **common):
+    inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
+    HandoffPollingSensor.partial(task_id="review", mode="reschedule", poke_interval=60, timeout=3600).expand(workflow_input=inputs.output)
+
+with DAG(dag_id="tandem_bench_polling", **common):
+    inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
+    PythonOperator.partial(task_id="review", python_callable=wait_by_polling).expand(op_args=inputs.output.map(lambda i: [i]))

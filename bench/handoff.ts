@@ -1,0 +1,223 @@
+/**
+ * `npm run bench -- handoff`: what an Airflow → Temporal hand-off costs, on a stack of its own
+ * (temp state dir, free ports), with the DAGs of bench/dags/tandem_bench_handoff.py.
+ *
+ * - Completion latency: from the review workflow's close (Temporal's close time) to the Airflow
+ *   task's end (its end_date), p50/p95 over 50 hand-offs decided one a second through the API.
+ *   Baseline, same stack and reviews: a sensor in `reschedule` mode poking the hand-off at
+ *   Airflow's default 60 s interval (20 of them, decided together).
+ * - 200 hand-offs waiting at once: Airflow worker slots occupied (task instances `running`,
+ *   sampled every 2 s for 30 s; target 0), triggerer PSS, tandem worker CPU. Baseline: 200 tasks
+ *   that start the same hand-off and poll it in a loop inside the task (the anti-pattern), which
+ *   fill every executor slot (`TANDEM_AIRFLOW_PARALLELISM`, default 8) and queue the rest.
+ *
+ * `--quick`: 20 hand-offs for latency, 6 sensors, 50 waiting.
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, repoRoot } from '../shared/config.ts';
+import { handoffIdFor } from '../shared/contracts/handoffs.ts';
+import { clientDataConverter, payloadCodecFor } from '../shared/payload-codec.ts';
+import { connectTemporal } from '../shared/temporal-connection.ts';
+import { startStack } from '../deploy/dev/stack.ts';
+import { AirflowClient, type AirflowTaskInstance, type TaskInstanceState } from '../services/bridge/airflow-client.ts';
+import { api } from '../test/support/api-client.ts';
+import { isolatedStackEnv } from '../test/support/free-ports.ts';
+import { groupCpuPercent, percentile, sleep } from './measure.ts';
+import { groupMemoryBytes, mib } from './process-memory.ts';
+import { figure, round, writeReport, type Figure } from './report.ts';
+
+const SAMPLE_MS = 30_000;
+const log = (line: string) => console.log(`[bench handoff] ${line}`);
+
+export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<Figure[]> {
+  const nLatency = quick ? 20 : 50;
+  const nSensor = quick ? 6 : 20;
+  const nWaiting = quick ? 50 : 200;
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-handoff-'));
+  Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: 'warn' });
+  const config = loadConfig();
+  const stack = await startStack(config, log);
+  const airflow = AirflowClient.forStack(config, stack.credentials);
+  const temporal = await connectTemporal(config, { dataConverter: clientDataConverter(payloadCodecFor(config)) });
+  const admin = stack.credentials.adminApiKey;
+  try {
+    const created = await api<any>(config.api.url, 'POST', '/v1/api-keys', { key: admin, body: { name: 'bench-reviewer', role: 'reviewer', department: 'clinical-ai' } });
+    if (created.status !== 201) throw new Error(`creating the reviewer key: ${created.status} ${JSON.stringify(created.body)}`);
+    const reviewer: string = created.body.key;
+
+    copyFileSync(path.join(repoRoot, 'bench', 'dags', 'tandem_bench_handoff.py'), path.join(config.airflow.dagsFolder!, 'tandem_bench_handoff.py'));
+    for (const dagId of ['tandem_bench_handoff', 'tandem_bench_sensor', 'tandem_bench_polling']) {
+      await until(`${dagId} parsed`, 180_000, async () => (await airflow.getDag(dagId).catch(() => undefined)) && true);
+      await airflow.unpauseDag(dagId);
+    }
+
+    const trigger = async (dagId: string, n: number) => {
+      const run = await airflow.triggerDagRun(dagId, { dag_run_id: `bench__${dagId}__${Date.now()}`, conf: { n } });
+      return run.dag_run_id;
+    };
+    const reviews = async (dagId: string, runId: string): Promise<AirflowTaskInstance[]> => {
+      const all: AirflowTaskInstance[] = [];
+      for (let offset = 0; ; offset += 100) {
+        const page = await airflow.listTaskInstances(dagId, runId, { task_id: 'review', limit: 100, offset, order_by: 'map_index' });
+        all.push(...page.task_instances.filter((t) => t.map_index >= 0));
+        if (page.task_instances.length < 100) return all;
+      }
+    };
+    const untilAll = (dagId: string, runId: string, n: number, states: TaskInstanceState[], timeoutMs: number) =>
+      until(`${n} ${dagId} tasks ${states.join('/')}`, timeoutMs, async () => {
+        const tis = await reviews(dagId, runId);
+        return tis.filter((t) => t.state && states.includes(t.state)).length >= n || undefined;
+      });
+    const approve = async (dagId: string, runId: string, i: number) => {
+      const id = handoffIdFor({ dagId, runId, taskId: 'review', mapIndex: i });
+      await until(`decision on ${id}`, 120_000, async () => {
+        const res = await api(config.api.url, 'POST', `/v1/reviews/${encodeURIComponent(id)}/decision`, {
+          key: reviewer,
+          body: { decision: 'approve', artifactVersion: `${runId}/${i}` },
+        });
+        return res.status === 200 || undefined;
+      });
+    };
+    /** Workflow close → Airflow task end, per map index, in ms. */
+    const latencies = async (dagId: string, runId: string): Promise<number[]> => {
+      const out: number[] = [];
+      for (const ti of await reviews(dagId, runId)) {
+        const closed = (await temporal.workflow.getHandle(handoffIdFor({ dagId, runId, taskId: 'review', mapIndex: ti.map_index })).describe()).closeTime;
+        if (!closed || !ti.end_date) throw new Error(`map index ${ti.map_index}: no close time or end date`);
+        out.push(Date.parse(ti.end_date) - closed.getTime());
+      }
+      return out.sort((a, b) => a - b);
+    };
+
+    // --- completion latency: deferrable operator -----------------------------------------------
+    log(`latency: ${nLatency} hand-offs through TemporalHandoffOperator`);
+    const ours = await trigger('tandem_bench_handoff', nLatency);
+    await untilAll('tandem_bench_handoff', ours, nLatency, ['deferred'], 600_000);
+    for (let i = 0; i < nLatency; i++) {
+      await approve('tandem_bench_handoff', ours, i);
+      await sleep(1_000);
+    }
+    await untilAll('tandem_bench_handoff', ours, nLatency, ['success'], 300_000);
+    const oursLatency = await latencies('tandem_bench_handoff', ours);
+
+    // --- completion latency: reschedule sensor (baseline) --------------------------------------
+    log(`latency baseline: ${nSensor} sensors in reschedule mode, 60 s poke interval`);
+    const sensors = await trigger('tandem_bench_sensor', nSensor);
+    await untilAll('tandem_bench_sensor', sensors, nSensor, ['up_for_reschedule'], 600_000);
+    for (let i = 0; i < nSensor; i++) await approve('tandem_bench_sensor', sensors, i);
+    await untilAll('tandem_bench_sensor', sensors, nSensor, ['success'], 600_000);
+    const sensorLatency = await latencies('tandem_bench_sensor', sensors);
+
+    // --- waiting: deferred hand-offs ---------------------------------------------------------------
+    const pids = stack.supervisor.pids();
+    await sleep(10_000);
+    const triggererIdle = groupMemoryBytes(pids['airflow-triggerer']!);
+    const workerCpuIdle = await groupCpuPercent(pids.worker!, SAMPLE_MS);
+    log(`waiting: ${nWaiting} deferred hand-offs`);
+    const t0 = performance.now();
+    const waiting = await trigger('tandem_bench_handoff', nWaiting);
+    await untilAll('tandem_bench_handoff', waiting, nWaiting, ['deferred'], 1_800_000);
+    const deferSeconds = (performance.now() - t0) / 1000;
+    await sleep(10_000);
+    const [oursSlots, workerCpuWaiting] = await Promise.all([maxRunning(airflow, SAMPLE_MS), groupCpuPercent(pids.worker!, SAMPLE_MS)]);
+    const triggererWaiting = groupMemoryBytes(pids['airflow-triggerer']!);
+    const schedulerWaiting = groupMemoryBytes(pids['airflow-scheduler']!);
+    // Marking the run failed fails its deferred tasks; the reconciler then cancels their workflows.
+    await airflow.patchDagRun('tandem_bench_handoff', waiting, { state: 'failed' });
+
+    // --- waiting: polling inside the task (baseline) -------------------------------------------
+    log(`waiting baseline: ${nWaiting} tasks polling the hand-off inside a worker slot`);
+    const polling = await trigger('tandem_bench_polling', nWaiting);
+    await untilAll('tandem_bench_polling', polling, config.airflow.parallelism, ['running'], 600_000);
+    await sleep(15_000);
+    const pollingSlots = await maxRunning(airflow, SAMPLE_MS);
+    const schedulerPolling = groupMemoryBytes(pids['airflow-scheduler']!);
+    const pollingStates = countStates(await reviews('tandem_bench_polling', polling));
+    await airflow.patchDagRun('tandem_bench_polling', polling, { state: 'failed' });
+
+    const figures = [
+      figure({
+        metric: 'handoff_completion_p50',
+        unit: 'ms',
+        value: percentile(oursLatency, 50),
+        baseline: 'reschedule-mode sensor, 60 s poke interval, p50',
+        baseline_value: percentile(sensorLatency, 50),
+        note: `workflow close → Airflow task end; ${oursLatency.length} hand-offs vs ${sensorLatency.length} sensors`,
+      }),
+      figure({
+        metric: 'handoff_completion_p95',
+        unit: 'ms',
+        value: percentile(oursLatency, 95),
+        baseline: 'reschedule-mode sensor, 60 s poke interval, p95',
+        baseline_value: percentile(sensorLatency, 95),
+        target: '<= 2000',
+      }),
+      figure({
+        metric: `airflow_slots_occupied_${nWaiting}_waiting`,
+        unit: 'slots',
+        value: oursSlots,
+        baseline: `${nWaiting} tasks polling in a worker (max running)`,
+        baseline_value: pollingSlots,
+        target: '<= 0',
+        note: `max task instances running over ${SAMPLE_MS / 1000} s; the polling run had ${JSON.stringify(pollingStates)} (parallelism ${config.airflow.parallelism})`,
+      }),
+      figure({
+        metric: `triggerer_pss_${nWaiting}_waiting`,
+        unit: 'MiB',
+        value: mib(triggererWaiting),
+        baseline: 'triggerer PSS with nothing deferred',
+        baseline_value: mib(triggererIdle),
+      }),
+      figure({
+        metric: `worker_cpu_${nWaiting}_waiting`,
+        unit: '%',
+        value: round(workerCpuWaiting, 2),
+        baseline: 'tandem worker CPU with nothing waiting',
+        baseline_value: round(workerCpuIdle, 2),
+        note: `sampled over ${SAMPLE_MS / 1000} s; 100 % = one core`,
+      }),
+      figure({
+        metric: `scheduler_group_pss_${nWaiting}_waiting`,
+        unit: 'MiB',
+        value: mib(schedulerWaiting),
+        baseline: `scheduler group (incl. task processes) with ${nWaiting} polling tasks`,
+        baseline_value: mib(schedulerPolling),
+      }),
+      figure({ metric: `defer_${nWaiting}_handoffs`, unit: 's', value: deferSeconds, note: 'trigger → every mapped task deferred (start through the API + defer)' }),
+    ];
+    writeReport('handoff', figures);
+    return figures;
+  } finally {
+    await temporal.connection.close().catch(() => {});
+    await stack.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(1_000);
+  }
+}
+
+/** Most task instances `running` at once (executor slots in use) over `ms`, sampled every 2 s. */
+async function maxRunning(airflow: AirflowClient, ms: number): Promise<number> {
+  let max = 0;
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(2_000)) {
+    const page = await airflow.listTaskInstances('~', '~', { state: ['running'], limit: 1 });
+    max = Math.max(max, page.total_entries ?? page.task_instances.length);
+  }
+  return max;
+}
+
+function countStates(tis: AirflowTaskInstance[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const ti of tis) counts[ti.state ?? 'none'] = (counts[ti.state ?? 'none'] ?? 0) + 1;
+  return counts;
+}
