@@ -43,7 +43,7 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
   const temporal = await connectTemporal(config, { dataConverter: clientDataConverter(payloadCodecFor(config)) });
   const admin = stack.credentials.adminApiKey;
   try {
-    const created = await api<any>(config.api.url, 'POST', '/v1/api-keys', { key: admin, body: { name: 'bench-reviewer', role: 'reviewer', department: 'clinical-ai' } });
+    const created = await api<{ key: string }>(config.api.url, 'POST', '/v1/api-keys', { key: admin, body: { name: 'bench-reviewer', role: 'reviewer', department: 'clinical-ai' } });
     if (created.status !== 201) throw new Error(`creating the reviewer key: ${created.status} ${JSON.stringify(created.body)}`);
     const reviewer: string = created.body.key;
 
