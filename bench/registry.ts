@@ -1,6 +1,7 @@
 /** Every benchmark by name; `npm run bench -- <name>` runs one. */
 import { fingerprintBenchmark } from './fingerprint.ts';
 import { handoffBenchmark } from './handoff.ts';
+import { handoffFaultsBenchmark } from './handoff-faults.ts';
 import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
@@ -12,6 +13,7 @@ export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 export const benchmarks: Record<string, Benchmark> = {
   startup: startupBenchmark,
   handoff: handoffBenchmark,
+  'handoff-faults': handoffFaultsBenchmark,
   review: reviewBenchmark,
   'pipelines-generate': pipelinesGenerateBenchmark,
   'pipelines-skip': pipelinesSkipBenchmark,
