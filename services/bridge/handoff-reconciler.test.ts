@@ -5,39 +5,24 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { appWithWorker, type AppWithWorker } from '../api/testing/app-with-worker.ts';
 import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
-import { createLocalEnv } from '../../test/support/temporal-test-env.ts';
-import { appFixture, type AppFixture } from '../api/testing/app-fixture.ts';
-import { createActivities } from '../worker/activities/index.ts';
-import { prebuildWorkflowBundle } from '../worker/bundle.ts';
+import type { AppFixture } from '../api/testing/app-fixture.ts';
 import type { AirflowTaskInstance, AirflowTaskInstanceCollection, ListTaskInstancesQuery, TaskInstanceState } from './airflow-client.ts';
 import { AirflowNotFoundError, AirflowUnavailableError } from './airflow-errors.ts';
 import { handoffOperatorClass, HandoffReconciler } from './handoff-reconciler.ts';
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;
-let worker: Worker;
-let running: Promise<void>;
+let stack: AppWithWorker;
 
 beforeAll(async () => {
-  const [testEnv, { codePath }] = await Promise.all([createLocalEnv(), prebuildWorkflowBundle()]);
-  env = testEnv;
-  f = await appFixture({ temporalClient: env.client });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: f.app.temporal.taskQueue,
-    workflowBundle: { codePath },
-    activities: createActivities({ store: f.store, config: f.config }),
-  });
-  running = worker.run();
+  stack = await appWithWorker('dev');
+  ({ env, f } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await f?.close();
-  await env?.teardown();
+  await stack?.close();
 });
 
 interface Coordinates {

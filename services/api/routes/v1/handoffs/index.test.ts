@@ -3,41 +3,26 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../../../worker/activities/index.ts';
-import { prebuildWorkflowBundle } from '../../../../worker/bundle.ts';
+import { appWithWorker, type AppWithWorker } from '../../../testing/app-with-worker.ts';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { handoffIdFor } from '../../../../../shared/contracts/handoffs.ts';
-import { createLocalEnv } from '../../../../../test/support/temporal-test-env.ts';
 import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;
-let worker: Worker;
-let running: Promise<void>;
+let stack: AppWithWorker;
 let reviewerKey: string;
 
 beforeAll(async () => {
-  const [testEnv, { codePath }] = await Promise.all([createLocalEnv(), prebuildWorkflowBundle()]);
-  env = testEnv;
-  f = await appFixture({ temporalClient: env.client });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: f.app.temporal.taskQueue,
-    workflowBundle: { codePath },
-    activities: createActivities({ store: f.store, config: f.config }),
-  });
-  running = worker.run();
+  stack = await appWithWorker('dev');
+  ({ env, f } = stack);
   reviewerKey = newApiKey('key');
   await f.store.createApiKey({ name: 'dr-a', role: 'reviewer', department: 'cardiology', keyHash: hashApiKey(reviewerKey) });
 }, 120_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await f?.close();
-  await env?.teardown();
+  await stack?.close();
 });
 
 function coordinates(tryNumber = 1) {

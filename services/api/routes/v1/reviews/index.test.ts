@@ -3,19 +3,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../../../worker/activities/index.ts';
-import { prebuildWorkflowBundle } from '../../../../worker/bundle.ts';
+import { appWithWorker, type AppWithWorker } from '../../../testing/app-with-worker.ts';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import type { Role } from '../../../../../shared/contracts/roles.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
-import { createTimeSkippingEnv } from '../../../../../test/support/temporal-test-env.ts';
-import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
+import type { AppFixture } from '../../../testing/app-fixture.ts';
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;
-let worker: Worker;
-let running: Promise<void>;
+let stack: AppWithWorker;
 const keys: Record<string, string> = {};
 
 async function addKey(name: string, role: Role, department: string) {
@@ -25,16 +21,8 @@ async function addKey(name: string, role: Role, department: string) {
 const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
 
 beforeAll(async () => {
-  const [testEnv, { codePath }] = await Promise.all([createTimeSkippingEnv(), prebuildWorkflowBundle()]);
-  env = testEnv;
-  f = await appFixture({ temporalClient: env.client });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: f.app.temporal.taskQueue,
-    workflowBundle: { codePath },
-    activities: createActivities({ store: f.store, config: f.config }),
-  });
-  running = worker.run();
+  stack = await appWithWorker('time-skipping');
+  ({ env, f } = stack);
   await addKey('dr-a', 'reviewer', 'cardiology');
   await addKey('dr-chief', 'reviewer', 'cardiology');
   await addKey('dr-onc', 'reviewer', 'oncology');
@@ -43,10 +31,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await f?.close();
-  await env?.teardown();
+  await stack?.close();
 });
 
 async function startReview(department = 'cardiology'): Promise<string> {
