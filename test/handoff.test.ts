@@ -116,7 +116,59 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     expect(existsSync(path.join(dataDir, '_published', 'oncology.json'))).toBe(false);
   });
 
-  it('fails a hand-off with an input its workflow type refuses at once, without retries', async () => {
+  it('cancels the workflow of a hand-off whose DAG run was marked failed, audited as the reconciler', async () => {
+    const runId = await runFor('cardiology');
+    await untilTaskState(runId, 'cardiology.physician_review', ['deferred']);
+    const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
+    // Airflow 3.3 refuses to delete a running DAG run; marking it failed ends its deferred task.
+    await airflow.patchDagRun(dagId, runId, { state: 'failed' });
+    // The reconciler runs every 10 s; its pass reads the task instance, finds it ended, cancels.
+    const ended = await eventually(
+      async () => {
+        const res = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent(handoffId)}?waitMs=5000`, { key: stack.serviceKey });
+        return res.body.status === 'pending' ? undefined : res.body;
+      },
+      60_000,
+      `the reconciler to cancel ${handoffId}`,
+    );
+    expect(ended.status).toBe('cancelled');
+    const audit = await api<any>(stack.apiUrl, 'GET', `/v1/audit?subject=${encodeURIComponent(`workflow:${handoffId}`)}`, { key: admin });
+    const cancelled = audit.body.entries.filter((e: any) => e.event === 'handoff-cancelled');
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]).toMatchObject({ actor: { name: 'handoff-reconciler' }, details: { reason: expect.stringMatching(/ended as (failed|skipped) without its hand-off/) } });
+  });
+
+  it('fails a hand-off task at once, without retries, when its input does not fit the workflow type', async () => {
+    const spec = {
+      apiVersion: 'tandem.dev/v1',
+      id: 'handoff-bad-input',
+      department: 'clinical-ai',
+      description: 'A review hand-off whose input misses required fields.',
+      sources: [{ id: 'clock', kind: 'command', command: 'echo 1' }],
+      stages: [{ id: 'review', kind: 'handoff', workflow: 'review.request', retries: 3, input: { department: 'clinical-ai', title: 'no artifact' } }],
+    };
+    const applied = await api<any>(stack.apiUrl, 'POST', '/v1/pipelines', { key: admin, body: spec });
+    expect(applied.status, JSON.stringify(applied.body)).toBe(201);
+    const run = await api<any>(stack.apiUrl, 'POST', '/v1/pipelines/handoff-bad-input/runs', { key: admin, body: { force: true } });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    const runId = run.body.runs[0].runId;
+    const badDag = 'tandem__handoff-bad-input';
+    const state = await eventually(
+      async () => {
+        const ti = await airflow.getTaskInstance(badDag, runId, 'review').catch(() => undefined);
+        return ti && ['failed', 'success', 'up_for_retry'].includes(ti.state ?? '') ? ti : undefined;
+      },
+      120_000,
+      'the hand-off task to end',
+    );
+    // Failed for good on its first try despite retries: 3 — no retry storm.
+    expect(state).toMatchObject({ state: 'failed', try_number: 1 });
+    const log = formatTaskLog(await airflow.getTaskLog(badDag, runId, 'review', 1));
+    expect(log).toContain('HTTP 422');
+    expect(log).toMatch(/input\.reviewType/);
+  });
+
+  it('answers a bad start with 422, a non-service key with 403 and an unknown hand-off with 404', async () => {
     const bad = await api<any>(stack.apiUrl, 'POST', '/v1/handoffs', {
       key: stack.serviceKey,
       body: {
