@@ -144,7 +144,7 @@ describe('kbRefreshWorkflow', () => {
     const result = await env.client.workflow.execute(kbRefreshWorkflow, { taskQueue, workflowId, args: [kbInput(dagId, 'v1')] });
     expect(result).toMatchObject({ outcome: 'promoted', alias, aliasVersion: 'v1', dagRunId: dagRunIdOf(workflowId), review: null });
     expect(result.evaluation).toMatchObject({ passed: true, metrics: { 'recall@2': 1, mrr: 1 }, previousVersion: null });
-    expect(airflow.runs.get(`${dagId}/${dagRunIdOf(workflowId)}`)).toMatchObject({ newVersion: 'v1', partitions: ['2026-11-01'] });
+    expect(airflow.runs.get(`${dagId}/${dagRunIdOf(workflowId)}`)).toMatchObject({ newVersion: 'v1', partitions: ['2026-11-01'], force: true });
     expect(await store.indexAliases.get(alias)).toMatchObject({ version: 'v1' });
     expect(await store.indexAliases.history(alias)).toEqual([expect.objectContaining({ version: 'v1', previousVersion: null, actor: workflowId })]);
     expect(await store.reviews.get(`${workflowId}/review`)).toBeUndefined();

@@ -28,7 +28,9 @@ export async function kbRefreshWorkflow(input: KbRefreshInput): Promise<KbRefres
   const { workflowId } = workflowInfo();
   const alias = kbAliasOf(input.department, input.dagId);
   const runId = dagRunIdOf(workflowId);
-  const conf = { department: input.department, newVersion: input.newVersion, alias, ...(input.partitions ? { partitions: input.partitions } : {}) };
+  // force: a new index version needs every chosen partition built for it, changed or not (a
+  // skipped partition would publish nothing and read as a regression).
+  const conf = { department: input.department, newVersion: input.newVersion, alias, force: true, ...(input.partitions ? { partitions: input.partitions } : {}) };
 
   await triggerDagRun({ dagId: input.dagId, runId, conf });
   await waitForDagRun({ dagId: input.dagId, runId });

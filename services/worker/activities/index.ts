@@ -21,7 +21,7 @@ import { readCredentials } from '../../../shared/credentials.ts';
 import { AirflowClient } from '../../bridge/airflow-client.ts';
 import { createAirflowActivities } from './airflow.ts';
 import { createPipelineActivities } from './pipelines.ts';
-import { createEvaluationActivities, jsonFileRetrievals } from './evaluation.ts';
+import { createEvaluationActivities, publishedIndexRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityErrorTypes } from '../../../workflows/activity-options.ts';
@@ -77,10 +77,10 @@ export function createActivities({ store, config }: ActivityDependencies) {
     airflow: createAirflowActivities({ client: airflow }),
     // What the pipeline.run flow reads about an applied pipeline (the API's store file).
     pipelines: createPipelineActivities({ pipelines: store.pipelines, client: airflow }),
-    // Retrievals per index version: JSON files the refresh DAG writes (see evaluation.ts).
+    // Retrievals per index version: what the refresh DAG publishes under <stateDir>/kb-index (see evaluation.ts).
     evaluation: createEvaluationActivities({
       aliases: store.indexAliases,
-      retrievals: jsonFileRetrievals(path.join(config.stateDir ?? path.join(os.tmpdir(), 'tandem'), 'kb-index')),
+      retrievals: publishedIndexRetrievals(path.join(config.stateDir ?? path.join(os.tmpdir(), 'tandem'), 'kb-index')),
     }),
     deploy: createDeployActivities(),
   });
