@@ -301,8 +301,12 @@ export class HandoffService {
     } catch (err) {
       // The deadline or the caller hanging up ends the wait; the state read after it tells the rest.
       if (controller.signal.aborted) return;
-      // Temporal lost the workflow: the reconciler starts it again, the caller keeps polling.
-      if (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5) return;
+      // Temporal lost the workflow: the reconciler starts it again. Answer `pending` when the
+      // wait is over, not at once, so a polling trigger does not spin until then.
+      if (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5) {
+        await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+        return;
+      }
       throw err;
     } finally {
       clearTimeout(timer);

@@ -196,6 +196,10 @@ describe('restart of a workflow Temporal lost', () => {
     await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handoffId, runId } });
     for (let i = 0; i < 100 && (await f.app.handoffs.describe(handoffId)); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await poll(handoffId)).json()).toMatchObject({ status: 'pending' });
+    // A long poll on a lost workflow still waits its time out instead of answering at once.
+    const t0 = Date.now();
+    expect((await poll(handoffId, 400)).json()).toMatchObject({ status: 'pending' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
 
     const record = (await f.store.handoffs.get(handoffId))!;
     const newRunId = await f.app.handoffs.restart(record, { kind: 'system', name: 'reconciler' }, 'task deferred, workflow missing');
