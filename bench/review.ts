@@ -53,7 +53,8 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
   const waiting = quick ? 100 : 1000;
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-review-'));
   // The stack's children read their settings from the environment, as in the integration tier.
-  Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: 'warn' });
+  // The API's default rate limit (600/min per key) would throttle the benchmark on a quiet machine.
+  Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: 'warn', TANDEM_API_RATE_LIMIT_PER_MINUTE: '100000' });
   const config = loadConfig();
   const stack = await startStack(config, (l) => console.log(`[bench review] ${l}`));
   const base = config.api.url;
