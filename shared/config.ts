@@ -91,6 +91,12 @@ export const tandemConfigSchema = z
       .object({
         maxConcurrentActivities: z.coerce.number().int().positive().default(20),
         maxConcurrentWorkflowTasks: z.coerce.number().int().positive().default(20),
+        /**
+         * Workflows kept in memory between their tasks. A waiting review costs ~2 MiB there, and
+         * an evicted one is replayed from its history when its next event (a decision, a timer)
+         * comes: cheap for flows that wait days, so the cache is bounded.
+         */
+        maxCachedWorkflows: z.coerce.number().int().min(0).default(250),
       })
       .strict()
       .prefault({}),
@@ -179,6 +185,7 @@ export const envVariables: Record<string, string> = {
   TANDEM_AIRFLOW_PARALLELISM: 'airflow.parallelism',
   TANDEM_WORKER_MAX_CONCURRENT_ACTIVITIES: 'worker.maxConcurrentActivities',
   TANDEM_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: 'worker.maxConcurrentWorkflowTasks',
+  TANDEM_WORKER_MAX_CACHED_WORKFLOWS: 'worker.maxCachedWorkflows',
   TANDEM_ADMIN_KEY: 'adminKey',
   TANDEM_PIPELINES_OFF_PEAK_START: 'pipelines.offPeak.start',
   TANDEM_PIPELINES_OFF_PEAK_END: 'pipelines.offPeak.end',

@@ -96,6 +96,7 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
       activities,
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
+      maxCachedWorkflows: config.worker.maxCachedWorkflows,
       shutdownGraceTime,
       // A cancellation reaches a heartbeating activity with its next heartbeat that the SDK sends;
       // the default throttle (up to 60 s) would keep a cancelled GPU job running that long.
