@@ -117,13 +117,13 @@ export class HandoffService {
       );
     }
     const handoffId = handoffIdFor(request.airflow);
-    let existing = await this.#describe(handoffId);
+    let existing = await this.describe(handoffId);
     const record = await this.#store.handoffs.get(handoffId);
     if (existing?.status.name === 'RUNNING' && record?.runId === existing.runId && record.status === 'cancelled') {
       // A run being cancelled (its task was cleared, say) is as good as closed: wait for it to
       // end rather than attach a re-run to a workflow that is about to report `cancelled`.
       await this.#waitForClose(handoffId, 20_000);
-      existing = await this.#describe(handoffId);
+      existing = await this.describe(handoffId);
     }
     if (existing?.status.name === 'RUNNING') {
       // A resumed, re-deferred or retried task attaches: there is never a second run beside this one.
@@ -155,21 +155,19 @@ export class HandoffService {
    * first (Temporal's own long poll: the answer comes as soon as it closes).
    */
   async state(handoffId: string, principal: Principal, options: { waitMs?: number; signal?: AbortSignal } = {}): Promise<HandoffState> {
-    const record = await this.#store.handoffs.get(handoffId);
-    // Another department's hand-off answers exactly like a missing one.
-    if (!record || (principal.department !== allDepartments && principal.department !== record.department)) {
-      throw new NotFoundError(`hand-off ${handoffId} not found`);
-    }
+    await this.#recordFor(handoffId, principal);
     // Returns at once for a closed run (its close event is there); a cancelled run may still be cleaning up.
     if (options.waitMs) await this.#waitForClose(handoffId, options.waitMs, options.signal);
     return this.#stateOf(handoffId);
   }
 
-  /** Request cancellation of the running workflow (the workflow cleans up), with an audit entry. */
-  async cancel(handoffId: string, actor: AuditActor, reason: string): Promise<HandoffState> {
-    const record = await this.#store.handoffs.get(handoffId);
-    if (!record) throw new NotFoundError(`hand-off ${handoffId} not found`);
-    const description = await this.#describe(handoffId);
+  /**
+   * Request cancellation of the running workflow (the workflow cleans up), with an audit entry.
+   * `principal` (an API caller) must see the hand-off; the reconciler cancels without one.
+   */
+  async cancel(handoffId: string, actor: AuditActor, reason: string, principal?: Principal): Promise<HandoffState> {
+    const record = await this.#recordFor(handoffId, principal);
+    const description = await this.describe(handoffId);
     if (description?.status.name === 'RUNNING') {
       await this.#client.workflow.getHandle(handoffId, description.runId).cancel();
       // Closed in the store at once: a start arriving while the workflow cleans up must not
@@ -210,23 +208,28 @@ export class HandoffService {
     return runId;
   }
 
-  /** Temporal's view of the latest run of the hand-off; undefined when Temporal has none. */
-  async describe(handoffId: string): Promise<WorkflowExecutionDescription | undefined> {
-    return this.#describe(handoffId);
-  }
-
   /** Observes the latest run and closes the store row when it has ended; the state as the API shows it. */
   async refresh(handoffId: string): Promise<HandoffState> {
     return this.#stateOf(handoffId);
   }
 
-  async #describe(handoffId: string): Promise<WorkflowExecutionDescription | undefined> {
+  /** Temporal's view of the latest run of the hand-off; undefined when Temporal has none. */
+  async describe(handoffId: string): Promise<WorkflowExecutionDescription | undefined> {
     try {
       return await this.#client.workflow.getHandle(handoffId).describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
+  }
+
+  /** The hand-off's record; another department's hand-off answers exactly like a missing one. */
+  async #recordFor(handoffId: string, principal?: Principal): Promise<HandoffRecord> {
+    const record = await this.#store.handoffs.get(handoffId);
+    if (!record || (principal && principal.department !== allDepartments && principal.department !== record.department)) {
+      throw new NotFoundError(`hand-off ${handoffId} not found`);
+    }
+    return record;
   }
 
   async #startRun(handoffId: string, workflowName: string, input: unknown, department: string, startedBy: string): Promise<string> {
@@ -315,9 +318,8 @@ export class HandoffService {
   }
 
   async #stateOf(handoffId: string, known?: WorkflowExecutionDescription): Promise<HandoffState> {
-    const record = await this.#store.handoffs.get(handoffId);
-    if (!record) throw new NotFoundError(`hand-off ${handoffId} not found`);
-    const description = known ?? (await this.#describe(handoffId));
+    const record = await this.#recordFor(handoffId);
+    const description = known ?? (await this.describe(handoffId));
     const state: HandoffState = {
       handoffId,
       workflowId: handoffId,

@@ -114,9 +114,8 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      await fastify.handoffs.state(request.params.id, principal);
       const reason = request.body?.reason ?? `cancelled by ${principal.name}`;
-      return reply.code(202).send(await fastify.handoffs.cancel(request.params.id, auditActorOf(principal), reason));
+      return reply.code(202).send(await fastify.handoffs.cancel(request.params.id, auditActorOf(principal), reason, principal));
     },
   );
 };
