@@ -22,7 +22,7 @@ import { clientDataConverter, payloadCodecFor } from '../shared/payload-codec.ts
 import { connectTemporal } from '../shared/temporal-connection.ts';
 import { startStack } from '../deploy/dev/stack.ts';
 import { AirflowClient, type AirflowTaskInstance, type TaskInstanceState } from '../services/bridge/airflow-client.ts';
-import { api } from '../test/support/api-client.ts';
+import { api, eventually } from '../test/support/api-client.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { groupCpuPercent, percentile, sleep } from './measure.ts';
 import { groupMemoryBytes, mib } from './process-memory.ts';
@@ -196,14 +196,9 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(1_000);
-  }
+/** Polls `probe` once a second (its failures count as "not yet") until it returns a value. */
+function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  return eventually(() => probe().catch(() => undefined), timeoutMs, what, 1_000);
 }
 
 /** Most task instances `running` at once (executor slots in use) over `ms`, sampled every 2 s. */

@@ -11,7 +11,7 @@ import { exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeli
 import { statePaths } from '../shared/config.ts';
 import { kbAliasOf } from '../shared/contracts/index-promotion.ts';
 import { SqliteIndexAliases } from '../shared/store/sqlite/index-aliases.ts';
-import { api, eventually } from './support/api-client.ts';
+import { api, eventually, workflowFinished } from './support/api-client.ts';
 
 const stack = inject('stack');
 // Not `kb-refresh`: test/pipelines.test.ts creates (and deletes) that one.
@@ -60,17 +60,7 @@ async function startRefresh(newVersion: string, goldenSet: { id: string; query: 
   return res.body.workflowId as string;
 }
 
-async function finished(workflowId: string) {
-  return eventually(
-    async () => {
-      const res = await api<any>(stack.apiUrl, 'GET', `/v1/workflows/${encodeURIComponent(workflowId)}`, { key: engineerKey });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      return res.body.status === 'running' ? undefined : res.body;
-    },
-    240_000,
-    `workflow ${workflowId} to finish`,
-  );
-}
+const finished = (workflowId: string) => workflowFinished(stack.apiUrl, engineerKey, workflowId, 240_000);
 
 beforeAll(async () => {
   // The example without its nightly schedule: unpausing a scheduled DAG starts a run at once.

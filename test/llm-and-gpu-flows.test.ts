@@ -3,20 +3,11 @@
 // decrypted through the API. (Fault handling is covered in workflows/llm and workflows/gpu-batch
 // against the dev server; the stack here has no LLM provider configured.)
 import { describe, expect, inject, it } from 'vitest';
-import { api, eventually } from './support/api-client.ts';
+import { api, workflowFinished } from './support/api-client.ts';
 
 const stack = inject('stack');
 
-async function finished(workflowId: string) {
-  return eventually(
-    async () => {
-      const res = await api<any>(stack.apiUrl, 'GET', `/v1/workflows/${encodeURIComponent(workflowId)}`, { key: stack.adminKey });
-      return res.body.status === 'running' ? undefined : res.body;
-    },
-    60_000,
-    `workflow ${workflowId} to finish`,
-  );
-}
+const finished = (workflowId: string) => workflowFinished(stack.apiUrl, stack.adminKey, workflowId, 60_000);
 
 describe('llm.complete and gpu.batch through the API', () => {
   it('gpu.batch runs a local job that checkpoints, and returns its last checkpoint', async () => {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { AirflowClient } from '../services/bridge/airflow-client.ts';
 import { dagRunIdOf } from '../workflows/airflow-wait.ts';
-import { api, eventually } from './support/api-client.ts';
+import { api, workflowFinished } from './support/api-client.ts';
 
 const stack = inject('stack');
 const pipelineId = 'flow-run';
@@ -42,17 +42,7 @@ async function startRun(partitions: string[]): Promise<string> {
   return res.body.workflowId as string;
 }
 
-async function finished(workflowId: string) {
-  return eventually(
-    async () => {
-      const res = await api<any>(stack.apiUrl, 'GET', `/v1/workflows/${encodeURIComponent(workflowId)}`, { key: engineerKey });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      return res.body.status === 'running' ? undefined : res.body;
-    },
-    150_000,
-    `workflow ${workflowId} to finish`,
-  );
-}
+const finished = (workflowId: string) => workflowFinished(stack.apiUrl, engineerKey, workflowId, 150_000);
 
 beforeAll(async () => {
   const applied = await api<any>(stack.apiUrl, 'POST', '/v1/pipelines', { key: stack.adminKey, body: spec });

@@ -30,13 +30,26 @@ export async function api<T = any>(
   return { status: res.status, headers: res.headers, body: body as T };
 }
 
-/** Polls `probe` until it returns a value, or throws after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+/** Polls `probe` every `intervalMs` until it returns a value, or throws after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** `GET /v1/workflows/{id}` until the workflow is no longer running; its state then. */
+export function workflowFinished(baseUrl: string, key: string, workflowId: string, timeoutMs: number): Promise<any> {
+  return eventually(
+    async () => {
+      const res = await api<any>(baseUrl, 'GET', `/v1/workflows/${encodeURIComponent(workflowId)}`, { key });
+      if (res.status !== 200) throw new Error(`GET /v1/workflows/${workflowId} answered ${res.status}: ${JSON.stringify(res.body)}`);
+      return res.body.status === 'running' ? undefined : res.body;
+    },
+    timeoutMs,
+    `workflow ${workflowId} to finish`,
+  );
 }
