@@ -21,7 +21,7 @@ import { handoffIdFor } from '../shared/contracts/handoffs.ts';
 import { clientDataConverter, payloadCodecFor } from '../shared/payload-codec.ts';
 import { connectTemporal } from '../shared/temporal-connection.ts';
 import { startStack } from '../deploy/dev/stack.ts';
-import { AirflowClient, type AirflowTaskInstance, type TaskInstanceState } from '../services/bridge/airflow-client.ts';
+import { AirflowClient, type AirflowTaskInstance, type TaskInstanceState } from '../services/airflow/client.ts';
 import { api, eventually } from '../test/support/api-client.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { groupCpuPercent, percentile, sleep } from './measure.ts';

@@ -19,8 +19,8 @@ import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { repoRoot } from '../shared/config.ts';
 import type { PipelineSpec } from '../shared/contracts/pipeline-spec.ts';
-import { generateDag } from '../services/bridge/dag-generator.ts';
-import { planPipeline } from '../services/bridge/pipeline-plan.ts';
+import { generateDag } from '../services/pipelines/dag-generator.ts';
+import { planPipeline } from '../services/pipelines/plan.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 const python = path.join(repoRoot, '.venv', 'bin', 'python');

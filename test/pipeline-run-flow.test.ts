@@ -5,7 +5,7 @@
 // depends on no other test's pipelines.
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { AirflowClient } from '../services/bridge/airflow-client.ts';
+import { AirflowClient } from '../services/airflow/client.ts';
 import { dagRunIdOf } from '../workflows/airflow-wait.ts';
 import { api, workflowFinished } from './support/api-client.ts';
 

@@ -1,8 +1,8 @@
 // The smoke path through both engines: a DAG through Airflow's REST API, a workflow through the API
 // and the tandem worker.
 import { describe, expect, inject, it } from 'vitest';
-import { AirflowClient } from '../services/bridge/airflow-client.ts';
-import { runSmokeDag, writeSmokeDag } from '../services/bridge/smoke-dag.ts';
+import { AirflowClient } from '../services/airflow/client.ts';
+import { runSmokeDag, writeSmokeDag } from './support/smoke-dag.ts';
 import { api, eventually } from './support/api-client.ts';
 
 const stack = inject('stack');

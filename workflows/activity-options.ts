@@ -1,97 +1,24 @@
 /**
  * Retry and timeout presets, one per risk class of activity. Retries are chosen per kind of
- * call, never one global policy (DESIGN rule 3): read this file to see which calls may retry,
+ * call, never one global policy: read this file to see which calls may retry,
  * how often, and which failures stop at once.
  *
  *   const { callModel } = proxyActivities<typeof llm>(llmCall);
  *
  * Non-retryable failures are named by `ApplicationFailure` type. Activities throw
  * `ApplicationFailure.create({ type: activityErrorTypes.llm.contentFiltered, … })`, so the
- * names live here next to the policies that match them. An activity may also set
- * `nonRetryable: true` on a failure directly; the lists below are for failures whose
- * retryability is a property of the call's risk class, not of one code path.
+ * names live in shared/contracts/activity-errors.ts (activities import them without the workflow
+ * SDK) and the policies that match them live here. An activity may also set `nonRetryable: true`
+ * on a failure directly; the lists below are for failures whose retryability is a property of the
+ * call's risk class, not of one code path.
  *
  * Every preset sets an explicit start-to-close timeout: it is how Temporal notices a worker that
  * died mid-attempt. Long waits on people or outside systems are durable timers or signals in the
- * workflow — never an activity holding a slot (DESIGN rule 1).
+ * workflow — never an activity holding a slot, so a stage that waits on a person costs nothing.
  */
 import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import { activityErrorTypes } from '../shared/contracts/activity-errors.ts';
 
-export const activityErrorTypes = {
-  llm: {
-    /** 400/422 from the provider: malformed request, bad parameters. */
-    badRequest: 'LlmBadRequest',
-    /** finish_reason content_filter, or an error code content_filter / content_policy_violation. */
-    contentFiltered: 'LlmContentFiltered',
-    /** Error code context_length_exceeded: the same prompt will never fit. */
-    contextTooLong: 'LlmContextTooLong',
-    /** The department's token budget is used up; retrying would only spend more. */
-    budgetExceeded: 'LlmBudgetExceeded',
-    /** 401/403: a wrong key does not fix itself. */
-    unauthorized: 'LlmUnauthorized',
-    /** 404: unknown model or endpoint. */
-    notFound: 'LlmNotFound',
-    /** No provider URL configured (TANDEM_LLM_BASE_URL). */
-    notConfigured: 'LlmNotConfigured',
-  },
-  gpuJob: {
-    /** The API server rejected the Job manifest (422), e.g. requests ≠ limits. */
-    invalidSpec: 'GpuJobInvalidSpec',
-    /** The Job's own pods failed past its backoffLimit: a code or data error, not infrastructure. */
-    failed: 'GpuJobFailed',
-  },
-  airflow: {
-    /** 4xx other than 408/409/429: our request is wrong (unknown DAG, bad conf, no permission). */
-    rejected: 'AirflowRequestRejected',
-    /** The DAG run ended `failed`; the message carries the failed task's log excerpt. */
-    dagRunFailed: 'AirflowDagRunFailed',
-    /** The worker has no Airflow URL or credentials file: no retry can fix that. */
-    notConfigured: 'AirflowNotConfigured',
-  },
-  pipeline: {
-    /** No such pipeline in the requested department (or deleted): another department's looks the same. */
-    notFound: 'PipelineNotFound',
-    /** The starter's key is scoped to another department than the one requested. */
-    outOfScope: 'PipelineOutOfScope',
-    /** The pipeline never deployed (its DAG does not exist in Airflow). */
-    notDeployed: 'PipelineNotDeployed',
-    /** A requested partition is not one of the spec's keys. */
-    unknownPartition: 'PipelineUnknownPartition',
-  },
-  evaluation: {
-    /** The version has no retrievals to evaluate: the refresh did not produce them. */
-    retrievalsMissing: 'EvaluationRetrievalsMissing',
-  },
-  deploy: {
-    /** The deploy hook refused the model version; the workflow rolls the alias back. */
-    failed: 'DeployFailed',
-  },
-  notify: {
-    /** The channel refuses the recipient (unknown address, revoked webhook). */
-    recipientRejected: 'NotifyRecipientRejected',
-  },
-  audit: {
-    /** The event failed validation: a bug in the caller, which no retry can fix. */
-    invalidEvent: 'AuditEventInvalid',
-  },
-} as const;
-
-/**
- * Failure types a preset does retry, named so histories and tests can tell a retried failure's
- * cause at a glance. Not in any `nonRetryableErrorTypes` list — keep it that way.
- */
-export const retryableErrorTypes = {
-  llm: {
-    /** Connection reset/refused, timeout, 5xx: backoff from the llmCall preset. */
-    transient: 'LlmTransientError',
-    /** 429 or 503/529 overload: the next attempt waits for Retry-After (`nextRetryDelay`). */
-    rateLimited: 'LlmRateLimited',
-  },
-  gpuJob: {
-    /** Killed from outside more often than the job allows in one attempt: the retry resumes it. */
-    preempted: 'GpuJobPreempted',
-  },
-} as const;
 
 /**
  * LLM provider calls (chat/completions, embeddings for a single request). Transient network

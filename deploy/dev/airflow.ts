@@ -25,7 +25,7 @@ import { z } from 'zod';
 import type { TandemConfig } from '../../shared/config.ts';
 import { statePaths } from '../../shared/config.ts';
 import type { Credentials } from '../../shared/credentials.ts';
-import { AirflowClient, type AirflowHealth } from '../../services/bridge/airflow-client.ts';
+import { AirflowClient, type AirflowHealth } from '../../services/airflow/client.ts';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
 
 const defaultRepoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

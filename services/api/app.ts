@@ -8,13 +8,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOption
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { TandemConfig } from '../../shared/config.ts';
 import type { Store } from '../../shared/store/store.ts';
-import type { AirflowClient } from '../bridge/airflow-client.ts';
-import airflowPlugin, { type AirflowHealth } from './plugins/app/airflow.ts';
+import type { AirflowClient } from '../airflow/client.ts';
+import airflowPlugin, { type AirflowReadinessProbe } from './plugins/app/airflow.ts';
 import authPlugin from './plugins/app/auth.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import storePlugin from './plugins/app/store.ts';
 import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
 import handoffsPlugin from './plugins/app/handoffs.ts';
+import pipelinesPlugin from './plugins/app/pipelines.ts';
 import handoffReconcilerPlugin from './plugins/app/handoff-reconciler.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
@@ -26,8 +27,9 @@ export interface AppDeps {
   config: TandemConfig;
   store: Store;
   temporal: TemporalGateway;
-  airflow: AirflowHealth;
-  /** Airflow REST client for deploying pipelines and triggering runs; without it those routes answer 503. */
+  /** What `/readyz` asks about Airflow. */
+  airflowProbe: AirflowReadinessProbe;
+  /** Airflow REST client for deploying pipelines, triggering runs and hand-off XComs; without it those answer 503. */
   airflowClient?: AirflowClient;
   /** A pino logger; defaults to one at `config.logLevel` writing JSON to stdout. */
   logger?: FastifyBaseLogger;
@@ -79,10 +81,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(metricsPlugin);
   await app.register(storePlugin, { store: deps.store });
   await app.register(temporalPlugin, { gateway: deps.temporal });
-  await app.register(airflowPlugin, {
-    health: deps.airflow,
-    ...(deps.airflowClient ? { deploy: { client: deps.airflowClient, dagsFolder: config.airflow.dagsFolder } } : {}),
-  });
+  await app.register(airflowPlugin, { probe: deps.airflowProbe, client: deps.airflowClient });
+  await app.register(pipelinesPlugin);
   await app.register(handoffsPlugin);
   await app.register(handoffReconcilerPlugin);
   await app.register(authPlugin);

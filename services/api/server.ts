@@ -10,10 +10,10 @@ import { clientDataConverter, payloadCodecFor } from '../../shared/payload-codec
 import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
-import { AirflowClient } from '../bridge/airflow-client.ts';
+import { AirflowClient } from '../airflow/client.ts';
 import { buildApp } from './app.ts';
 import { seedCredentialKeys } from './credential-keys.ts';
-import { airflowHealthProbe } from './plugins/app/airflow.ts';
+import { airflowReadinessProbe } from './plugins/app/airflow.ts';
 import { temporalGateway } from './plugins/app/temporal.ts';
 
 function fail(message: string): never {
@@ -41,10 +41,10 @@ async function main(): Promise<void> {
     );
     // No retries for the probe: readiness reports Airflow as it is now, and a refused connection
     // should say so at once instead of being retried into a timeout.
-    const airflow = airflowHealthProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));
-    // Deploys and triggers go through the bridge's client with its usual retries.
+    const airflowProbe = airflowReadinessProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));
+    // Deploys, triggers and XComs go through the client with its usual retries.
     const airflowClient = AirflowClient.forStack(config, credentials);
-    app = await buildApp({ config, store, temporal, airflow, airflowClient });
+    app = await buildApp({ config, store, temporal, airflowProbe, airflowClient });
   } catch (err) {
     await store?.close();
     throw err;

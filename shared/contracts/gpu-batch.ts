@@ -4,7 +4,7 @@
  * heartbeats while it runs, resumption from the job's last checkpoint after preemption, and
  * clean-up on cancellation. Pure: zod only.
  *
- * DESIGN rule 4 is checked here, before anything runs: a GPU request needs an equal GPU limit,
+ * Every GPU workload sets both requests and limits; that is checked here, before anything runs: a GPU request needs an equal GPU limit,
  * and only fault-tolerant work may ask for spot capacity.
  */
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * What one pass of the hand-off reconciler did (services/bridge/handoff-reconciler.ts), as
+ * What one pass of the hand-off reconciler did (services/handoffs/reconciler.ts), as
  * `POST /v1/handoffs/reconcile` answers it. Pure: zod only.
  */
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
  * `pipeline.run`: a durable flow runs an applied pipeline's Airflow DAG for chosen partitions and
- * waits for it (DESIGN "Core flows" 4). Pure: zod only (workflow code imports the inferred types).
+ * waits for it (Temporal → Airflow). Pure: zod only (workflow code imports the inferred types).
  */
 import { z } from 'zod';
 import { departmentIdSchema } from './roles.ts';
@@ -20,7 +20,7 @@ export const pipelineRunFlowInputSchema = z
   .meta({ id: 'PipelineRunFlowInput' });
 export type PipelineRunFlowInput = z.infer<typeof pipelineRunFlowInputSchema>;
 
-/** How one partition ended in the run (see services/bridge/pipeline-runs.ts `partitionState`). */
+/** How one partition ended in the run (see services/pipelines/runs.ts `partitionState`). */
 export const partitionOutcomeSchema = z.object({
   partition: z.string(),
   state: z.enum(['queued', 'running', 'ran', 'skipped', 'failed', 'not_run']),

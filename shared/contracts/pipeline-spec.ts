@@ -1,7 +1,7 @@
 /**
  * The pipeline spec (`apiVersion: tandem.dev/v1`): what a data engineer writes and applies. The
- * bridge turns a parsed spec into an Airflow DAG file (services/bridge/dag-generator.ts) after the
- * lint (services/bridge/pipeline-lint.ts) has passed.
+ * bridge turns a parsed spec into an Airflow DAG file (services/pipelines/dag-generator.ts) after the
+ * lint (services/pipelines/lint.ts) has passed.
  *
  * Identifiers (pipeline, stage and source ids, partition keys) are restricted to safe characters
  * because they become Airflow DAG, task-group and task ids and URL path segments; free text
@@ -121,7 +121,7 @@ export const resourcesSchema = z
   .object({
     cpu: requestsLimits(quantity).optional(),
     memory: requestsLimits(quantity).optional(),
-    /** `nvidia.com/gpu`: whole devices; DESIGN rule 4 wants both requests and limits. */
+    /** `nvidia.com/gpu`: whole devices; every GPU workload sets both requests and limits. */
     gpu: requestsLimits(z.number().int('must be a whole number of GPUs').min(0)).optional(),
     /** May run on spot/preemptible nodes (only sensible when faultTolerant). */
     spot: z.boolean().default(false),

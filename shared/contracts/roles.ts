@@ -17,9 +17,14 @@ export type DepartmentScope = z.infer<typeof departmentScopeSchema>;
 
 /**
  * Whether a key scoped to `scope` may see and act on `department`'s resources: its own
- * department, or every department for `*`. The one rule behind the pipelines routes and the
- * `pipeline.run` flow.
+ * department, or every department for `*`. The one department check: routes, services and
+ * activities all ask this.
  */
 export function scopeIncludes(scope: string, department: string): boolean {
   return scope === allDepartments || scope === department;
+}
+
+/** The store filter that lists what a key scoped to `scope` may see: everything for `*`. */
+export function departmentFilterOf(scope: string): { department?: string } {
+  return scope === allDepartments ? {} : { department: scope };
 }

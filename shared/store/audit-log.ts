@@ -5,11 +5,17 @@
  * `verify()` names it. Pure: types and the hashing rule only (the SQLite class stores rows).
  */
 import { createHash } from 'node:crypto';
+import type { Principal } from '../contracts/principal.ts';
 
 /** Who caused an entry: an API key (identity from the key, never from a request body), or tandem. */
 export type AuditActor =
   | { kind: 'key'; keyId: string; name: string; role: string }
   | { kind: 'system' | 'workflow'; name: string };
+
+/** An API caller as an audit log actor: identity from the API key, never from a request body. */
+export function auditActorOf(principal: Pick<Principal, 'keyId' | 'name' | 'role'>): AuditActor {
+  return { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role };
+}
 
 export const auditEvents = [
   'created',

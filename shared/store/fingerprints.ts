@@ -22,7 +22,7 @@ export interface CommittedFingerprint extends SourceFingerprint {
   changedAt: string;
 }
 
-/** `pending`: checked as changed, stages not finished (or failed — the API tells from Airflow). */
+/** `pending`: checked as changed, not committed yet: still running, or failed (the API asks Airflow which). */
 export type PartitionOutcome = 'pending' | 'ran' | 'skipped' | 'failed';
 
 export interface PartitionRunRecord {
@@ -74,8 +74,6 @@ export interface FingerprintStore {
   commit(request: FingerprintCommitRequest): Promise<{ committed: number }>;
   /** Every partition the store knows for the pipeline, sorted by partition. */
   partitions(pipelineId: string): Promise<PartitionFingerprintState[]>;
-  /** Marks a pending run as failed (the API learns that from Airflow). Only changes `pending` records. */
-  markFailed(pipelineId: string, partition: string, runId: string, reason: string): Promise<void>;
 }
 
 export class NothingPendingError extends Error {

@@ -1,7 +1,7 @@
 /**
  * Tokens each department spent on LLM calls, recorded from the provider's `usage` after every
  * successful call, so the worker can refuse a call once the department's budget is spent
- * (DESIGN "LLM activities": a budget stops runaway retries). Recording is idempotent by call key
+ * (a budget stops runaway retries). Recording is idempotent by call key
  * (`<workflowId>:<activityId>`): a retried attempt that the provider answers again from its
  * idempotency cache is counted once, just as it is billed once. Pure: types only.
  */

@@ -25,7 +25,7 @@ import { clientDataConverter, payloadCodecFor } from '../../shared/payload-codec
 import { connectTemporal } from '../../shared/temporal-connection.ts';
 import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
 import { startStack, type StackHandle } from '../../deploy/dev/stack.ts';
-import { AirflowClient } from '../../services/bridge/airflow-client.ts';
+import { AirflowClient } from '../../services/airflow/client.ts';
 import { isolatedStackEnv } from './free-ports.ts';
 import { api } from './api-client.ts';
 import { startSideEffectServer, type SideEffectServer } from './side-effect-server.ts';

@@ -10,8 +10,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
-import { AirflowClient } from '../../services/bridge/airflow-client.ts';
-import { dagIdFor } from '../../services/bridge/dag-generator.ts';
+import { AirflowClient } from '../../services/airflow/client.ts';
+import { dagIdFor } from '../../services/pipelines/dag-generator.ts';
 import { createAirflowActivities } from '../../services/worker/activities/airflow.ts';
 import { createPipelineActivities } from '../../services/worker/activities/pipelines.ts';
 import { historyToJsonValue } from '../../services/worker/history-json.ts';
@@ -21,7 +21,7 @@ import { pipelineRunFlowInputSchema, pipelineRunFlowResultSchema } from '../../s
 import { openSqliteStore, type SqliteStore } from '../../shared/store/sqlite-store.ts';
 import { startFakeAirflow, type FakeAirflow } from '../../test/support/fake-airflow.ts';
 import { createTimeSkippingEnv } from '../../test/support/temporal-test-env.ts';
-import { activityErrorTypes } from '../activity-options.ts';
+import { activityErrorTypes } from '../../shared/contracts/activity-errors.ts';
 import { dagRunIdOf } from '../airflow-wait.ts';
 import { pipelineRunWorkflow } from './workflow.ts';
 

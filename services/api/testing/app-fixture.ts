@@ -13,8 +13,8 @@ import { roles, type Role } from '../../../shared/contracts/roles.ts';
 import { hashApiKey } from '../../../shared/store/api-key-hash.ts';
 import { openSqliteStore, type SqliteStore } from '../../../shared/store/sqlite-store.ts';
 import { buildApp, type BuildAppOptions } from '../app.ts';
-import type { AirflowClient } from '../../bridge/airflow-client.ts';
-import type { AirflowHealth } from '../plugins/app/airflow.ts';
+import type { AirflowClient } from '../../airflow/client.ts';
+import type { AirflowReadinessProbe } from '../plugins/app/airflow.ts';
 import type { TemporalGateway } from '../plugins/app/temporal.ts';
 
 export interface FakeDependency {
@@ -72,14 +72,14 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
       temporal.closed = true;
     },
   };
-  const airflowHealth: AirflowHealth = { ping: (signal) => airflow.ping(signal) };
+  const airflowProbe: AirflowReadinessProbe = { ping: (signal) => airflow.ping(signal) };
 
   const app = await buildApp(
     {
       config,
       store,
       temporal: temporalGateway,
-      airflow: airflowHealth,
+      airflowProbe,
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.readinessTimeoutMs ? { readinessTimeoutMs: options.readinessTimeoutMs } : {}),
       ...(options.airflowClient ? { airflowClient: options.airflowClient } : {}),

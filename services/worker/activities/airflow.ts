@@ -1,6 +1,6 @@
 /**
  * The airflow family: start a DAG run and wait for it, through the one Airflow client
- * (services/bridge/airflow-client.ts).
+ * (services/airflow/client.ts).
  *
  * - `triggerDagRun` is idempotent by the caller's deterministic run id: a retried trigger gets
  *   409 "already exists" from Airflow, which means the first attempt got through, so it returns
@@ -16,9 +16,9 @@
  *   `AirflowRequestRejected`; unreachable/5xx stays retryable for the preset's backoff.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { AirflowApiError, AirflowConflictError } from '../../bridge/airflow-errors.ts';
-import { formatTaskLog, type AirflowClient, type AirflowDagRun, type DagRunState } from '../../bridge/airflow-client.ts';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { AirflowApiError, AirflowConflictError } from '../../airflow/errors.ts';
+import { formatTaskLog, type AirflowClient, type AirflowDagRun, type DagRunState } from '../../airflow/client.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
 export interface TriggerDagRunInput {
   dagId: string;

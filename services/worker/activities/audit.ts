@@ -4,7 +4,7 @@
  * that is safe because every call carries a dedupe key and a repeated append writes nothing.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import { auditEvents, type AuditEntry, type AuditLog, type NewAuditEntry } from '../../../shared/store/audit-log.ts';
 
 /** What a workflow sends: a dedupe key is required, so a retried activity never writes twice. */

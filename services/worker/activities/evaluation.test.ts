@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GoldenQuery } from '../../../shared/contracts/index-promotion.ts';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import { publishedIndexRetrievals, rankByQueryWords } from './evaluation.ts';
 
 const alias = 'kb:clinical-ai:tandem__kb-eval';

@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { EvaluationReport, EvaluationThresholds, GoldenQuery } from '../../../shared/contracts/index-promotion.ts';
 import type { IndexAliasStore } from '../../../shared/store/index-aliases.ts';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import { computeMetrics, gateFailures, type Retrievals } from './evaluation-metrics.ts';
 
 export interface RetrievalSource {

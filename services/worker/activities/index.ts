@@ -18,13 +18,13 @@ import { createLlmActivities, llmDependencies } from './llm.ts';
 import { createJobActivities } from './jobs.ts';
 import { LocalProcessRunner } from '../jobs/local-process-runner.ts';
 import { readCredentials } from '../../../shared/credentials.ts';
-import { AirflowClient } from '../../bridge/airflow-client.ts';
+import { AirflowClient } from '../../airflow/client.ts';
 import { createAirflowActivities } from './airflow.ts';
 import { createPipelineActivities } from './pipelines.ts';
 import { createEvaluationActivities, publishedIndexRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
 import { ApplicationFailure } from '@temporalio/common';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
 type ActivityFunction = (...args: never[]) => Promise<unknown>;
 type ActivityFamily = Record<string, ActivityFunction>;

@@ -17,7 +17,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GpuBatchResult } from '../../../shared/contracts/gpu-batch.ts';
-import { activityErrorTypes, retryableErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes, retryableErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import type { JobRunner, JobSpec } from '../jobs/job-runner.ts';
 
 export interface RunJobInput extends JobSpec {

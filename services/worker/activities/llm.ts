@@ -15,7 +15,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TandemConfig } from '../../../shared/config.ts';
 import type { LlmTokenUsage } from '../../../shared/store/llm-token-usage.ts';
-import { activityErrorTypes, retryableErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes, retryableErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import {
   OpenAiCompatibleClient,
   LlmProviderError,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import { createNotifyActivities, type ReviewNotification } from './notify.ts';
 
 let server: Server | undefined;

@@ -6,7 +6,7 @@
  */
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
 export interface ReviewNotification {
   kind: 'review-reminder' | 'review-escalated' | 'review-expired';

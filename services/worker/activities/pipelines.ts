@@ -16,10 +16,10 @@ import type { PipelineSpec } from '../../../shared/contracts/pipeline-spec.ts';
 import type { PipelineRunFlowResult } from '../../../shared/contracts/pipeline-run-flow.ts';
 import { allDepartments, scopeIncludes } from '../../../shared/contracts/roles.ts';
 import type { PipelineRecord, PipelineRegistry } from '../../../shared/store/pipelines.ts';
-import type { AirflowClient } from '../../bridge/airflow-client.ts';
-import { partitionsOfRun, pipelineRunConf, unknownPartitionIssues } from '../../bridge/pipeline-runs.ts';
+import type { AirflowClient } from '../../airflow/client.ts';
+import { partitionsOfRun, pipelineRunConf, unknownPartitionIssues } from '../../pipelines/runs.ts';
 import { rejectedOrRethrow } from './airflow.ts';
-import { activityErrorTypes } from '../../../workflows/activity-options.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
 export interface ResolvePipelineRunInput {
   pipelineId: string;

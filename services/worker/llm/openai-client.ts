@@ -1,6 +1,6 @@
 /**
  * The one HTTP client for OpenAI-compatible LLM providers (chat completions and embeddings), with
- * the error taxonomy the LLM activities turn into retry decisions (DESIGN rule 3):
+ * the error taxonomy the LLM activities turn into retry decisions (per error type, never one global policy):
  *
  *   transient        connection reset/refused, timeout, 5xx, 408, 409 (idempotent request in flight)
  *   rateLimited      429, and 503/529 overload that names a Retry-After → retry no sooner than that

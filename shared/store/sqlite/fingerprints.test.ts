@@ -77,13 +77,12 @@ describe('fingerprint store', () => {
     expect(await store.fingerprints.check(request('r2', [file('aaa')], true))).toMatchObject({ changed: true, reasons: ['forced'] });
   });
 
-  it('commit of a run that checked nothing is refused; a failed run is marked only while pending', async () => {
+  it('commit of a run that checked nothing is refused; a checked run stays pending until committed', async () => {
     await expect(store.fingerprints.commit({ pipelineId: 'kb', partition: 'cardiology', runId: 'nope' })).rejects.toThrow(
       NothingPendingError,
     );
     await store.fingerprints.check(request('r1', [file('aaa')]));
-    await store.fingerprints.markFailed('kb', 'cardiology', 'r1', 'stage embed failed');
-    expect((await store.fingerprints.partitions('kb'))[0]!.lastRun).toMatchObject({ outcome: 'failed', reason: 'stage embed failed' });
+    expect((await store.fingerprints.partitions('kb'))[0]!.lastRun).toMatchObject({ runId: 'r1', outcome: 'pending' });
     // A commit for another run id does not commit r1's pending values.
     await expect(store.fingerprints.commit({ pipelineId: 'kb', partition: 'cardiology', runId: 'r2' })).rejects.toThrow(
       NothingPendingError,

@@ -223,13 +223,4 @@ export class SqliteFingerprintStore implements FingerprintStore {
     for (const run of runs) stateOf(run.partition_key).lastRun = toRun(run);
     return [...states.values()].sort((a, b) => (a.partition < b.partition ? -1 : a.partition > b.partition ? 1 : 0));
   }
-
-  async markFailed(pipelineId: string, partition: string, runId: string, reason: string): Promise<void> {
-    this.#db
-      .prepare(
-        `UPDATE partition_runs SET outcome = 'failed', reason = ?
-         WHERE pipeline_id = ? AND partition_key = ? AND run_id = ? AND outcome = 'pending'`,
-      )
-      .run(reason, pipelineId, partition, runId);
-  }
 }

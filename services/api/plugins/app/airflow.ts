@@ -1,26 +1,21 @@
 /**
- * Airflow as `fastify.airflow`. For now only what readiness needs; routes that deploy DAGs and
- * trigger runs will widen this to the bridge's `AirflowClient`. Injected so tests can pass a fake.
+ * Airflow for the API, under two names that say what each is for: `fastify.airflowProbe`, the
+ * readiness probe `/readyz` asks, and `fastify.airflowClient`, the REST client everything else
+ * (pipelines, hand-off XComs, the reconciler) uses. Both are injected so tests can pass fakes.
  */
 import fp from 'fastify-plugin';
-import type { AirflowClient } from '../../../bridge/airflow-client.ts';
+import type { AirflowClient } from '../../../airflow/client.ts';
 
-export interface AirflowHealth {
-  /** Rejects when the Airflow api-server (or the scheduler it reports on) is not healthy. */
+export interface AirflowReadinessProbe {
+  /** Rejects when the Airflow api-server (or a component it reports on) is not healthy. */
   ping(signal: AbortSignal): Promise<void>;
-}
-
-/** The bridge's REST client plus the DAGs folder it deploys into (pipelines routes). */
-export interface AirflowDeployTarget {
-  client: AirflowClient;
-  dagsFolder: string;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    airflow: AirflowHealth;
-    /** Null when the app was built without an Airflow client (routes needing it answer 503). */
-    airflowDeploy: AirflowDeployTarget | null;
+    airflowProbe: AirflowReadinessProbe;
+    /** Null when the app was built without an Airflow client (what needs it answers 503). */
+    airflowClient: AirflowClient | null;
   }
 }
 
@@ -28,7 +23,7 @@ declare module 'fastify' {
  * Readiness from Airflow's own health report. The triggerer counts: without it deferred hand-off
  * tasks never resume, so pipelines would hang while everything else looks fine.
  */
-export function airflowHealthProbe(client: Pick<AirflowClient, 'health'>): AirflowHealth {
+export function airflowReadinessProbe(client: Pick<AirflowClient, 'health'>): AirflowReadinessProbe {
   return {
     async ping(signal) {
       const health = await client.health({ signal });
@@ -42,15 +37,15 @@ export function airflowHealthProbe(client: Pick<AirflowClient, 'health'>): Airfl
 }
 
 export interface AirflowPluginOptions {
-  health: AirflowHealth;
-  deploy?: AirflowDeployTarget;
+  probe: AirflowReadinessProbe;
+  client?: AirflowClient | undefined;
 }
 
 export default fp<AirflowPluginOptions>(
-  async (fastify, { health, deploy }) => {
+  async (fastify, { probe, client }) => {
     // Nothing to close: the Airflow client is plain HTTP without a pooled connection we own.
-    fastify.decorate('airflow', health);
-    fastify.decorate('airflowDeploy', deploy ?? null);
+    fastify.decorate('airflowProbe', probe);
+    fastify.decorate('airflowClient', client ?? null);
   },
   { name: 'airflow', fastify: '5.x' },
 );

@@ -18,7 +18,6 @@ import { problemContentType, problemDetailsSchema } from '../../../../shared/con
 import type { Role } from '../../../../shared/contracts/roles.ts';
 import { ForbiddenError, UnauthorizedError } from '../../../../shared/errors.ts';
 import { hashApiKey } from '../../../../shared/store/api-key-hash.ts';
-import type { AuditActor } from '../../../../shared/store/audit-log.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -35,11 +34,6 @@ declare module 'fastify' {
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new UnauthorizedError('this operation needs an authenticated caller');
   return request.principal;
-}
-
-/** The caller as an audit log actor: identity from the API key, never from a request body. */
-export function auditActorOf(principal: Principal): AuditActor {
-  return { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role };
 }
 
 export function isProtectedPath(path: string): boolean {

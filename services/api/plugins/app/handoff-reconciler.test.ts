@@ -1,10 +1,10 @@
 // The reconciler inside the API: scheduled with node-cron, stopped (after its pass) on close, and
 // run on demand by POST /v1/handoffs/reconcile. No hand-off is running here, so only the fake
 // Airflow client's deferred list is read; the reconciliation rules are tested in
-// services/bridge/handoff-reconciler.test.ts.
+// services/handoffs/reconciler.test.ts.
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AirflowClient, AirflowTaskInstance, AirflowTaskInstanceCollection } from '../../../bridge/airflow-client.ts';
+import type { AirflowClient, AirflowTaskInstance, AirflowTaskInstanceCollection } from '../../../airflow/client.ts';
 import { appFixture, type AppFixture } from '../../testing/app-fixture.ts';
 
 class FakeAirflow {

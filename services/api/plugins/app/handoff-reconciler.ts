@@ -1,12 +1,12 @@
 /**
- * The hand-off reconciler (services/bridge/handoff-reconciler.ts) as `fastify.handoffReconciler`,
+ * The hand-off reconciler (services/handoffs/reconciler.ts) as `fastify.handoffReconciler`,
  * run by node-cron on `config.handoffs.reconcileSchedule` from `onReady` until `onClose`, which
  * also waits for a pass in flight. Null when the app has no Airflow REST client (the app fixture):
  * there is nothing to reconcile against. `POST /v1/handoffs/reconcile` runs a pass on demand.
  */
 import fp from 'fastify-plugin';
 import nodeCron, { type ScheduledTask } from 'node-cron';
-import { HandoffReconciler } from '../../../bridge/handoff-reconciler.ts';
+import { HandoffReconciler } from '../../../handoffs/reconciler.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,7 +16,7 @@ declare module 'fastify' {
 
 export default fp(
   async (fastify) => {
-    const airflow = fastify.airflowDeploy?.client;
+    const airflow = fastify.airflowClient;
     if (!airflow) {
       fastify.decorate('handoffReconciler', null);
       return;

@@ -1,9 +1,9 @@
 /**
  * The hand-off service as `fastify.handoffs`, shared by the /v1/handoffs routes and the
- * reconciler so both apply the same start/attach rules (services/bridge/handoffs.ts).
+ * reconciler so both apply the same start/attach rules (services/handoffs/handoff-service.ts).
  */
 import fp from 'fastify-plugin';
-import { HandoffService } from '../../../bridge/handoffs.ts';
+import { HandoffService } from '../../../handoffs/handoff-service.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,7 +22,7 @@ export default fp(
         taskQueue: fastify.temporal.taskQueue,
         store: fastify.store,
         log: fastify.log.child({ component: 'handoffs' }),
-        airflow: fastify.airflowDeploy?.client,
+        airflow: fastify.airflowClient ?? undefined,
         // The embedded dev server's Web UI; a Temporal elsewhere has its own UI we do not know.
         ...(temporal.embedded ? { temporalUiUrl: `http://${config.host}:${temporal.uiPort}` } : {}),
       }),

@@ -55,7 +55,7 @@ const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (fastify,
       const [store, temporal, airflow] = await Promise.all([
         check(() => fastify.store.ping(), readinessTimeoutMs),
         check((signal) => fastify.temporal.ping(signal), readinessTimeoutMs),
-        check((signal) => fastify.airflow.ping(signal), readinessTimeoutMs),
+        check((signal) => fastify.airflowProbe.ping(signal), readinessTimeoutMs),
       ]);
       const checks = { store, temporal, airflow };
       const ready = store.ok && temporal.ok && airflow.ok;

@@ -20,7 +20,8 @@ import {
 } from '../../../../../shared/contracts/handoffs.ts';
 import { handoffReconcileReportSchema } from '../../../../../shared/contracts/handoff-reconciler.ts';
 import { AirflowUnavailableError } from '../../../../../shared/errors.ts';
-import { auditActorOf, principalOf } from '../../../plugins/app/auth.ts';
+import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
+import { principalOf } from '../../../plugins/app/auth.ts';
 
 const serviceOnly = ['service'] as const;
 const idParams = z.object({ id: z.string().min(1).max(1100) });

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
-import type { AirflowClient, AirflowDag, TriggerDagRunRequest } from '../../../../bridge/airflow-client.ts';
-import { AirflowConflictError } from '../../../../bridge/airflow-errors.ts';
+import type { AirflowClient, AirflowDag, TriggerDagRunRequest } from '../../../../airflow/client.ts';
+import { AirflowConflictError } from '../../../../airflow/errors.ts';
 import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
 
 /** Airflow that parses whatever file is in the folder, instantly and cleanly. */
@@ -128,6 +128,8 @@ describe('/v1/pipelines', () => {
     const [cardiology, oncology] = res.json().partitions;
     expect(cardiology).toMatchObject({ partition: 'cardiology', fingerprints: [], lastRun: { runId: 'r1', outcome: 'failed', reason: expect.stringContaining('build failed') } });
     expect(oncology).toEqual({ partition: 'oncology', fingerprints: [], lastRun: null, lastChangedAt: null });
+    // A GET has no side effects: the store still holds the run as the check task left it.
+    expect((await fx.store.fingerprints.partitions('kb'))[0]!.lastRun).toMatchObject({ runId: 'r1', outcome: 'pending' });
   });
 
   it('pause, unpause and delete go to Airflow and keep the pipeline row', async () => {
@@ -139,6 +141,45 @@ describe('/v1/pipelines', () => {
     expect(existsSync(path.join(dagsFolder, 'tandem__kb.py'))).toBe(false);
     expect((await inject('GET', '/v1/pipelines')).json().pipelines).toEqual([]);
     expect((await inject('GET', '/v1/pipelines?includeDeleted=true')).json().pipelines[0]).toMatchObject({ id: 'kb', status: 'deleted' });
+  });
+
+  it('a dry run and a deploy lint with the same configured off-peak window', async () => {
+    // Not the default 01:00–05:00: a lint that read anything but the app's config would disagree.
+    const offPeak = await appFixture({
+      env: { TANDEM_AIRFLOW_DAGS_FOLDER: dagsFolder, TANDEM_PIPELINES_OFF_PEAK_START: '22:00', TANDEM_PIPELINES_OFF_PEAK_END: '23:30' },
+      airflowClient: airflow.client,
+    });
+    try {
+      const gpuSpec = (cron: string) => ({
+        ...spec,
+        schedule: { cron, timezone: 'UTC' },
+        stages: [
+          {
+            id: 'embed',
+            kind: 'k8s_job',
+            image: 'embedder:1',
+            command: ['embed'],
+            resources: { cpu: { requests: 1, limits: 1 }, memory: { requests: '1Gi', limits: '1Gi' }, gpu: { requests: 1, limits: 1 } },
+          },
+        ],
+      });
+      const post = (url: string, payload: unknown) => offPeak.app.inject({ method: 'POST', url, headers: offPeak.headers('data-engineer'), payload: payload as object });
+
+      // 02:00 is inside the default window but outside the configured one: both refuse it.
+      const dryRun = await post('/v1/pipelines/validate', gpuSpec('0 2 * * *'));
+      expect(dryRun.json()).toMatchObject({ valid: false, findings: [{ rule: 'gpu-off-peak', message: expect.stringContaining('22:00–23:30') }] });
+      const deploy = await post('/v1/pipelines', gpuSpec('0 2 * * *'));
+      expect(deploy.statusCode).toBe(422);
+      expect(deploy.json().errors).toEqual([{ path: 'schedule.cron', message: expect.stringContaining('22:00–23:30') }]);
+
+      // 22:30 is outside the default window but inside the configured one: both accept it.
+      expect((await post('/v1/pipelines/validate', gpuSpec('30 22 * * *'))).json()).toMatchObject({ valid: true });
+      const accepted = await post('/v1/pipelines', gpuSpec('30 22 * * *'));
+      expect(accepted.json().warnings).toEqual([]);
+      expect([200, 201]).toContain(accepted.statusCode);
+    } finally {
+      await offPeak.close();
+    }
   });
 
   it('reviewers cannot apply, and without an Airflow client applying is a 503', async () => {

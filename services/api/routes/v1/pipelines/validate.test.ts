@@ -5,7 +5,7 @@ import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
 
-const fixtures = path.resolve(import.meta.dirname, '../../../../bridge/__fixtures__/pipelines');
+const fixtures = path.resolve(import.meta.dirname, '../../../../pipelines/__fixtures__/pipelines');
 const kbRefreshYaml = readFileSync(path.join(fixtures, 'kb-refresh.yaml'), 'utf8');
 
 let f: AppFixture;

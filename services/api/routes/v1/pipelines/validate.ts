@@ -1,21 +1,16 @@
 /**
  * `POST /v1/pipelines/validate`: a dry run of applying a spec. Returns the lint findings and the
  * DAG file that would be deployed; an invalid spec is a 422 listing every issue with its path.
+ * It takes the same path as applying (`fastify.pipelines`), so the two never disagree.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { pipelineValidationSchema } from '../../../../../shared/contracts/pipeline-spec.ts';
-import { allDepartments } from '../../../../../shared/contracts/roles.ts';
-import { ForbiddenError, ValidationError } from '../../../../../shared/errors.ts';
-import { lintOptionsFrom } from '../../../../bridge/pipeline-lint.ts';
-import { planPipeline, validationReport } from '../../../../bridge/pipeline-plan.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
 const authors = ['admin', 'data-engineer'] as const;
 
 const validateRoutes: FastifyPluginAsyncZod = async (fastify) => {
-  const lintOptions = lintOptionsFrom(fastify.tandemConfig);
-
   fastify.post(
     '',
     {
@@ -30,20 +25,7 @@ const validateRoutes: FastifyPluginAsyncZod = async (fastify) => {
         response: { 200: pipelineValidationSchema },
       },
     },
-    async (request) => {
-      const result = planPipeline(request.body, lintOptions);
-      if (!result.ok) {
-        throw new ValidationError(
-          `the pipeline spec has ${result.issues.length} problem(s): ${result.issues.map((i) => `${i.path || '(spec)'}: ${i.message}`).join('; ')}`,
-          result.issues.map((i) => ({ path: i.path, message: i.message })),
-        );
-      }
-      const principal = principalOf(request);
-      if (principal.department !== allDepartments && principal.department !== result.plan.spec.department) {
-        throw new ForbiddenError(`this key is scoped to department ${principal.department}, the spec belongs to ${result.plan.spec.department}`);
-      }
-      return validationReport(result.plan);
-    },
+    async (request) => fastify.pipelines.validate(request.body, principalOf(request)),
   );
 };
 

@@ -32,7 +32,8 @@ import {
   reviewStatusQuery,
   type ReviewStatus,
 } from '../../../../../workflows/review/messages.ts';
-import { auditActorOf, principalOf } from '../../../plugins/app/auth.ts';
+import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
+import { principalOf } from '../../../plugins/app/auth.ts';
 
 const reviewerRoles = ['reviewer', 'admin'] as const;
 const readerRoles = ['reviewer', 'admin', 'ai-engineer'] as const;

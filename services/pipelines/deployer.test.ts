@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../shared/errors.ts';
-import type { AirflowClient, AirflowDag } from './airflow-client.ts';
-import { AirflowNotFoundError } from './airflow-errors.ts';
+import type { AirflowClient, AirflowDag } from '../airflow/client.ts';
+import { AirflowNotFoundError } from '../airflow/errors.ts';
 import { DeployTimeoutError, deployDag, undeployDag } from './deployer.ts';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Pipeline spec → Airflow 3 DAG file (Python), the bridge's half of "Core flow 1" in DESIGN.md.
+ * Pipeline spec → Airflow 3 DAG file (Python).
  *
  * Deterministic: the same spec gives the same bytes (no clock, no environment, object keys sorted),
  * and the header names the spec's hash and this generator's version, so the deployer can tell an

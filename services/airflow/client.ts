@@ -18,7 +18,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig } from '
 import axiosRetry, { retryAfter } from 'axios-retry';
 import type { TandemConfig } from '../../shared/config.ts';
 import type { Credentials } from '../../shared/credentials.ts';
-import { airflowApiError, AirflowApiError, AirflowConflictError } from './airflow-errors.ts';
+import { airflowApiError, AirflowApiError, AirflowConflictError } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Response and request shapes (subsets of Airflow 3.3's OpenAPI schemas)

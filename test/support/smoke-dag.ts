@@ -6,8 +6,8 @@
  */
 import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AirflowConflictError, AirflowNotFoundError } from './airflow-errors.ts';
-import { formatTaskLog, type AirflowClient, type AirflowDag, type AirflowDagRun } from './airflow-client.ts';
+import { AirflowConflictError, AirflowNotFoundError } from '../../services/airflow/errors.ts';
+import { formatTaskLog, type AirflowClient, type AirflowDag, type AirflowDagRun } from '../../services/airflow/client.ts';
 
 export const SMOKE_DAG_ID = 'tandem_smoke';
 const DAG_ID_PATTERN = /^[A-Za-z0-9_.-]{1,200}$/;
@@ -37,7 +37,7 @@ export function writeSmokeDag(
     throw new SmokeDagError(`invalid DAG id ${JSON.stringify(dagId)}: use letters, digits, '_', '.', '-'`);
   }
   const message = options.message ?? `hello from ${dagId}`;
-  const source = `# Written by tandem (services/bridge/smoke-dag.ts): proves this Airflow parses and runs DAGs.
+  const source = `# Written by tandem (test/support/smoke-dag.ts): proves this Airflow parses and runs DAGs.
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 

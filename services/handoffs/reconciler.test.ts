@@ -8,9 +8,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { appWithWorker, type AppWithWorker } from '../api/testing/app-with-worker.ts';
 import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
 import type { AppFixture } from '../api/testing/app-fixture.ts';
-import type { AirflowTaskInstance, AirflowTaskInstanceCollection, ListTaskInstancesQuery, TaskInstanceState } from './airflow-client.ts';
-import { AirflowNotFoundError, AirflowUnavailableError } from './airflow-errors.ts';
-import { handoffOperatorClass, HandoffReconciler } from './handoff-reconciler.ts';
+import type { AirflowTaskInstance, AirflowTaskInstanceCollection, ListTaskInstancesQuery, TaskInstanceState } from '../airflow/client.ts';
+import { AirflowNotFoundError, AirflowUnavailableError } from '../airflow/errors.ts';
+import { handoffOperatorClass, HandoffReconciler } from './reconciler.ts';
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;
@@ -307,7 +307,7 @@ describe('HandoffReconciler: deferred hand-off tasks in Airflow', () => {
     await deleteWorkflow(handoffId, runId);
     const present = coordinates();
     const other = await startHandoff(present, 'smoke.echo', { message: 'here' });
-    await until('the echo to close', () => f.app.handoffs.refresh(other.handoffId), (s) => s.status === 'succeeded');
+    await until('the echo to close', () => f.app.handoffs.closeIfEnded(other.handoffId), (s) => s.status === 'succeeded');
     const fake = new FakeAirflow();
     fake.deferred = [taskInstance(lost, 'deferred'), taskInstance(present, 'deferred')];
     const { reconciler } = reconcilerWith(fake);

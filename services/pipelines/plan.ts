@@ -10,7 +10,7 @@ import {
   type SpecIssue,
 } from '../../shared/contracts/pipeline-spec.ts';
 import { GENERATOR_VERSION, generateDag, type GeneratedDag } from './dag-generator.ts';
-import { lintPipeline, type Finding, type LintOptions } from './pipeline-lint.ts';
+import { lintPipeline, type Finding, type LintOptions } from './lint.ts';
 
 export interface PipelinePlan {
   spec: PipelineSpec;

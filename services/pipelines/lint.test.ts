@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
 import { parsePipelineSpec, type PipelineSpec } from '../../shared/contracts/pipeline-spec.ts';
-import { cronTimesOfDay, insideWindow, lintOptionsFrom, lintPipeline } from './pipeline-lint.ts';
+import { cronTimesOfDay, insideWindow, lintOptionsFrom, lintPipeline } from './lint.ts';
 
 function spec(overrides: Record<string, unknown> = {}): PipelineSpec {
   const result = parsePipelineSpec({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PipelineSpec } from '../../shared/contracts/pipeline-spec.ts';
-import type { AirflowTaskInstance } from './airflow-client.ts';
-import { daysBetween, partitionState, partitionsOfRun, pipelineRunId, zonedMidnightIso } from './pipeline-runs.ts';
+import type { AirflowTaskInstance } from '../airflow/client.ts';
+import { daysBetween, partitionState, partitionsOfRun, pipelineRunId, zonedMidnightIso } from './runs.ts';
 
 const ti = (task_id: string, state: string | null) => ({ task_id, state }) as AirflowTaskInstance;
 

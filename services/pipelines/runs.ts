@@ -6,45 +6,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { PipelineSpec } from '../../shared/contracts/pipeline-spec.ts';
-import type { AirflowClient, AirflowDagRun, AirflowTaskInstance } from './airflow-client.ts';
-import { AirflowConflictError } from './airflow-errors.ts';
-
-export type PartitionRunState = 'queued' | 'running' | 'ran' | 'skipped' | 'failed' | 'not_run';
-
-export interface PartitionRunView {
-  partition: string;
-  state: PartitionRunState;
-  /** task id (without the group prefix) → Airflow state */
-  tasks: Record<string, string | null>;
-}
-
-export interface PipelineRunView {
-  runId: string;
-  state: string;
-  runType: string;
-  logicalDate: string | null;
-  runAfter: string;
-  startDate: string | null;
-  endDate: string | null;
-  conf: Record<string, unknown> | null;
-  partitions: PartitionRunView[];
-}
-
-export interface TriggerRequest {
-  partitions?: string[] | undefined;
-  force?: boolean | undefined;
-  /** Backfill: one run per day from `from` to `to` (inclusive, YYYY-MM-DD). */
-  from?: string | undefined;
-  to?: string | undefined;
-}
-
-export interface TriggeredRun {
-  runId: string;
-  logicalDate: string | null;
-  state: string;
-  /** False when the Idempotency-Key matched a run that already existed. */
-  created: boolean;
-}
+import type { PartitionRunState, PartitionRunView, PipelineRunView, TriggeredRun, TriggerRequest } from '../../shared/contracts/pipelines.ts';
+import type { AirflowClient, AirflowDagRun, AirflowTaskInstance } from '../airflow/client.ts';
+import { AirflowConflictError } from '../airflow/errors.ts';
 
 export const CHECK_TASK = 'check_sources';
 export const COMMIT_TASK = 'commit_fingerprints';
@@ -64,6 +28,23 @@ export function unknownPartitionIssues(spec: PipelineSpec, partitions: readonly 
       issues.push({ path: `${pathPrefix}.${i}`, message: keys ? `unknown partition ${p}; known: ${keys.join(', ')}` : 'this pipeline has no partition keys' });
     }
   });
+  return issues;
+}
+
+/**
+ * Everything wrong with a run request for this pipeline, one issue per problem at its body path:
+ * unknown partitions and the backfill rules (a range needs `from`, runs forwards, stays within
+ * MAX_BACKFILL_DAYS, and needs a pipeline partitioned by date).
+ */
+export function runRequestIssues(spec: PipelineSpec, request: TriggerRequest): { path: string; message: string }[] {
+  const issues = unknownPartitionIssues(spec, request.partitions, 'body.partitions');
+  const { from, to } = request;
+  if (to && !from) issues.push({ path: 'body.from', message: 'a backfill needs from (and optionally to)' });
+  if (from && to && from > to) issues.push({ path: 'body.to', message: 'must not be before from' });
+  if (from && !spec.partitions?.date) issues.push({ path: 'body.from', message: 'a backfill needs a pipeline partitioned by date' });
+  if (from && to && (Date.parse(to) - Date.parse(from)) / 86_400_000 >= MAX_BACKFILL_DAYS) {
+    issues.push({ path: 'body.to', message: `a backfill covers at most ${MAX_BACKFILL_DAYS} days` });
+  }
   return issues;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The hand-off reconciler: keeps Airflow's task instances and Temporal's hand-off workflows in
- * step when one side changed without the other noticing (DESIGN "Core flows" 3).
+ * step when one side changed without the other noticing.
  *
  * A. Every hand-off the store says is running: observe its workflow (closing the record if it
  *    ended), then read its Airflow task instance:
@@ -19,7 +19,7 @@
  * one runs is skipped and counted), and every action is idempotent, so two API processes
  * reconciling at once are safe too — a cancel of a run already asked to cancel is a no-op in
  * Temporal, a restart starts with `USE_EXISTING` so two restarts land on the same run, and the
- * audit entries carry dedupe keys per run (services/bridge/handoffs.ts).
+ * audit entries carry dedupe keys per run (services/handoffs/handoff-service.ts).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { handoffIdFor, type HandoffAirflowCoordinates } from '../../shared/contracts/handoffs.ts';
@@ -27,9 +27,9 @@ import type { HandoffReconcileReport } from '../../shared/contracts/handoff-reco
 import type { AuditActor } from '../../shared/store/audit-log.ts';
 import type { HandoffRecord } from '../../shared/store/handoffs.ts';
 import type { Store } from '../../shared/store/store.ts';
-import type { AirflowClient, AirflowTaskInstance } from './airflow-client.ts';
-import { AirflowApiError, AirflowNotFoundError } from './airflow-errors.ts';
-import type { HandoffService } from './handoffs.ts';
+import type { AirflowClient, AirflowTaskInstance } from '../airflow/client.ts';
+import { AirflowApiError, AirflowNotFoundError } from '../airflow/errors.ts';
+import type { HandoffService } from './handoff-service.ts';
 
 /** Class name of the deferrable operator of `handoff` stages (dags/tandem_airflow/operators/handoff.py). */
 export const handoffOperatorClass = 'TemporalHandoffOperator';
@@ -50,7 +50,7 @@ export interface ReconcilerLogger {
 }
 
 export interface HandoffReconcilerOptions {
-  handoffs: Pick<HandoffService, 'refresh' | 'describe' | 'cancel' | 'restart'>;
+  handoffs: Pick<HandoffService, 'closeIfEnded' | 'describe' | 'cancel' | 'restart'>;
   store: Pick<Store, 'handoffs'>;
   airflow: Pick<AirflowClient, 'getTaskInstance' | 'listTaskInstances'>;
   log: ReconcilerLogger;
@@ -195,7 +195,7 @@ export class HandoffReconciler {
   /** Part A: a hand-off the store says is running. */
   async #reconcileRunning(record: HandoffRecord, report: HandoffReconcileReport, airflowDown: boolean): Promise<void> {
     const id = record.handoffId;
-    const state = await this.#handoffs.refresh(id);
+    const state = await this.#handoffs.closeIfEnded(id);
     if (state.status !== 'pending') {
       this.#act(report, 'closed', id, `workflow ended ${state.status}`);
       return;

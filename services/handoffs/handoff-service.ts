@@ -17,14 +17,16 @@ import {
   type StartHandoffRequest,
 } from '../../shared/contracts/handoffs.ts';
 import type { Principal } from '../../shared/contracts/principal.ts';
-import { allDepartments } from '../../shared/contracts/roles.ts';
-import { parseWorkflowInput } from '../../shared/contracts/workflow-types.ts';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, AirflowUnavailableError, ValidationError } from '../../shared/errors.ts';
+import { scopeIncludes } from '../../shared/contracts/roles.ts';
+import { AirflowUnavailableError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../shared/errors.ts';
 import { openJson, sealJson } from '../../shared/payload-codec.ts';
-import type { AuditActor } from '../../shared/store/audit-log.ts';
+import { auditActorOf, type AuditActor } from '../../shared/store/audit-log.ts';
 import type { HandoffRecord, HandoffRecordStatus } from '../../shared/store/handoffs.ts';
 import type { Store } from '../../shared/store/store.ts';
-import type { AirflowClient } from './airflow-client.ts';
+import type { AirflowClient } from '../airflow/client.ts';
+import { inputDepartmentOf, parseFlow, startWorkflow, type WorkflowStartDeps } from '../flows/start-workflow.ts';
+import { innermostMessage } from '../flows/workflow-state.ts';
+import { handoffStartDecision, type LatestRun } from './attach-or-start.ts';
 
 export interface HandoffLogger {
   info(obj: object, msg: string): void;
@@ -58,11 +60,8 @@ const unsuccessfulReviewOutcomes: Record<string, Outcome['status']> = {
   expired: 'expired',
 };
 
-/** The innermost cause says what went wrong ("… context length …"), not "Activity task failed". */
-function innermostMessage(err: unknown): string {
-  let e = err as Error;
-  while (e.cause instanceof Error) e = e.cause;
-  return e.message;
+function latestOf(description: WorkflowExecutionDescription | undefined): LatestRun | undefined {
+  return description && { runId: description.runId, running: description.status.name === 'RUNNING' };
 }
 
 function describeOutcome(result: unknown): Outcome {
@@ -88,6 +87,7 @@ export class HandoffService {
   readonly #log: HandoffLogger;
   readonly #temporalUiUrl: string | undefined;
   readonly #airflow: Pick<AirflowClient, 'setXcom'> | undefined;
+  readonly #starting: WorkflowStartDeps;
 
   constructor(options: HandoffServiceOptions) {
     this.#airflow = options.airflow;
@@ -96,6 +96,7 @@ export class HandoffService {
     this.#store = options.store;
     this.#log = options.log;
     this.#temporalUiUrl = options.temporalUiUrl?.replace(/\/+$/, '');
+    this.#starting = { client: options.client, store: options.store };
   }
 
   get #codec(): PayloadCodec | undefined {
@@ -104,50 +105,50 @@ export class HandoffService {
 
   /** Start (or attach to) the workflow of a task instance; see shared/contracts/handoffs.ts. */
   async start(request: StartHandoffRequest, principal: Principal): Promise<HandoffStarted> {
-    if (principal.department !== allDepartments && principal.department !== request.department) {
+    const flow = parseFlow(request.workflowType, request.input);
+    // A hand-off belongs to its pipeline's department; an input naming another one is a contradiction.
+    const own = inputDepartmentOf(flow.input);
+    if (own !== undefined && own !== request.department) {
+      throw new ValidationError(`input.department ${own} differs from the hand-off's department ${request.department}`, [
+        { path: 'input.department', message: `must be ${request.department}, the department of the hand-off` },
+      ]);
+    }
+    if (!scopeIncludes(principal.department, request.department)) {
       throw new ForbiddenError(`key ${principal.name} may not start hand-offs for department ${request.department}`);
     }
-    const parsed = parseWorkflowInput(request.workflowType, request.input);
-    if (!parsed.ok) {
-      const first = parsed.issues[0];
-      if (first?.path[0] === 'type') throw new BadRequestError(first.message);
-      throw new ValidationError(
-        `input is not valid for workflow type ${request.workflowType}`,
-        parsed.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      );
-    }
     const handoffId = handoffIdFor(request.airflow);
+    const tryNumber = request.airflow.tryNumber;
     let existing = await this.describe(handoffId);
     const record = await this.#store.handoffs.get(handoffId);
-    if (existing?.status.name === 'RUNNING' && record?.runId === existing.runId && record.status === 'cancelled') {
-      // A run being cancelled (its task was cleared, say) is as good as closed: wait for it to
-      // end rather than attach a re-run to a workflow that is about to report `cancelled`.
+    const recorded = record && { runId: record.runId, status: record.status, tryNumber: record.airflow.tryNumber };
+    let decision = handoffStartDecision(latestOf(existing), recorded, tryNumber);
+    if (decision === 'wait-for-cancel') {
       await this.#waitForClose(handoffId, 20_000);
       existing = await this.describe(handoffId);
+      decision = handoffStartDecision(latestOf(existing), recorded, tryNumber, { waitedForCancel: true });
     }
-    if (existing?.status.name === 'RUNNING') {
-      // A resumed, re-deferred or retried task attaches: there is never a second run beside this one.
-      if (record?.runId === existing.runId) await this.#store.handoffs.recordTry(handoffId, request.airflow.tryNumber);
-      else await this.#recordRun(request, parsed.input, existing.runId, principal.name);
+    if (decision === 'attach') {
+      if (record?.runId === existing!.runId) await this.#store.handoffs.recordTry(handoffId, tryNumber);
+      else await this.#recordRun(request, flow.input, existing!.runId, principal.name);
       return { ...(await this.#stateOf(handoffId, existing)), created: false };
     }
-    const servedTry = record && existing && record.runId === existing.runId ? record.airflow.tryNumber : 0;
-    if (existing && request.airflow.tryNumber <= servedTry) {
-      return { ...(await this.#stateOf(handoffId, existing)), created: false };
+    if (decision === 'return-closed') return { ...(await this.#stateOf(handoffId, existing)), created: false };
+    const started = await startWorkflow(this.#starting, {
+      flow,
+      workflowId: handoffId,
+      department: request.department,
+      starter: { scope: principal.department, name: principal.name, actor: auditActorOf(principal) },
+      taskQueue: this.#taskQueue,
+      reuse: 'per-attempt',
+      replacesRunId: existing?.runId,
+      handoff: true,
+      auditDetails: { airflow: request.airflow, pipelineId: request.pipelineId, partition: request.partition },
+    });
+    await this.#recordRun(request, flow.input, started.runId, principal.name);
+    if (started.created) {
+      this.#log.info({ handoffId, runId: started.runId, workflowType: request.workflowType, tryNumber }, 'hand-off started');
     }
-    const runId = await this.#startRun(handoffId, parsed.workflowName, parsed.input, request.department, principal.name);
-    await this.#recordRun(request, parsed.input, runId, principal.name);
-    const created = runId !== existing?.runId;
-    if (created) {
-      this.#log.info({ handoffId, runId, workflowType: request.workflowType, tryNumber: request.airflow.tryNumber }, 'hand-off started');
-      await this.#audit(request.department, { kind: 'key', keyId: principal.keyId, name: principal.name, role: principal.role }, handoffId, runId, 'workflow-started', {
-        type: request.workflowType,
-        airflow: request.airflow,
-        pipelineId: request.pipelineId,
-        partition: request.partition,
-      });
-    }
-    return { ...(await this.#stateOf(handoffId)), created };
+    return { ...(await this.#stateOf(handoffId)), created: started.created };
   }
 
   /**
@@ -199,17 +200,28 @@ export class HandoffService {
   async restart(record: HandoffRecord, actor: AuditActor, reason: string): Promise<string> {
     const codec = this.#codec;
     const input = codec ? await openJson(record.sealedInput, codec) : (JSON.parse(record.sealedInput) as unknown);
-    const parsed = parseWorkflowInput(record.workflowType, input);
-    if (!parsed.ok) throw new Error(`stored input of ${record.handoffId} no longer fits ${record.workflowType}`);
-    const runId = await this.#startRun(record.handoffId, parsed.workflowName, parsed.input, record.department, record.startedBy);
-    await this.#store.handoffs.recordRun({ ...record, runId });
-    this.#log.warn({ handoffId: record.handoffId, runId, reason }, 'hand-off workflow started again');
-    await this.#audit(record.department, actor, record.handoffId, runId, 'handoff-restarted', { reason, airflow: record.airflow });
-    return runId;
+    const started = await startWorkflow(this.#starting, {
+      flow: parseFlow(record.workflowType, input),
+      workflowId: record.handoffId,
+      department: record.department,
+      // Started again on behalf of whoever started it first, within that hand-off's own department.
+      starter: { scope: record.department, name: record.startedBy, actor },
+      taskQueue: this.#taskQueue,
+      reuse: 'per-attempt',
+      handoff: true,
+      auditEvent: 'handoff-restarted',
+      auditDetails: { reason, airflow: record.airflow },
+    });
+    await this.#store.handoffs.recordRun({ ...record, runId: started.runId });
+    this.#log.warn({ handoffId: record.handoffId, runId: started.runId, reason }, 'hand-off workflow started again');
+    return started.runId;
   }
 
-  /** Observes the latest run and closes the store row when it has ended; the state as the API shows it. */
-  async refresh(handoffId: string): Promise<HandoffState> {
+  /**
+   * The reconciler's read: observes the latest run and closes the store row when it has ended.
+   * No department check (the reconciler acts for every department); the state as the API shows it.
+   */
+  async closeIfEnded(handoffId: string): Promise<HandoffState> {
     return this.#stateOf(handoffId);
   }
 
@@ -226,24 +238,10 @@ export class HandoffService {
   /** The hand-off's record; another department's hand-off answers exactly like a missing one. */
   async #recordFor(handoffId: string, principal?: Principal): Promise<HandoffRecord> {
     const record = await this.#store.handoffs.get(handoffId);
-    if (!record || (principal && principal.department !== allDepartments && principal.department !== record.department)) {
+    if (!record || (principal && !scopeIncludes(principal.department, record.department))) {
       throw new NotFoundError(`hand-off ${handoffId} not found`);
     }
     return record;
-  }
-
-  async #startRun(handoffId: string, workflowName: string, input: unknown, department: string, startedBy: string): Promise<string> {
-    const handle = await this.#client.workflow.start(workflowName, {
-      taskQueue: this.#taskQueue,
-      workflowId: handoffId,
-      args: [input],
-      memo: { department, startedBy, type: workflowName, handoff: true },
-      // A closed run of this id may be followed by a fresh one (a newer Airflow try); two
-      // concurrent starts of that fresh run end up on the same one.
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
-    return handle.firstExecutionRunId;
   }
 
   async #recordRun(request: StartHandoffRequest, input: unknown, runId: string, startedBy: string): Promise<void> {
@@ -263,7 +261,7 @@ export class HandoffService {
     });
   }
 
-  async #audit(department: string, actor: AuditActor, handoffId: string, runId: string, event: 'workflow-started' | 'handoff-cancelled' | 'handoff-restarted', details: Record<string, unknown>) {
+  async #audit(department: string, actor: AuditActor, handoffId: string, runId: string, event: 'handoff-cancelled', details: Record<string, unknown>) {
     await this.#store.audit.append({
       actor,
       department,

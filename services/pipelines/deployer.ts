@@ -11,8 +11,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TandemError, ValidationError } from '../../shared/errors.ts';
-import type { AirflowClient, AirflowDag } from './airflow-client.ts';
-import { AirflowNotFoundError } from './airflow-errors.ts';
+import type { AirflowClient, AirflowDag } from '../airflow/client.ts';
+import { AirflowNotFoundError } from '../airflow/errors.ts';
 import type { GeneratedDag } from './dag-generator.ts';
 
 /** Airflow did not parse the file in time; the previous version (if any) was put back. */

@@ -1,6 +1,7 @@
 /**
- * The rules a valid pipeline spec must also follow before it is deployed (DESIGN.md, "Core flow
- * 1" and the domain rules 4–6). Errors block the deploy; warnings are returned with it. Every
+ * The rules a valid pipeline spec must also follow before it is deployed: GPU requests equal
+ * limits, batch GPU work runs off-peak, a knowledge-base refresh ends with an evaluation, spot
+ * only for fault-tolerant stages. Errors block the deploy; warnings are returned with it. Every
  * finding names the spec path to change.
  */
 import nodeCron from 'node-cron';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AirflowClient, formatTaskLog } from './airflow-client.ts';
+import { AirflowClient, formatTaskLog } from './client.ts';
 import {
   AirflowApiError,
   AirflowConflictError,
@@ -9,7 +9,7 @@ import {
   AirflowUnauthorizedError,
   AirflowUnavailableError,
   AirflowValidationError,
-} from './airflow-errors.ts';
+} from './errors.ts';
 
 interface Seen {
   method: string;
