@@ -4,8 +4,8 @@
  * REST API and wait for the run to succeed. Used by the integration tier and by `npm start`
  * diagnostics; a failure says which step failed and shows the failing task's log.
  */
-import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { statSync } from 'node:fs';
+import { writeDagFileAtomic } from '../../services/pipelines/deployer.ts';
 import { AirflowConflictError, AirflowNotFoundError } from '../../services/airflow/errors.ts';
 import { formatTaskLog, type AirflowClient, type AirflowDag, type AirflowDagRun } from '../../services/airflow/client.ts';
 
@@ -26,7 +26,7 @@ export interface SmokeDagFile {
 /**
  * Writes `<dagsFolder>/<dagId>.py`: one BashOperator that echoes `message`. The message reaches
  * the shell as an environment variable and Python as a JSON string literal, so no input can
- * change the code. Written to a temp name and renamed, so the dag-processor never sees half a file.
+ * change the code.
  */
 export function writeSmokeDag(
   dagsFolder: string,
@@ -52,13 +52,9 @@ with DAG(dag_id=DAG_ID, schedule=None, catchup=False, tags=["tandem-smoke"]):
         append_env=True,
     )
 `;
-  mkdirSync(dagsFolder, { recursive: true });
   const relativePath = `${dagId}.py`;
-  const file = path.join(dagsFolder, relativePath);
-  // Not *.py, so the dag-processor ignores it until the rename.
-  const tmp = path.join(dagsFolder, `.${dagId}.${process.pid}.tmp`);
-  writeFileSync(tmp, source);
-  renameSync(tmp, file);
+  // The deployer's atomic write: the dag-processor never sees half a file.
+  const file = writeDagFileAtomic(dagsFolder, relativePath, source);
   return { dagId, file, relativePath };
 }
 
