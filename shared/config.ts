@@ -35,10 +35,10 @@ interface SettingOptions {
 }
 
 /** A setting with a fixed default (shown in the docs as that literal value). */
-export function setting<S extends z.ZodType>(schema: S, options: SettingOptions & { default: z.output<S> }): z.ZodDefault<S>;
+function setting<S extends z.ZodType>(schema: S, options: SettingOptions & { default: z.output<S> }): z.ZodDefault<S>;
 /** A setting without a fixed default: `unset` says what happens without it (derived, generated, off). */
-export function setting<S extends z.ZodType>(schema: S, options: SettingOptions & { unset: string }): z.ZodOptional<S>;
-export function setting(
+function setting<S extends z.ZodType>(schema: S, options: SettingOptions & { unset: string }): z.ZodOptional<S>;
+function setting(
   schema: z.ZodType,
   options: SettingOptions & ({ default: unknown } | { unset: string }),
 ): z.ZodDefault<z.ZodType> | z.ZodOptional<z.ZodType> {
@@ -59,14 +59,14 @@ const port = z.coerce
 
 const positiveInt = z.coerce.number().int().positive();
 
-/**
- * On/off, from the environment or config.json. Not z.coerce.boolean: that reads every non-empty
- * string, "false" and "0" included, as true. Anything but these words is refused, not guessed.
- */
 const flagWords = new Map([
   ['true', true], ['yes', true], ['1', true],
   ['false', false], ['no', false], ['0', false],
 ]);
+/**
+ * On/off, from the environment or config.json. Not z.coerce.boolean: that reads every non-empty
+ * string, "false" and "0" included, as true. Anything but these words is refused, not guessed.
+ */
 const flag = z.union([z.boolean(), z.string(), z.number()]).transform((value, ctx) => {
   if (typeof value === 'boolean') return value;
   const word = flagWords.get(String(value).trim().toLowerCase());
