@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configToEnv, loadConfig } from './config.ts';
+import { ConfigError, configSettings, configToEnv, knownVariables, loadConfig, otherVariables } from './config.ts';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'tandem-config-'));
 
@@ -72,6 +72,91 @@ describe('loadConfig', () => {
     expect(() => load('*/5 * * * *')).toThrow(/handoffs\.reconcileSchedule \(TANDEM_HANDOFF_RECONCILE_SCHEDULE\): must be 6 cron fields/);
     expect(() => load('61 * * * * *')).toThrow(ConfigError);
   });
+
+  describe('on/off settings', () => {
+    const flags = ['TANDEM_TEMPORAL_EMBEDDED', 'TANDEM_AIRFLOW_EMBEDDED', 'TANDEM_TEMPORAL_TLS'];
+    const load = (env: Record<string, string>) => {
+      const dir = tmp();
+      return loadConfig({ env: { TANDEM_STATE_DIR: dir, ...env }, cwd: dir });
+    };
+    const read = (c: ReturnType<typeof loadConfig>) => [c.temporal.embedded, c.airflow.embedded, c.temporal.tls];
+
+    it('reads TANDEM_TEMPORAL_TLS=0 and =false as off (z.coerce.boolean read them as on)', () => {
+      expect(load({ TANDEM_TEMPORAL_TLS: '0' }).temporal.tls).toBe(false);
+      expect(load({ TANDEM_TEMPORAL_TLS: 'false' }).temporal.tls).toBe(false);
+    });
+
+    it('takes true/false, 1/0 and yes/no in any case for every flag', () => {
+      for (const word of ['true', '1', 'yes', 'YES', 'True', ' Yes ']) {
+        expect(read(load(Object.fromEntries(flags.map((f) => [f, word]))))).toEqual([true, true, true]);
+      }
+      for (const word of ['false', '0', 'no', 'No', 'FALSE']) {
+        expect(read(load(Object.fromEntries(flags.map((f) => [f, word]))))).toEqual([false, false, false]);
+      }
+    });
+
+    it('rejects any other word with the variable and the value, instead of guessing', () => {
+      for (const flag of flags) {
+        expect(() => load({ [flag]: 'ture' })).toThrow(ConfigError);
+        expect(() => load({ [flag]: 'ture' })).toThrow(new RegExp(`\\(${flag}\\): must be true/false, 1/0 or yes/no, not "ture"`));
+      }
+      expect(() => load({ TANDEM_TEMPORAL_TLS: 'on' })).toThrow(/temporal\.tls \(TANDEM_TEMPORAL_TLS\): .*not "on"/);
+    });
+
+    it('reads config.json flags the same way, booleans or words', () => {
+      const dir = tmp();
+      writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ temporal: { tls: 'no', embedded: false }, airflow: { embedded: '0' } }));
+      expect(read(loadConfig({ env: { TANDEM_STATE_DIR: dir }, cwd: dir }))).toEqual([false, false, false]);
+      writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ temporal: { tls: 'maybe' } }));
+      expect(() => loadConfig({ env: { TANDEM_STATE_DIR: dir }, cwd: dir })).toThrow(/temporal\.tls \(TANDEM_TEMPORAL_TLS\): .*not "maybe"/);
+    });
+
+    it('keeps the defaults: both engines embedded, TLS off', () => {
+      expect(read(load({}))).toEqual([true, true, false]);
+    });
+  });
+
+  it('no longer reads "true" as a boolean for settings that are not flags', () => {
+    // Before, every "true"/"false" became a boolean first: TANDEM_API_PORT=true loaded as port 1.
+    expect(() => loadConfig({ env: { TANDEM_STATE_DIR: tmp(), TANDEM_API_PORT: 'true' }, cwd: '/' })).toThrow(/TANDEM_API_PORT/);
+    expect(loadConfig({ env: { TANDEM_STATE_DIR: tmp(), TANDEM_TEMPORAL_NAMESPACE: 'true' }, cwd: '/' }).temporal.namespace).toBe('true');
+  });
+});
+
+describe('setting declarations', () => {
+  it('declare every setting once: a path, a default and a description each, and a TANDEM_ variable unless config.json only', () => {
+    const paths = configSettings.map((s) => s.path);
+    expect(new Set(paths).size).toBe(paths.length);
+    expect(new Set(knownVariables).size).toBe(knownVariables.length);
+    for (const s of [...configSettings, ...otherVariables]) {
+      const name = 'path' in s ? s.path : s.env;
+      expect(s.description, name).not.toBe('');
+      expect(s.defaultText, name).not.toBe('');
+      if (s.env !== undefined) expect(s.env).toMatch(/^TANDEM_[A-Z0-9_]+$/);
+    }
+    // Objects cannot come from one variable; everything else can.
+    expect(configSettings.filter((s) => !s.env).map((s) => s.path)).toEqual(['pipelines.offPeakByDepartment']);
+  });
+
+  it('know every variable the rest of the repository reads (the ones --help and the README list)', () => {
+    expect(knownVariables).toEqual(expect.arrayContaining(['TANDEM_STATE_DIR', 'TANDEM_API_URL', 'TANDEM_PAYLOAD_KEYS_FILE', 'TANDEM_PYTHON', 'TANDEM_API_KEY', 'TANDEM_TEST_KEEP_STATE']));
+    expect(otherVariables.find((v) => v.env === 'TANDEM_PYTHON')?.readBy).toBe('bootstrap');
+  });
+
+  it('accept the variables read outside loadConfig without reading them into the config', () => {
+    const dir = tmp();
+    const c = loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_PYTHON: '/usr/bin/python3.11', TANDEM_API_KEY: 'k', TANDEM_TEST_KEEP_STATE: '1' }, cwd: dir });
+    expect(c).toEqual(loadConfig({ env: { TANDEM_STATE_DIR: dir }, cwd: dir }));
+  });
+
+  it('keep the derived defaults: payload keys stay unset for the codec to default to <state dir>/payload-keys.json', () => {
+    const dir = tmp();
+    const c = loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_HOST: '0.0.0.0', TANDEM_AIRFLOW_PORT: '9080', TANDEM_TEMPORAL_PORT: '9233' }, cwd: dir });
+    expect(c.api.url).toBe('http://0.0.0.0:8787');
+    expect(c.airflow.url).toBe('http://0.0.0.0:9080');
+    expect(c.temporal.address).toBe('0.0.0.0:9233');
+    expect(c.payload.keysFile).toBeUndefined();
+  });
 });
 
 describe('configToEnv', () => {
@@ -83,5 +168,11 @@ describe('configToEnv', () => {
     });
     const child = loadConfig({ env: configToEnv(parent), cwd: '/' });
     expect(child).toEqual(parent);
+  });
+
+  it('round-trips flags that are off', () => {
+    const dir = tmp();
+    const parent = loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_TEMPORAL_EMBEDDED: '0', TANDEM_AIRFLOW_EMBEDDED: 'no', TANDEM_TEMPORAL_TLS: '1' }, cwd: dir });
+    expect(loadConfig({ env: configToEnv(parent), cwd: '/' })).toEqual(parent);
   });
 });

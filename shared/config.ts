@@ -5,6 +5,12 @@
  * environment variables. Unknown keys in the file and unknown `TANDEM_*` variables are errors,
  * because a typo that silently falls back to a default is the worst kind of 2 AM surprise.
  *
+ * Each setting is declared once, where its schema sits in `tandemConfigSchema`: `setting()` takes
+ * the schema, its environment variable, its default and its description. The variable mapping, the
+ * error messages, the launcher's --help and the README's configuration table
+ * (deploy/dev/config-docs.ts, `npm run docs:config`) are all read back from those declarations, so
+ * none of them can list a variable the loader does not know, or miss one it does.
+ *
  * Pure: nothing here touches the disk at import time; `loadConfig` reads the file when called.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,11 +18,62 @@ import path from 'node:path';
 import nodeCron from 'node-cron';
 import { z } from 'zod';
 
+/** What a declared setting says about itself. Text is Markdown: it ends up in README.md. */
+export interface SettingDeclaration {
+  /** Environment variable; none for settings only config.json can hold (objects). */
+  env?: string;
+  /** The default as a reader should see it: the literal value, or what happens when unset. */
+  defaultText: string;
+  description: string;
+}
+
+const declarations = z.registry<SettingDeclaration>();
+
+interface SettingOptions {
+  env?: string;
+  description: string;
+}
+
+/** A setting with a fixed default (shown in the docs as that literal value). */
+function setting<S extends z.ZodType>(schema: S, options: SettingOptions & { default: z.output<S> }): z.ZodDefault<S>;
+/** A setting without a fixed default: `unset` says what happens without it (derived, generated, off). */
+function setting<S extends z.ZodType>(schema: S, options: SettingOptions & { unset: string }): z.ZodOptional<S>;
+function setting(
+  schema: z.ZodType,
+  options: SettingOptions & ({ default: unknown } | { unset: string }),
+): z.ZodDefault<z.ZodType> | z.ZodOptional<z.ZodType> {
+  const { env, description } = options;
+  if ('default' in options) {
+    const value = options.default;
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    return schema.default(value as never).register(declarations, { env, description, defaultText: `\`${text}\`` });
+  }
+  return schema.optional().register(declarations, { env, description, defaultText: options.unset });
+}
+
 const port = z.coerce
   .number()
   .int('must be a whole number')
   .min(1, 'must be between 1 and 65535')
   .max(65535, 'must be between 1 and 65535');
+
+const positiveInt = z.coerce.number().int().positive();
+
+const flagWords = new Map([
+  ['true', true], ['yes', true], ['1', true],
+  ['false', false], ['no', false], ['0', false],
+]);
+/**
+ * On/off, from the environment or config.json. Not z.coerce.boolean: that reads every non-empty
+ * string, "false" and "0" included, as true. Anything but these words is refused, not guessed.
+ */
+const flag = z.union([z.boolean(), z.string(), z.number()]).transform((value, ctx) => {
+  if (typeof value === 'boolean') return value;
+  const word = flagWords.get(String(value).trim().toLowerCase());
+  if (word !== undefined) return word;
+  ctx.addIssue({ code: 'custom', message: `must be true/false, 1/0 or yes/no, not ${JSON.stringify(value)}` });
+  return z.NEVER;
+});
 
 const clockTime = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be a time HH:MM (24 h)');
 
@@ -29,123 +86,211 @@ const secondsCron = z
     "must be 6 cron fields (second minute hour day-of-month month day-of-week), e.g. '*/10 * * * * *', or 'off'",
   );
 
-/** A daily window [start, end) of local time; end before start wraps past midnight. */
+/**
+ * A daily window [start, end) of local time; end before start wraps past midnight. The same schema
+ * checks the per-department windows of config.json, where an omitted end or start takes these
+ * defaults too.
+ */
 export const offPeakWindowSchema = z
-  .object({ start: clockTime.default('01:00'), end: clockTime.default('05:00') })
+  .object({
+    start: setting(clockTime, {
+      env: 'TANDEM_PIPELINES_OFF_PEAK_START',
+      default: '01:00',
+      description: "start of the off-peak window for GPU pipelines (pipeline lint), in the schedule's time zone",
+    }),
+    end: setting(clockTime, {
+      env: 'TANDEM_PIPELINES_OFF_PEAK_END',
+      default: '05:00',
+      description: 'end of the off-peak window (exclusive); before the start, the window wraps past midnight',
+    }),
+  })
   .strict()
   .refine((w) => w.start !== w.end, 'start and end must differ');
 export type OffPeakWindow = z.infer<typeof offPeakWindowSchema>;
 
+/** The state dir, relative to the working directory, when TANDEM_STATE_DIR is not set. */
+const defaultStateDirName = '.tandem';
+
 export const tandemConfigSchema = z
   .object({
-    /** Where all local state lives: databases, credentials, logs. */
-    stateDir: z.string().min(1),
-    /** Interface every embedded server binds to. Loopback only by default. */
-    host: z.string().min(1).default('127.0.0.1'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // Declared by hand rather than with setting(): loadConfig always fills it in, from the
+    // environment or the default, before parsing, because config.json itself lives inside it.
+    stateDir: z.string().min(1).register(declarations, {
+      env: 'TANDEM_STATE_DIR',
+      defaultText: `\`${defaultStateDirName}\``,
+      description: 'all local state: SQLite files, credentials, logs, Airflow home; environment only, since `config.json` lives in it',
+    }),
+    host: setting(z.string().min(1), {
+      env: 'TANDEM_HOST',
+      default: '127.0.0.1',
+      description: 'interface every embedded server binds to; loopback only by default',
+    }),
+    logLevel: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), {
+      env: 'TANDEM_LOG_LEVEL',
+      default: 'info',
+      description: 'pino level for API and worker',
+    }),
     api: z
       .object({
-        port: port.default(8787),
-        /** Public URL other processes (Airflow tasks, CLI) use to reach the API. */
-        url: z.string().url().optional(),
-        bodyLimitBytes: z.coerce.number().int().positive().default(1024 * 1024),
-        rateLimitPerMinute: z.coerce.number().int().positive().default(600),
+        port: setting(port, { env: 'TANDEM_API_PORT', default: 8787, description: 'control API port' }),
+        url: setting(z.string().url(), {
+          env: 'TANDEM_API_URL',
+          unset: '`http://<host>:<api.port>`',
+          description: 'URL other processes (Airflow tasks, CLI) use to reach the API',
+        }),
+        bodyLimitBytes: setting(positiveInt, { env: 'TANDEM_API_BODY_LIMIT_BYTES', default: 1024 * 1024, description: 'request body cap' }),
+        rateLimitPerMinute: setting(positiveInt, {
+          env: 'TANDEM_API_RATE_LIMIT_PER_MINUTE',
+          default: 600,
+          description: 'requests per minute per API key (or IP)',
+        }),
       })
       .strict()
       .prefault({}),
+    adminKey: setting(z.string().min(16, 'must be at least 16 characters'), {
+      env: 'TANDEM_ADMIN_KEY',
+      unset: 'generated',
+      description: 'only read on the very first start: becomes the admin API key instead of a generated one (≥ 16 characters)',
+    }),
     temporal: z
       .object({
-        /** host:port of the Temporal frontend. Defaults to the embedded dev server. */
-        address: z.string().optional(),
-        namespace: z.string().min(1).default('default'),
-        taskQueue: z.string().min(1).default('tandem'),
-        /** Embedded dev server ports (ignored when `address` points elsewhere). */
-        port: port.default(7233),
-        uiPort: port.default(8233),
-        httpPort: port.default(7243),
-        metricsPort: port.default(7253),
-        /** For a real cluster / Temporal Cloud. */
-        tls: z.coerce.boolean().default(false),
-        apiKey: z.string().optional(),
-        /** Whether the launcher starts the embedded dev server. */
-        embedded: z.coerce.boolean().default(true),
+        address: setting(z.string(), {
+          env: 'TANDEM_TEMPORAL_ADDRESS',
+          unset: '`<host>:<temporal.port>` (embedded)',
+          description: '`host:port` of the Temporal frontend; set it to use an external Temporal',
+        }),
+        embedded: setting(flag, {
+          env: 'TANDEM_TEMPORAL_EMBEDDED',
+          default: true,
+          description: 'whether the launcher starts the Temporal dev server; `false` to use an external Temporal',
+        }),
+        namespace: setting(z.string().min(1), { env: 'TANDEM_TEMPORAL_NAMESPACE', default: 'default', description: 'Temporal namespace' }),
+        taskQueue: setting(z.string().min(1), { env: 'TANDEM_TEMPORAL_TASK_QUEUE', default: 'tandem', description: 'task queue of the tandem worker' }),
+        // The dev server's ports are ignored when `address` points elsewhere.
+        port: setting(port, { env: 'TANDEM_TEMPORAL_PORT', default: 7233, description: 'embedded dev server: frontend (gRPC) port' }),
+        uiPort: setting(port, { env: 'TANDEM_TEMPORAL_UI_PORT', default: 8233, description: 'embedded dev server: web UI port' }),
+        httpPort: setting(port, { env: 'TANDEM_TEMPORAL_HTTP_PORT', default: 7243, description: 'embedded dev server: HTTP API port' }),
+        metricsPort: setting(port, { env: 'TANDEM_TEMPORAL_METRICS_PORT', default: 7253, description: 'embedded dev server: metrics port' }),
+        tls: setting(flag, { env: 'TANDEM_TEMPORAL_TLS', default: false, description: 'TLS to the Temporal frontend, for a real cluster or Temporal Cloud' }),
+        apiKey: setting(z.string(), { env: 'TANDEM_TEMPORAL_API_KEY', unset: 'none', description: 'API key for a real cluster or Temporal Cloud' }),
       })
       .strict()
       .prefault({}),
     airflow: z
       .object({
-        /** Base URL of the Airflow 3 api-server. Defaults to the embedded one. */
-        url: z.string().url().optional(),
-        port: port.default(8080),
-        /** Folder the bridge writes DAG files into and Airflow's dag-processor reads. */
-        dagsFolder: z.string().optional(),
-        /** Whether the launcher starts the embedded Airflow processes. */
-        embedded: z.coerce.boolean().default(true),
-        /** Seconds between DAG folder scans; short in development. */
-        dagRefreshSeconds: z.coerce.number().int().positive().default(5),
-        parallelism: z.coerce.number().int().positive().default(8),
+        url: setting(z.string().url(), {
+          env: 'TANDEM_AIRFLOW_URL',
+          unset: '`http://<host>:<airflow.port>` (embedded)',
+          description: 'base URL of the Airflow 3 api-server; set it to use an external Airflow',
+        }),
+        embedded: setting(flag, {
+          env: 'TANDEM_AIRFLOW_EMBEDDED',
+          default: true,
+          description: 'whether the launcher starts the Airflow processes; `false` to use an external Airflow',
+        }),
+        port: setting(port, { env: 'TANDEM_AIRFLOW_PORT', default: 8080, description: 'embedded Airflow api-server (UI and REST) port' }),
+        dagsFolder: setting(z.string(), {
+          env: 'TANDEM_AIRFLOW_DAGS_FOLDER',
+          unset: '`dags/generated` in the repository',
+          description: "where the bridge writes DAG files and Airflow's dag-processor reads them",
+        }),
+        dagRefreshSeconds: setting(positiveInt, {
+          env: 'TANDEM_AIRFLOW_DAG_REFRESH_SECONDS',
+          default: 5,
+          description: 'how often the dag-processor rescans the folder; short in development',
+        }),
+        parallelism: setting(positiveInt, { env: 'TANDEM_AIRFLOW_PARALLELISM', default: 8, description: 'LocalExecutor task slots' }),
       })
       .strict()
       .prefault({}),
     worker: z
       .object({
-        maxConcurrentActivities: z.coerce.number().int().positive().default(20),
-        maxConcurrentWorkflowTasks: z.coerce.number().int().positive().default(20),
-        /**
-         * Workflows kept in memory between their tasks. A waiting review costs ~2 MiB there, and
-         * an evicted one is replayed from its history when its next event (a decision, a timer)
-         * comes: cheap for flows that wait days, so the cache is bounded.
-         */
-        maxCachedWorkflows: z.coerce.number().int().min(0).default(250),
-      })
-      .strict()
-      .prefault({}),
-    notify: z
-      .object({
-        /** Review reminders and escalations are POSTed here; without it they are only logged and audited. */
-        webhookUrl: z.string().url().optional(),
-      })
-      .strict()
-      .prefault({}),
-    llm: z
-      .object({
-        /** OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 (the path up to /chat/completions). */
-        baseUrl: z.string().url().optional(),
-        apiKey: z.string().min(1).optional(),
-        /** Model used when a call does not name one. */
-        model: z.string().min(1).default('gpt-4o-mini'),
-        /** Tokens (prompt + completion, as the provider reports them) each department may spend; 0 = no limit. */
-        tokenBudgetPerDepartment: z.coerce.number().int().min(0).default(0),
-        /** Per-attempt HTTP timeout; a hung provider is a transient error and retried. */
-        timeoutMs: z.coerce.number().int().positive().default(120_000),
-      })
-      .strict()
-      .prefault({}),
-    payload: z
-      .object({
-        /** Keyring that encrypts Temporal payloads; defaults to <stateDir>/payload-keys.json, created on first start. */
-        keysFile: z.string().min(1).optional(),
+        maxConcurrentActivities: setting(positiveInt, {
+          env: 'TANDEM_WORKER_MAX_CONCURRENT_ACTIVITIES',
+          default: 20,
+          description: 'activities the worker runs at once',
+        }),
+        maxConcurrentWorkflowTasks: setting(positiveInt, {
+          env: 'TANDEM_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS',
+          default: 20,
+          description: 'workflow tasks the worker runs at once',
+        }),
+        // A waiting review costs ~2 MiB in the cache, and replaying an evicted one is cheap for
+        // flows that wait days: so the cache is bounded.
+        maxCachedWorkflows: setting(z.coerce.number().int().min(0), {
+          env: 'TANDEM_WORKER_MAX_CACHED_WORKFLOWS',
+          default: 250,
+          description:
+            'workflows the worker keeps in memory between their tasks (≥ the concurrent workflow tasks); an evicted one is replayed from its history at its next event',
+        }),
       })
       .strict()
       .prefault({}),
     pipelines: z
       .object({
-        /** When GPU batch/embedding pipelines may run (pipeline lint), in the schedule's time zone. */
         offPeak: offPeakWindowSchema.prefault({}),
-        /** Per-department windows (config.json only), e.g. {"radiology": {"start": "22:00", "end": "03:00"}}. */
-        offPeakByDepartment: z.record(z.string(), offPeakWindowSchema).default({}),
+        offPeakByDepartment: setting(z.record(z.string(), offPeakWindowSchema), {
+          default: {},
+          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    notify: z
+      .object({
+        webhookUrl: setting(z.string().url(), {
+          env: 'TANDEM_NOTIFY_WEBHOOK_URL',
+          unset: 'none',
+          description: 'review reminders/escalations are POSTed here as JSON; without it they are only logged and audited',
+        }),
       })
       .strict()
       .prefault({}),
     handoffs: z
       .object({
-        /** When the API reconciles hand-offs with Airflow and Temporal (services/bridge/handoff-reconciler.ts). */
-        reconcileSchedule: secondsCron.default('*/10 * * * * *'),
+        reconcileSchedule: setting(secondsCron, {
+          env: 'TANDEM_HANDOFF_RECONCILE_SCHEDULE',
+          default: '*/10 * * * * *',
+          description: 'when the API reconciles hand-offs with Airflow and Temporal: 6 cron fields, seconds first, or `off`',
+        }),
       })
       .strict()
       .prefault({}),
-    /** Only read on the very first start: becomes the admin API key instead of a generated one. */
-    adminKey: z.string().min(16, 'must be at least 16 characters').optional(),
+    llm: z
+      .object({
+        baseUrl: setting(z.string().url(), {
+          env: 'TANDEM_LLM_BASE_URL',
+          unset: 'none',
+          description:
+            'OpenAI-compatible endpoint, the path up to `/chat/completions` (e.g. `https://api.openai.com/v1`); without it LLM calls fail as `LlmNotConfigured`',
+        }),
+        apiKey: setting(z.string().min(1), { env: 'TANDEM_LLM_API_KEY', unset: 'none', description: 'sent as `Authorization: Bearer …`' }),
+        model: setting(z.string().min(1), { env: 'TANDEM_LLM_MODEL', default: 'gpt-4o-mini', description: 'model when a call names none' }),
+        tokenBudgetPerDepartment: setting(z.coerce.number().int().min(0), {
+          env: 'TANDEM_LLM_TOKEN_BUDGET_PER_DEPARTMENT',
+          default: 0,
+          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit',
+        }),
+        timeoutMs: setting(positiveInt, {
+          env: 'TANDEM_LLM_TIMEOUT_MS',
+          default: 120_000,
+          description: 'per-request timeout; a hung provider is a transient (retried) error',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    payload: z
+      .object({
+        // Left unset rather than filled in here: shared/payload-codec.ts creates the default file
+        // on first start, but a configured one must already exist.
+        keysFile: setting(z.string().min(1), {
+          env: 'TANDEM_PAYLOAD_KEYS_FILE',
+          unset: '`<state dir>/payload-keys.json`',
+          description: 'keyring that encrypts Temporal payloads; the default file is generated on first start, a configured one must exist',
+        }),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -155,58 +300,71 @@ export type TandemConfig = z.infer<typeof tandemConfigSchema> & {
   airflow: { url: string; dagsFolder: string };
 };
 
+/** A declared setting and where it sits in the config (`api.port`). */
+export interface ConfigSetting extends SettingDeclaration {
+  path: string;
+}
+
+function unwrapObject(schema: z.ZodType): z.ZodObject | undefined {
+  let inner: z.ZodType = schema;
+  while (inner instanceof z.ZodPrefault || inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+  return inner instanceof z.ZodObject ? inner : undefined;
+}
+
+function declaredSettings(shape: Record<string, z.ZodType>, prefix = ''): ConfigSetting[] {
+  return Object.entries(shape).flatMap(([key, schema]) => {
+    const at = prefix ? `${prefix}.${key}` : key;
+    const declared = declarations.get(schema);
+    if (declared) return [{ path: at, ...declared }];
+    const object = unwrapObject(schema);
+    // A programming error, thrown at import: every test that loads config would fail on it.
+    if (!object) throw new Error(`config setting ${at} is not declared: give its schema to setting()`);
+    return declaredSettings(object.shape as Record<string, z.ZodType>, at);
+  });
+}
+
+/** Every setting of the config, in schema order: the README table and --help list these. */
+export const configSettings: readonly ConfigSetting[] = declaredSettings(tandemConfigSchema.shape);
+
+/** A variable that is tandem's own but not part of the config: `readBy` names who reads it. */
+export interface OtherVariable extends SettingDeclaration {
+  env: string;
+  readBy: 'bootstrap' | 'CLI' | 'integration tests';
+}
+
+/** Allowed to be set (they are no typos), but read where they are used, not by loadConfig. */
+export const otherVariables: readonly OtherVariable[] = [
+  {
+    env: 'TANDEM_API_KEY',
+    readBy: 'CLI',
+    defaultText: 'admin key in `<state dir>/credentials.json`',
+    description: 'API key the `tandem` CLI sends (`--api-key` wins): who is calling, not how tandem runs',
+  },
+  {
+    env: 'TANDEM_TEST_KEEP_STATE',
+    readBy: 'integration tests',
+    defaultText: 'unset',
+    description: "any non-empty value (e.g. `1`) keeps the integration stack's state dir and logs after the run",
+  },
+  {
+    env: 'TANDEM_PYTHON',
+    readBy: 'bootstrap',
+    defaultText: '`python3.11`, then `python3`',
+    description: 'the Python 3.11 `deploy/dev/bootstrap.sh` creates `.venv` with',
+  },
+];
+
+const settingByEnv = new Map(configSettings.flatMap((s) => (s.env ? [[s.env, s] as const] : [])));
+const settingByPath = new Map(configSettings.map((s) => [s.path, s]));
+
+/** Every TANDEM_* variable tandem knows; anything else starting with TANDEM_ is rejected. */
+export const knownVariables: readonly string[] = [...settingByEnv.keys(), ...otherVariables.map((v) => v.env)];
+if (new Set(knownVariables).size !== knownVariables.length) {
+  throw new Error(`an environment variable is declared twice: ${knownVariables.filter((v, i) => knownVariables.indexOf(v) !== i).join(', ')}`);
+}
+
 /** The repository root (this file is <root>/shared/config.ts). */
 export const repoRoot = path.resolve(import.meta.dirname, '..');
-
-/** Environment variables → config paths. Anything else starting with TANDEM_ is rejected. */
-export const envVariables: Record<string, string> = {
-  TANDEM_STATE_DIR: 'stateDir',
-  TANDEM_HOST: 'host',
-  TANDEM_LOG_LEVEL: 'logLevel',
-  TANDEM_API_PORT: 'api.port',
-  TANDEM_API_URL: 'api.url',
-  TANDEM_API_BODY_LIMIT_BYTES: 'api.bodyLimitBytes',
-  TANDEM_API_RATE_LIMIT_PER_MINUTE: 'api.rateLimitPerMinute',
-  TANDEM_TEMPORAL_ADDRESS: 'temporal.address',
-  TANDEM_TEMPORAL_NAMESPACE: 'temporal.namespace',
-  TANDEM_TEMPORAL_TASK_QUEUE: 'temporal.taskQueue',
-  TANDEM_TEMPORAL_PORT: 'temporal.port',
-  TANDEM_TEMPORAL_UI_PORT: 'temporal.uiPort',
-  TANDEM_TEMPORAL_HTTP_PORT: 'temporal.httpPort',
-  TANDEM_TEMPORAL_METRICS_PORT: 'temporal.metricsPort',
-  TANDEM_TEMPORAL_TLS: 'temporal.tls',
-  TANDEM_TEMPORAL_API_KEY: 'temporal.apiKey',
-  TANDEM_TEMPORAL_EMBEDDED: 'temporal.embedded',
-  TANDEM_AIRFLOW_URL: 'airflow.url',
-  TANDEM_AIRFLOW_PORT: 'airflow.port',
-  TANDEM_AIRFLOW_EMBEDDED: 'airflow.embedded',
-  TANDEM_AIRFLOW_DAGS_FOLDER: 'airflow.dagsFolder',
-  TANDEM_AIRFLOW_DAG_REFRESH_SECONDS: 'airflow.dagRefreshSeconds',
-  TANDEM_AIRFLOW_PARALLELISM: 'airflow.parallelism',
-  TANDEM_WORKER_MAX_CONCURRENT_ACTIVITIES: 'worker.maxConcurrentActivities',
-  TANDEM_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: 'worker.maxConcurrentWorkflowTasks',
-  TANDEM_WORKER_MAX_CACHED_WORKFLOWS: 'worker.maxCachedWorkflows',
-  TANDEM_ADMIN_KEY: 'adminKey',
-  TANDEM_PIPELINES_OFF_PEAK_START: 'pipelines.offPeak.start',
-  TANDEM_PIPELINES_OFF_PEAK_END: 'pipelines.offPeak.end',
-  TANDEM_LLM_BASE_URL: 'llm.baseUrl',
-  TANDEM_LLM_API_KEY: 'llm.apiKey',
-  TANDEM_LLM_MODEL: 'llm.model',
-  TANDEM_LLM_TOKEN_BUDGET_PER_DEPARTMENT: 'llm.tokenBudgetPerDepartment',
-  TANDEM_LLM_TIMEOUT_MS: 'llm.timeoutMs',
-  TANDEM_PAYLOAD_KEYS_FILE: 'payload.keysFile',
-  TANDEM_NOTIFY_WEBHOOK_URL: 'notify.webhookUrl',
-  TANDEM_HANDOFF_RECONCILE_SCHEDULE: 'handoffs.reconcileSchedule',
-};
-
-/** Variables that are not configuration but are allowed to exist (set by tandem for its children). */
-const passthroughEnv = new Set([
-  // The CLI's credential: who is calling, not how tandem runs.
-  'TANDEM_API_KEY',
-  // Test and bootstrap switches, read where they are used.
-  'TANDEM_TEST_KEEP_STATE',
-  'TANDEM_PYTHON',
-]);
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -222,33 +380,23 @@ function setPath(target: Record<string, unknown>, dotted: string, value: unknown
   node[keys.at(-1)!] = value;
 }
 
-/** Booleans from the environment: z.coerce.boolean would read "false" as true. */
-function envValue(raw: string): unknown {
-  if (raw === 'true') return true;
-  if (raw === 'false') return false;
-  return raw;
-}
-
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
 
 export function defaultStateDir(cwd: string): string {
-  return path.resolve(cwd, '.tandem');
+  return path.resolve(cwd, defaultStateDirName);
 }
 
 export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
 
-  const unknownEnv = Object.keys(env).filter(
-    (k) => k.startsWith('TANDEM_') && !(k in envVariables) && !passthroughEnv.has(k),
-  );
+  const known = new Set(knownVariables);
+  const unknownEnv = Object.keys(env).filter((k) => k.startsWith('TANDEM_') && !known.has(k));
   if (unknownEnv.length > 0) {
-    throw new ConfigError(
-      `unknown environment variable ${unknownEnv.join(', ')}; known: ${Object.keys(envVariables).join(', ')}`,
-    );
+    throw new ConfigError(`unknown environment variable ${unknownEnv.join(', ')}; known: ${knownVariables.join(', ')}`);
   }
 
   const stateDir = path.resolve(cwd, env.TANDEM_STATE_DIR ?? defaultStateDir(cwd));
@@ -261,9 +409,10 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
       throw new ConfigError(`${file} is not valid JSON (${(err as Error).message}); fix or remove it`);
     }
   }
-  for (const [name, dotted] of Object.entries(envVariables)) {
+  // Strings as they are: each setting's schema coerces its own (numbers, flags).
+  for (const [name, { path: dotted }] of settingByEnv) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(raw, dotted, envValue(value));
+    if (value !== undefined && value !== '') setPath(raw, dotted, value);
   }
   raw.stateDir = stateDir;
 
@@ -271,7 +420,7 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const at = issue.path.join('.');
-      const envName = Object.entries(envVariables).find(([, p]) => p === at)?.[0];
+      const envName = settingByPath.get(at)?.env;
       const where = envName ? `${at} (${envName})` : at || 'config';
       return issue.code === 'unrecognized_keys'
         ? `${where}: unknown key(s) ${issue.keys.join(', ')} in ${file}`
@@ -280,6 +429,7 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  // The defaults that depend on other settings; their declarations (`unset`) describe these.
   return {
     ...c,
     api: { ...c.api, url: c.api.url ?? `http://${c.host}:${c.api.port}` },
@@ -299,7 +449,7 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
  */
 export function configToEnv(config: TandemConfig): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, dotted] of Object.entries(envVariables)) {
+  for (const [name, { path: dotted }] of settingByEnv) {
     const value = dotted.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], config);
     if (value !== undefined && value !== null && typeof value !== 'object') env[name] = String(value);
   }

@@ -3,16 +3,29 @@
  * Bootstrapping (npm packages, .venv) has already happened in deploy/dev/bootstrap.sh.
  */
 import { Command } from 'commander';
-import { ConfigError, envVariables, loadConfig } from '../../shared/config.ts';
+import { ConfigError, configSettings, loadConfig, otherVariables } from '../../shared/config.ts';
 import { applyExampleOnStart } from './example-pipeline.ts';
 import { startStack, type StackHandle } from './stack.ts';
 import { StackError } from './supervisor.ts';
+
+/** The declared variables, one a line: name, meaning, default (README's table, without Markdown). */
+function variablesHelp(): string {
+  const rows = [
+    ...configSettings.flatMap((s) => (s.env ? [{ ...s, env: s.env, readBy: undefined }] : [])),
+    ...otherVariables,
+  ];
+  const width = Math.max(...rows.map((r) => r.env.length));
+  const plain = (markdown: string) => markdown.replaceAll('`', '');
+  return rows
+    .map((r) => `  ${r.env.padEnd(width)}  ${r.readBy ? `(${r.readBy} only) ` : ''}${plain(r.description)} [default: ${plain(r.defaultText)}]`)
+    .join('\n');
+}
 
 const program = new Command('tandem-start')
   .description('Start the embedded tandem stack: Temporal dev server, Airflow 3, the tandem worker and the control API.')
   .addHelpText(
     'after',
-    `\nConfiguration comes from <state dir>/config.json and these environment variables:\n  ${Object.keys(envVariables).join('\n  ')}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
+    `\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
   )
   .parse();
 void program;
