@@ -1,5 +1,5 @@
 /**
- * The one config loader for every tandem process (launcher, API, worker, bridge, CLI, tests).
+ * The one config loader for every tandem process (launcher, API, worker, CLI, tests).
  *
  * Sources, later wins: built-in defaults → `<stateDir>/config.json` (optional) → `TANDEM_*`
  * environment variables. Unknown keys in the file and unknown `TANDEM_*` variables are errors,
@@ -192,7 +192,7 @@ export const tandemConfigSchema = z
         dagsFolder: setting(z.string(), {
           env: 'TANDEM_AIRFLOW_DAGS_FOLDER',
           unset: '`dags/generated` in the repository',
-          description: "where the bridge writes DAG files and Airflow's dag-processor reads them",
+          description: "where tandem writes DAG files and Airflow's dag-processor reads them",
         }),
         dagRefreshSeconds: setting(positiveInt, {
           env: 'TANDEM_AIRFLOW_DAG_REFRESH_SECONDS',
