@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditEntrySchema, auditQuerySchema, auditVerificationSchema } from '../../../../../shared/contracts/audit.ts';
-import { allDepartments } from '../../../../../shared/contracts/roles.ts';
+import { departmentFilterOf } from '../../../../../shared/contracts/roles.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
 const auditRoutes: FastifyPluginAsyncZod = async (fastify) => {
@@ -24,7 +24,7 @@ const auditRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const principal = principalOf(request);
       const entries = await fastify.store.audit.list({
         ...request.query,
-        ...(principal.department === allDepartments ? {} : { department: principal.department }),
+        ...departmentFilterOf(principal.department),
       });
       return { entries };
     },

@@ -255,3 +255,65 @@ describe('POST /v1/handoffs/{id}/xcom', () => {
     }
   });
 });
+
+describe('one start path with POST /v1/workflows', () => {
+  const getWorkflow = (id: string) => f.app.inject({ method: 'GET', url: `/v1/workflows/${encodeURIComponent(id)}`, headers: f.headers('admin') });
+  const started = async (id: string) => (await f.store.audit.list({ workflowId: id })).filter((e) => e.event === 'workflow-started');
+
+  it('a hand-off and a direct start report the public type and the flow’s department alike', async () => {
+    const handoff = (await start(coordinates(), 'review.request', reviewInput('v-memo-handoff'))).json();
+    const direct = await f.app.inject({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: f.headers('ai-engineer'),
+      payload: { type: 'review.request', input: reviewInput('v-memo-direct') },
+    });
+    expect(direct.statusCode).toBe(201);
+    const { workflowId } = direct.json();
+
+    // Before one start path, a hand-off reported its function name (reviewWorkflow) as its type.
+    expect((await getWorkflow(handoff.workflowId)).json()).toMatchObject({ type: 'review.request', department: 'cardiology', startedBy: 'test-service' });
+    expect((await getWorkflow(workflowId)).json()).toMatchObject({ type: 'review.request', department: 'cardiology', startedBy: 'test-ai-engineer' });
+    for (const [id, runId] of [[handoff.workflowId, handoff.runId], [workflowId, direct.json().runId]]) {
+      expect(await started(id)).toMatchObject([{ department: 'cardiology', details: { type: 'review.request', runId } }]);
+    }
+    await f.app.handoffs.cancel(handoff.handoffId, { kind: 'system', name: 'test' }, 'done');
+    await f.app.inject({ method: 'POST', url: `/v1/workflows/${encodeURIComponent(workflowId)}/cancel`, headers: f.headers('admin') });
+  });
+
+  it('refuses a key whose scope does not include the flow’s department with 403, before anything starts', async () => {
+    const oncology = async (role: 'ai-engineer' | 'service') => {
+      const key = newApiKey('key');
+      await f.store.createApiKey({ name: `onco-${role}-${randomUUID()}`, role, department: 'oncology', keyHash: hashApiKey(key) });
+      return { authorization: `Bearer ${key}` };
+    };
+    const auditBefore = (await f.store.audit.list({ limit: 1_000_000 })).length;
+    // A review for cardiology's inbox, started by an oncology key: refused at the door.
+    const direct = await f.app.inject({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: await oncology('ai-engineer'),
+      payload: { type: 'review.request', input: reviewInput('v-out-of-scope') },
+    });
+    expect(direct.statusCode).toBe(403);
+    const airflow = coordinates();
+    const handoff = await f.app.inject({
+      method: 'POST',
+      url: '/v1/handoffs',
+      headers: await oncology('service'),
+      payload: { workflowType: 'review.request', input: reviewInput('v-out-of-scope'), department: 'cardiology', airflow },
+    });
+    expect(handoff.statusCode).toBe(403);
+    // A hand-off of one department whose input names another is a contradiction, not a guess.
+    const contradiction = await f.app.inject({
+      method: 'POST',
+      url: '/v1/handoffs',
+      headers: f.headers('service'),
+      payload: { workflowType: 'review.request', input: { ...reviewInput('v-other'), department: 'oncology' }, department: 'cardiology', airflow },
+    });
+    expect(contradiction.statusCode).toBe(422);
+    expect(contradiction.json().errors).toEqual([{ path: 'input.department', message: expect.stringContaining('cardiology') }]);
+    expect(await f.store.handoffs.get(handoffIdFor(airflow))).toBeUndefined();
+    expect((await f.store.audit.list({ limit: 1_000_000 })).length).toBe(auditBefore);
+  });
+});

@@ -21,7 +21,7 @@ import {
   reviewReassignBodySchema,
   reviewTaskSchema,
 } from '../../../../../shared/contracts/reviews.ts';
-import { allDepartments } from '../../../../../shared/contracts/roles.ts';
+import { departmentFilterOf, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type TandemError } from '../../../../../shared/errors.ts';
 import { reviewTaskStatuses, type ReviewTask } from '../../../../../shared/store/review-inbox.ts';
 import {
@@ -60,7 +60,7 @@ const reviewDetailSchema = reviewTaskSchema
   .meta({ id: 'ReviewDetail' });
 
 function visible(principal: Principal, task: ReviewTask): boolean {
-  return principal.department === allDepartments || principal.department === task.department;
+  return scopeIncludes(principal.department, task.department);
 }
 
 /** Maps a refused update to the HTTP error the route answers with. */
@@ -123,7 +123,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const list = await reviews.list({
         limit,
         ...(status ? { status } : {}),
-        ...(principal.department === allDepartments ? {} : { department: principal.department }),
+        ...departmentFilterOf(principal.department),
         ...(assignedToMe === 'true' ? { assignees: [principal.name, reviewersGroup] } : {}),
       });
       return { reviews: list };
