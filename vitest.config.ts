@@ -1,16 +1,39 @@
 import { defineConfig } from 'vitest/config';
 
-// Two tiers: `unit` (beside the code, no real engines) and `integration` (test/, boots the real
-// embedded stack once per run through test/support/global-setup.ts).
+// Three vitest tiers, named by what they start (run-all.ts runs them, plus the static checks and
+// pytest, and sums every tier):
+// - `unit`: beside the code; starts nothing. The generator's test runs Airflow's DagBag from .venv
+//   over the files it generates, in-process, with no Airflow server.
+// - `temporal`: beside the code, files named `*.temporal.test.ts`; each file starts its own Temporal
+//   test server from .venv: the time-skipping test server (24 h timers in milliseconds) or the dev
+//   server in memory on a random port (test/support/temporal-test-env.ts refuses to start either
+//   in any other tier, so this description stays true).
+// - `integration`: test/; boots the full embedded stack (Temporal dev server, Airflow's
+//   api-server, scheduler, dag-processor and triggerer, the worker, the API) once per run through
+//   test/support/global-setup.ts; the hand-off fault drills boot a second one of their own.
+const besideTheCode = ['shared', 'services', 'workflows', 'deploy', 'bench', 'bin'].map((dir) => `${dir}/**/*.test.ts`);
+const startsTemporal = '**/*.temporal.test.ts';
+
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'unit',
-          include: ['shared/**/*.test.ts', 'services/**/*.test.ts', 'workflows/**/*.test.ts', 'deploy/**/*.test.ts', 'bench/**/*.test.ts', 'bin/**/*.test.ts', 'test/support/**/*.test.ts'],
+          include: [...besideTheCode, 'test/support/**/*.test.ts'],
+          exclude: ['**/node_modules/**', startsTemporal],
+          provide: { tier: 'unit' },
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'temporal',
+          include: besideTheCode.map((glob) => glob.replace('*.test.ts', '*.temporal.test.ts')),
+          provide: { tier: 'temporal' },
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
         },
       },
       {
@@ -19,6 +42,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/support/**'],
           globalSetup: ['test/support/global-setup.ts'],
+          provide: { tier: 'integration' },
           testTimeout: 180_000,
           hookTimeout: 600_000,
           // One real stack per run, shared by every file: run files one at a time.

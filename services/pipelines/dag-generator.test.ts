@@ -11,7 +11,7 @@ import { GENERATOR_VERSION, generateDag, pyLiteral, specHashOf } from './dag-gen
 const fixtures = path.join(import.meta.dirname, '__fixtures__', 'pipelines');
 const goldenDir = path.join(import.meta.dirname, '__golden__');
 const python = path.join(repoRoot, '.venv', 'bin', 'python');
-const inspectScript = path.join(import.meta.dirname, 'testing', 'inspect_dags.py');
+const inspectScript = path.join(import.meta.dirname, '../../test/support/inspect_dags.py');
 
 function specFrom(input: unknown): PipelineSpec {
   const parsed = parsePipelineSpec(input);

@@ -16,5 +16,7 @@ export interface StackInfo {
 declare module 'vitest' {
   export interface ProvidedContext {
     stack: StackInfo;
+    /** The vitest tier (project) a test file runs in; see vitest.config.ts. */
+    tier: 'unit' | 'temporal' | 'integration';
   }
 }

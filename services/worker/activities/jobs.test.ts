@@ -1,6 +1,6 @@
 // runJob with the real local process runner and real job processes, in a mocked activity context
 // (heartbeats, attempts and cancellation under the test's control). The same activity under a
-// real Temporal server: workflows/gpu-batch/workflow.test.ts.
+// real Temporal server: workflows/gpu-batch/workflow.temporal.test.ts.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { roles, type Role } from '../../../../shared/contracts/roles.ts';
 import type { Store } from '../../../../shared/store/store.ts';
 import { problemErrorHandler } from '../../problem-details.ts';
-import { appFixture, type AppFixture } from '../../testing/app-fixture.ts';
+import { appFixture, type AppFixture } from '../../../../test/support/app-fixture.ts';
 import authPlugin, { presentedApiKey } from './auth.ts';
 import storePlugin from './store.ts';
 

@@ -1,11 +1,11 @@
 // The reconciler inside the API: scheduled with node-cron, stopped (after its pass) on close, and
 // run on demand by POST /v1/handoffs/reconcile. No hand-off is running here, so only the fake
 // Airflow client's deferred list is read; the reconciliation rules are tested in
-// services/handoffs/reconciler.test.ts.
+// services/handoffs/reconciler.temporal.test.ts.
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AirflowClient, AirflowTaskInstance, AirflowTaskInstanceCollection } from '../../../airflow/client.ts';
-import { appFixture, type AppFixture } from '../../testing/app-fixture.ts';
+import { appFixture, type AppFixture } from '../../../../test/support/app-fixture.ts';
 
 class FakeAirflow {
   lists = 0;

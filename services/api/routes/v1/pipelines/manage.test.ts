@@ -6,7 +6,7 @@ import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import type { AirflowClient, AirflowDag, TriggerDagRunRequest } from '../../../../airflow/client.ts';
 import { AirflowConflictError } from '../../../../airflow/errors.ts';
-import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
+import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
 
 /** Airflow that parses whatever file is in the folder, instantly and cleanly. */
 function fakeAirflow(dagsFolder: string) {

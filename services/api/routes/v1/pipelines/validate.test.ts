@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
-import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
+import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '../../../../pipelines/__fixtures__/pipelines');
 const kbRefreshYaml = readFileSync(path.join(fixtures, 'kb-refresh.yaml'), 'utf8');

@@ -1,7 +1,7 @@
 // Input checking happens before anything reaches Temporal, so the fixture's fake client is never
 // touched here; the round trip through the real worker is in test/smoke.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
-import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
+import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
 
 let f: AppFixture;
 afterEach(() => f?.close());

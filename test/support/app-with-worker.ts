@@ -5,9 +5,9 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../worker/activities/index.ts';
-import { prebuildWorkflowBundle } from '../../worker/bundle.ts';
-import { createLocalEnv, createTimeSkippingEnv } from '../../../test/support/temporal-test-env.ts';
+import { createActivities } from '../../services/worker/activities/index.ts';
+import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
+import { createLocalEnv, createTimeSkippingEnv } from './temporal-test-env.ts';
 import { appFixture, type AppFixture, type AppFixtureOptions } from './app-fixture.ts';
 
 export interface AppWithWorker {

@@ -7,15 +7,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { loadConfig, statePaths, type TandemConfig } from '../../../shared/config.ts';
-import { newApiKey } from '../../../shared/credentials.ts';
-import { roles, type Role } from '../../../shared/contracts/roles.ts';
-import { hashApiKey } from '../../../shared/store/api-key-hash.ts';
-import { openSqliteStore, type SqliteStore } from '../../../shared/store/sqlite-store.ts';
-import { buildApp, type BuildAppOptions } from '../app.ts';
-import type { AirflowClient } from '../../airflow/client.ts';
-import type { AirflowReadinessProbe } from '../plugins/app/airflow.ts';
-import type { TemporalGateway } from '../plugins/app/temporal.ts';
+import { loadConfig, statePaths, type TandemConfig } from '../../shared/config.ts';
+import { newApiKey } from '../../shared/credentials.ts';
+import { roles, type Role } from '../../shared/contracts/roles.ts';
+import { hashApiKey } from '../../shared/store/api-key-hash.ts';
+import { openSqliteStore, type SqliteStore } from '../../shared/store/sqlite-store.ts';
+import { buildApp, type BuildAppOptions } from '../../services/api/app.ts';
+import type { AirflowClient } from '../../services/airflow/client.ts';
+import type { AirflowReadinessProbe } from '../../services/api/plugins/app/airflow.ts';
+import type { TemporalGateway } from '../../services/api/plugins/app/temporal.ts';
 
 export interface FakeDependency {
   /** Replace to make the next pings fail or hang. */

@@ -116,7 +116,7 @@ async function seedRegression(alias: string): Promise<void> {
 }
 
 /**
- * `TANDEM_RECORD_HISTORIES=1 vitest run workflows/kb-refresh/workflow.test.ts` (re)records the
+ * `TANDEM_RECORD_HISTORIES=1 vitest run workflows/kb-refresh/workflow.temporal.test.ts` (re)records the
  * replay fixtures of these flows from this test's executions (no codec here: plaintext already).
  */
 async function recordIfAsked(family: string, workflowId: string): Promise<void> {

@@ -115,7 +115,7 @@ const triggersOf = (dagId: string) => airflow.calls.filter((c) => c === `POST /a
 const runsOf = (dagId: string) => [...airflow.runs.keys()].filter((k) => k.startsWith(`${dagId}/`));
 
 /**
- * `TANDEM_RECORD_HISTORIES=1 vitest run workflows/pipeline-run/workflow.test.ts` (re)records the
+ * `TANDEM_RECORD_HISTORIES=1 vitest run workflows/pipeline-run/workflow.temporal.test.ts` (re)records the
  * replay fixture (workflows/histories/pipeline/) from this test's execution.
  */
 async function recordIfAsked(workflowId: string): Promise<void> {

@@ -3,11 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { appWithWorker, type AppWithWorker } from '../../../testing/app-with-worker.ts';
+import { appWithWorker, type AppWithWorker } from '../../../../../test/support/app-with-worker.ts';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { handoffIdFor } from '../../../../../shared/contracts/handoffs.ts';
-import { appFixture, type AppFixture } from '../../../testing/app-fixture.ts';
+import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;

@@ -1,5 +1,5 @@
 """
-Test helper for services/pipelines/dag-generator.test.ts: loads every generated DAG file of a folder
+Test helper for services/pipelines/dag-generator.test.ts (and the generated-DAG tests): loads every generated DAG file of a folder
 the way Airflow does, and prints one JSON document describing what Airflow actually got, so the
 TypeScript test can compare it with the specs.
 
