@@ -24,7 +24,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 from tandem_airflow.hooks.tandem_api import TandemApiHook
-from tandem_airflow.utils.context import run_conf, run_id
+from tandem_airflow.utils.context import run_conf, run_date, run_id
 from tandem_airflow.utils.sources import (
     SourceUnreadableError,
     fingerprint_source,
@@ -46,10 +46,14 @@ def _committed_value(committed: Mapping[str, Any], name: str, kind: str) -> Mapp
 def check_partition_sources(
     pipeline_id: str, partition: str, sources: list[dict], force: bool = False, **context: Any
 ) -> dict:
-    """Fingerprint the partition's sources; skip the partition when none changed (unless forced)."""
+    """
+    Fingerprint the partition's sources; skip the partition when none changed (unless forced).
+    ``{ds}`` in them is ``run_date``: the date a hand-off input of the same run gets, also for a
+    run without a logical date (then Airflow's ``ds`` is missing and ``run_after`` decides).
+    """
     validate_sources(sources)
     force = bool(force or run_conf(context).get("force"))
-    ds = context.get("ds")
+    ds = run_date(context)
     hook = TandemApiHook()
     committed = hook.committed_fingerprints(pipeline_id, partition)
 
