@@ -36,7 +36,6 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from tandem_airflow.operators.bash import UntemplatedBashOperator
-from tandem_airflow.utils.context import run_date
 from tandem_airflow.utils.partition import PipelinePartition
 from tandem_airflow.utils.sources import validate_sources
 
@@ -90,7 +89,7 @@ def _import_late(module: str, name: str, needed_for: str) -> Any:
 
 
 def _check_sources(partition: PipelinePartition, sources: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
-    label = partition.label_on(run_date(context))
+    label = partition.label(context)
     params = context.get("params") or {}
     chosen = params.get("partitions")
     if chosen and label not in chosen and partition.key not in chosen:
