@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- fingerprint`: throughput of the file fingerprint's content hash
- * (dags/tandem_airflow/operators/partition.py, the path taken when size or mtime changed) on a
+ * (dags/tandem_airflow/utils/sources.py, the path taken when size or mtime changed) on a
  * 1 GiB file, against `sha256sum` on the same file in the same run. Target: ≥ 0.8× sha256sum.
  *
  * Both read from the page cache: one untimed pass of each warms it (discarded), then the best of
@@ -37,7 +37,7 @@ function writeRandomFile(file: string, bytes: number): void {
 
 const python = `
 import json, sys, time
-from tandem_airflow.operators.partition import file_fingerprint
+from tandem_airflow.utils.sources import file_fingerprint
 path, rounds = sys.argv[1], int(sys.argv[2])
 file_fingerprint(path, None)  # warm-up, discarded
 times = []

@@ -69,7 +69,7 @@ function generationMs(count: number): number {
 
 /** The same DAG for dag-factory 1.x: same groups, task count, operators, edges and cron. */
 function dagFactoryYaml(spec: PipelineSpec, dagId: string): string {
-  const callable = 'tandem_airflow.operators.pipeline_stages.run_date';
+  const callable = 'tandem_airflow.utils.context.run_date';
   const tasks: Record<string, unknown>[] = [];
   for (const key of spec.partitions!.keys!) {
     const id = (name: string) => `${key}_${name.replace(/-/g, '_')}`;

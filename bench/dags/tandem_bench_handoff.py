@@ -24,7 +24,6 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from tandem_airflow.hooks.tandem_api import TandemApiHook
 from tandem_airflow.operators.handoff import TemporalHandoffOperator, handoff_start_request
-from tandem_airflow.triggers.handoff import handoff_path
 
 DEPARTMENT = "clinical-ai"
 REVIEW = {
@@ -46,10 +45,7 @@ def review_inputs() -> list[dict]:
 
 def start_or_attach(workflow_input: dict) -> dict:
     body = handoff_start_request(get_current_context(), workflow_type="review.request", workflow_input=workflow_input, department=DEPARTMENT)
-    with TandemApiHook().client() as client:
-        response = client.post("/v1/handoffs", json=body)
-        response.raise_for_status()
-        return response.json()
+    return TandemApiHook().start_handoff(body)
 
 
 def check(state: dict) -> bool:
@@ -73,10 +69,10 @@ class HandoffPollingSensor(BaseSensorOperator):
 
 def wait_by_polling(workflow_input: dict) -> dict:
     state = start_or_attach(workflow_input)
-    with TandemApiHook().client() as client:
-        while not check(state):
-            time.sleep(5)
-            state = client.get(handoff_path(state["handoffId"])).json()
+    hook = TandemApiHook()
+    while not check(state):
+        time.sleep(5)
+        state = hook.get_handoff(state["handoffId"])
     return state.get("result")
 
 

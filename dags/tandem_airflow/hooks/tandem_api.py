@@ -1,15 +1,33 @@
 """
-Hook for tandem's control API.
+Hook for tandem's control API: the one place that speaks HTTP to it.
 
 The launcher creates the Airflow connection ``tandem_default`` (type ``http``): ``host`` is the
 control API's base URL and ``password`` is the service-role API key. DAG code never sees the key;
 tasks and triggers get it from the connection at run time.
+
+Two sides, one hook:
+
+- sync, for operators and task callables: the hand-off start (riding out an API restart for about
+  half a minute), a hand-off's current state, and the fingerprint endpoints;
+- async (``httpx.AsyncClient``), for triggers, which must not block the triggerer's event loop:
+  ``async_session()`` gives one client for a trigger's whole wait, with the hand-off long poll
+  (retried with capped backoff, without limit, while the API is unreachable) and the XCom write.
+
+Callers get parsed JSON or one of two errors: ``TandemApiUnreachable`` (connection refused, reset,
+timed out …, after whatever retrying the call does) and ``TandemApiStatusError`` (an HTTP answer
+the call does not accept, with the problem+json text). What a status means for a task — fail at
+once, or leave it to Airflow's retries — is the caller's decision; the hook only reports it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook
@@ -19,9 +37,68 @@ from tandem_airflow import __version__
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+#: Pauses before the 2nd … 6th attempt of a hand-off start while the API restarts (~30 s in all).
+START_RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
 
 class TandemApiConnectionError(ValueError):
     """The ``tandem_default`` connection is missing something the hook needs."""
+
+
+class TandemApiUnreachable(Exception):
+    """No HTTP answer from the control API (refused, reset, DNS, timeout)."""
+
+    def __init__(self, base_url: str, cause: httpx.TransportError) -> None:
+        self.base_url = base_url
+        self.cause = cause
+        super().__init__(f"the control API at {base_url} is unreachable ({cause})")
+
+
+class TandemApiStatusError(Exception):
+    """The control API answered with a status the call does not accept."""
+
+    def __init__(self, status: int, problem: str, text: str = "") -> None:
+        self.status = status
+        #: problem+json ``detail`` (or ``title``) and each ``errors[].path: message``.
+        self.problem = problem
+        #: The raw body (at most 500 characters), for messages that quote it.
+        self.text = text
+        super().__init__(f"HTTP {status}: {problem}")
+
+
+# --- what the control API answers (shared/contracts/handoffs.ts, fingerprints.ts) --------------
+
+HandoffStatus = Literal["pending", "succeeded", "failed", "cancelled", "terminated", "timed-out", "rejected", "expired"]
+
+
+class HandoffLinks(TypedDict):
+    workflow: str
+    temporalUi: NotRequired[str]
+
+
+class HandoffState(TypedDict):
+    """``HandoffState`` of shared/contracts/handoffs.ts (``created`` only in a start's answer)."""
+
+    handoffId: str
+    workflowId: str
+    runId: str
+    workflowType: str
+    department: str
+    pipelineId: str | None
+    partition: str | None
+    airflow: NotRequired[dict[str, Any]]
+    status: HandoffStatus
+    result: NotRequired[Any]
+    reason: NotRequired[str]
+    startedAt: str
+    closedAt: str | None
+    links: HandoffLinks
+    created: NotRequired[bool]
+
+
+class FingerprintCheck(TypedDict):
+    changed: bool
+    reasons: list[str]
 
 
 @dataclass(frozen=True)
@@ -71,6 +148,46 @@ def settings_from_connection(conn: Connection) -> TandemApiSettings:
     return TandemApiSettings(base_url=base_url.rstrip("/"), service_key=conn.password)
 
 
+def handoff_path(handoff_id: str) -> str:
+    # Hand-off ids contain ':' and Airflow run ids may contain '+', '/' …: one path segment.
+    return f"/v1/handoffs/{quote(handoff_id, safe='')}"
+
+
+def backoff_delay(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: base, 2·base, 4·base … capped."""
+    return min(cap, base * 2 ** (failures - 1))
+
+
+def problem_text(response: httpx.Response) -> str:
+    """The problem+json ``detail`` (or ``title``) and each ``errors[].path: message``."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if not isinstance(problem, Mapping):
+        return str(problem)[:500]
+    text = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+    issues = [
+        f"{issue.get('path') or '(root)'}: {issue.get('message')}"
+        for issue in problem.get("errors") or []
+        if isinstance(issue, Mapping)
+    ]
+    return f"{text} ({'; '.join(issues)})" if issues else text
+
+
+def _status_error(response: httpx.Response) -> TandemApiStatusError:
+    return TandemApiStatusError(response.status_code, problem_text(response), response.text[:500])
+
+
+def _transport_problem(err: httpx.TransportError) -> str:
+    detail = str(err)
+    return f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+
+
+def _fingerprint_sources(fingerprints: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"source": name, **fp} for name, fp in fingerprints.items()]
+
+
 class TandemApiHook(BaseHook):
     """
     Talks to tandem's control API with the service key from an Airflow connection.
@@ -102,18 +219,26 @@ class TandemApiHook(BaseHook):
             self._settings = settings_from_connection(await self.aget_connection(self.tandem_conn_id))
         return self._settings
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        """An httpx client bound to the control API with the service key; close it (``with``)."""
-        settings = self.get_conn()
-        return httpx.Client(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout, **kwargs)
+    def url(self, path: str) -> str:
+        """An absolute URL of the control API (for links shown to people)."""
+        return self.get_conn().url(path)
 
-    async def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
-        settings = await self.aget_conn()
-        return httpx.AsyncClient(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout, **kwargs)
+    # --- sync: operators and task callables ----------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        settings = self.get_conn()
+        return httpx.Client(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            with self._client() as client:
+                return client.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise TandemApiUnreachable(self.get_conn().base_url, err) from err
 
     def get_version(self) -> dict[str, Any]:
         """``GET /v1/version``: proves the URL and the key work. Raises ``httpx.HTTPStatusError`` on 4xx/5xx."""
-        with self.client() as client:
+        with self._client() as client:
             response = client.get("/v1/version")
             response.raise_for_status()
             return response.json()
@@ -125,3 +250,157 @@ class TandemApiHook(BaseHook):
         except Exception as err:  # report, do not raise: this is a UI check
             return False, str(err)
         return True, f"tandem control API reachable: {version}"
+
+    def start_handoff(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> HandoffState:
+        """
+        ``POST /v1/handoffs`` (start or attach), riding out a control API restart (refused
+        connections, 5xx) for about half a minute: the start is idempotent, and a restart of the
+        API should not cost a try of every task that starts a hand-off meanwhile.
+
+        :param backoff_scale: multiplies the pauses between attempts (tests set it near 0).
+        :raises TandemApiStatusError: any answer but 200/201 (a 5xx only on the last attempt).
+        :raises TandemApiUnreachable: no answer on the last attempt either.
+        """
+        for attempt, delay in enumerate([*START_RETRY_DELAYS_SECONDS, None], start=1):
+            try:
+                response = self._request("POST", "/v1/handoffs", json=dict(body))
+            except TandemApiUnreachable as err:
+                if delay is None:
+                    raise
+                problem = str(err.cause) or type(err.cause).__name__
+            else:
+                if response.status_code in (200, 201):
+                    return response.json()
+                if response.status_code < 500 or delay is None:
+                    raise _status_error(response)
+                problem = f"HTTP {response.status_code}"
+            self.log.warning("hand-off start: control API unavailable (%s), attempt %d; retrying in %gs", problem, attempt, delay)
+            time.sleep(delay * backoff_scale)
+        raise AssertionError("unreachable")
+
+    def get_handoff(self, handoff_id: str) -> HandoffState:
+        """``GET /v1/handoffs/{id}?waitMs=0``: the state now, without waiting. Any answer but 200 raises."""
+        with self._client() as client:
+            response = client.get(handoff_path(handoff_id), params={"waitMs": 0})
+        if response.status_code != 200:
+            raise _status_error(response)
+        return response.json()
+
+    def _fingerprints(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        # Any failure is a plain exception (httpx's own): the source check and the commit are
+        # idempotent, so Airflow's retries of those tasks ride out an API restart.
+        with self._client() as client:
+            response = client.request(method, path, **kwargs)
+            response.raise_for_status()
+            return response.json()
+
+    def committed_fingerprints(self, pipeline_id: str, partition: str) -> dict[str, dict[str, Any]]:
+        """``{source: {"kind", "identity", "value", …}}`` last committed for the partition."""
+        answer = self._fingerprints("GET", "/v1/fingerprints", params={"pipelineId": pipeline_id, "partition": partition})
+        return {item["source"]: item for item in answer["sources"]}
+
+    def check_fingerprints(
+        self, pipeline_id: str, partition: str, run_id: str, force: bool, fingerprints: Mapping[str, Mapping[str, Any]]
+    ) -> FingerprintCheck:
+        """Whether the partition changed; the API records the values as pending for ``run_id``."""
+        body = {
+            "pipelineId": pipeline_id,
+            "partition": partition,
+            "runId": run_id,
+            "force": force,
+            "sources": _fingerprint_sources(fingerprints),
+        }
+        return self._fingerprints("POST", "/v1/fingerprints/check", json=body)  # type: ignore[return-value]
+
+    def commit_fingerprints(
+        self, pipeline_id: str, partition: str, run_id: str, fingerprints: Mapping[str, Mapping[str, Any]] | None
+    ) -> dict[str, Any]:
+        """Make the checked values the committed ones; without ``fingerprints`` the API uses the pending ones."""
+        body: dict[str, Any] = {"pipelineId": pipeline_id, "partition": partition, "runId": run_id}
+        if fingerprints is not None:
+            body["sources"] = _fingerprint_sources(fingerprints)
+        return self._fingerprints("POST", "/v1/fingerprints/commit", json=body)
+
+    # --- async: triggers -----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def async_session(self) -> AsyncIterator[AsyncTandemApiSession]:
+        """One ``httpx.AsyncClient`` (one connection pool) for a trigger's whole wait."""
+        settings = await self.aget_conn()
+        async with httpx.AsyncClient(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout) as client:
+            yield AsyncTandemApiSession(self, client)
+
+
+class AsyncTandemApiSession:
+    """The async calls of ``TandemApiHook``, bound to one open client (see ``async_session``)."""
+
+    def __init__(self, hook: TandemApiHook, client: httpx.AsyncClient) -> None:
+        self.hook = hook
+        self.client = client
+
+    async def wait_for_handoff(
+        self,
+        handoff_id: str,
+        *,
+        wait_ms: int,
+        backoff_base_seconds: float,
+        backoff_max_seconds: float,
+        log: Any = None,
+    ) -> HandoffState:
+        """
+        One long poll, ``GET /v1/handoffs/{id}?waitMs=``: the state when the workflow ended or
+        ``wait_ms`` passed (then still ``pending``). While the API is unreachable — refused or
+        reset connections, timeouts, 5xx, 429, a 200 that is not JSON (a proxy's page while the
+        API restarts) — it retries after ``backoff_base_seconds``, doubling up to
+        ``backoff_max_seconds``, without limit: the workflow keeps running in Temporal, and the
+        first poll that gets through reports its outcome.
+
+        :param log: where the retries are logged (the trigger's log, so they show as its lines).
+        :raises TandemApiStatusError: any other answer (404, 401/403, other 4xx).
+        """
+        log = log or self.hook.log
+        path = handoff_path(handoff_id)
+        failures = 0
+        while True:
+            problem, state = await self._poll_once(path, wait_ms)
+            if problem is None:
+                if failures:
+                    log.info("hand-off %s: control API reachable again after %d failed poll(s)", handoff_id, failures)
+                assert state is not None
+                return state
+            failures += 1
+            delay = backoff_delay(failures, backoff_base_seconds, backoff_max_seconds)
+            log.warning("hand-off %s: control API unreachable (%s), retrying in %gs", handoff_id, problem, delay)
+            await asyncio.sleep(delay)
+
+    async def _poll_once(self, path: str, wait_ms: int) -> tuple[str | None, HandoffState | None]:
+        """``(problem, None)`` when the poll should be retried later, else ``(None, state)``."""
+        try:
+            response = await self.client.get(path, params={"waitMs": wait_ms})
+        except httpx.TransportError as err:  # refused, reset, DNS, timeout
+            return _transport_problem(err), None
+        status = response.status_code
+        if status >= 500 or status == 429:
+            return f"HTTP {status}", None
+        if status != 200:
+            raise _status_error(response)
+        try:
+            return None, response.json()
+        except ValueError:
+            return f"HTTP 200 without JSON: {response.text[:100]!r}", None
+
+    async def publish_handoff_result(self, handoff_id: str) -> None:
+        """
+        ``POST /v1/handoffs/{id}/xcom``: the control API writes a succeeded hand-off's result as its
+        task's ``return_value`` XCom through Airflow's REST API. Not retried: the caller has a
+        fallback (resuming the task on a worker).
+
+        :raises TandemApiUnreachable: no answer.
+        :raises TandemApiStatusError: any answer but 200.
+        """
+        try:
+            response = await self.client.post(f"{handoff_path(handoff_id)}/xcom")
+        except httpx.TransportError as err:
+            raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
+        if response.status_code != 200:
+            raise _status_error(response)

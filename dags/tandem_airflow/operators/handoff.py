@@ -20,24 +20,27 @@ failing API raises a plain exception so the stage's own retries apply.
 
 User strings in ``workflow_input`` are never Jinja templates (see ``pipeline_stages``); only
 ``{partition}``, ``{ds}``, ``{run_id}``, ``{dag_id}`` and ``{task_id}`` are replaced, by plain text
-replacement.
+replacement. ``{ds}`` is ``utils.context.run_date``, the same date the partition's source check
+fills into its source paths.
+
+Every HTTP call goes through ``TandemApiHook``; this module decides only what an answer means for
+the task.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from tandem_airflow.hooks.tandem_api import TandemApiHook
-from tandem_airflow.operators.partition import fill_placeholders
-from tandem_airflow.operators.pipeline_stages import PipelinePartition, run_date
-from tandem_airflow.triggers.handoff import ERROR_STATUS, HandoffTrigger, handoff_path
+from tandem_airflow.hooks.tandem_api import HandoffState, TandemApiHook, TandemApiStatusError, TandemApiUnreachable
+from tandem_airflow.triggers.handoff import ERROR_STATUS, HandoffEventPayload, HandoffTrigger
+from tandem_airflow.utils.context import run_date
+from tandem_airflow.utils.partition import PipelinePartition
+from tandem_airflow.utils.placeholders import fill_structure
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -61,34 +64,6 @@ class TemporalWorkflowLink(BaseOperatorLink):
         return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
 
 
-def _filled(value: Any, values: dict[str, str | None]) -> Any:
-    """Placeholders replaced in every string value of a JSON-like structure (keys stay as written)."""
-    if isinstance(value, str):
-        return fill_placeholders(value, **values)
-    if isinstance(value, Mapping):
-        return {key: _filled(item, values) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_filled(item, values) for item in value]
-    return value
-
-
-def _problem_text(response: httpx.Response) -> str:
-    """The problem+json ``detail`` (or ``title``) and each ``errors[].path: message``."""
-    try:
-        problem = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    if not isinstance(problem, Mapping):
-        return str(problem)[:500]
-    text = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
-    issues = [
-        f"{issue.get('path') or '(root)'}: {issue.get('message')}"
-        for issue in problem.get("errors") or []
-        if isinstance(issue, Mapping)
-    ]
-    return f"{text} ({'; '.join(issues)})" if issues else text
-
-
 def handoff_start_request(
     context: Context,
     *,
@@ -105,11 +80,12 @@ def handoff_start_request(
     """
     ti = context["ti"]
     map_index = -1 if ti.map_index is None else ti.map_index
-    label = partition.label(context) if partition is not None else None
-    values = {"partition": label, "ds": run_date(context), "run_id": ti.run_id, "dag_id": ti.dag_id, "task_id": ti.task_id}
+    day = run_date(context)
+    label = partition.label_on(day) if partition is not None else None
+    values = {"partition": label, "ds": day, "run_id": ti.run_id, "dag_id": ti.dag_id, "task_id": ti.task_id}
     return {
         "workflowType": workflow_type,
-        "input": _filled(workflow_input, values),
+        "input": fill_structure(workflow_input, values),
         "department": department,
         "pipelineId": pipeline_id,
         "partition": label,
@@ -178,9 +154,7 @@ class TemporalHandoffOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         hook = TandemApiHook(tandem_conn_id=self.tandem_conn_id)
-        body = self.start_request(context)
-        response = self._post_start(hook, body)
-        state = self._started(response)
+        state = self._start(hook, self.start_request(context))
         handoff_id = state["handoffId"]
 
         ti = context["ti"]
@@ -205,46 +179,34 @@ class TemporalHandoffOperator(BaseOperator):
             kwargs={"handoff_id": handoff_id},
         )
 
-    def _post_start(self, hook: TandemApiHook, body: dict[str, Any]) -> httpx.Response:
+    def _start(self, hook: TandemApiHook, body: dict[str, Any]) -> HandoffState:
         """
-        ``POST /v1/handoffs``, riding out a control API restart (refused connections, 5xx) for
-        about half a minute before failing the try: the start is idempotent, and a restart of the
-        API should not cost a try of every task that starts a hand-off meanwhile.
+        The hook's start (which rides out about 30 s of a restarting API), its failures sorted by
+        whether a retry can help: a rejected spec or a refused key fails the task at once.
         """
-        delays = [1.0, 2.0, 4.0, 8.0, 15.0]
-        for attempt, delay in enumerate([*delays, None], start=1):
-            try:
-                with hook.client() as client:
-                    response = client.post("/v1/handoffs", json=body)
-                if response.status_code < 500 or delay is None:
-                    return response
-                problem = f"HTTP {response.status_code}"
-            except httpx.TransportError as err:
-                if delay is None:
-                    raise AirflowException(
-                        f"hand-off start: the control API at {hook.get_conn().base_url} is unreachable ({err}); "
-                        f"Airflow retries this task ({self.retries} retries configured)"
-                    ) from err
-                problem = str(err) or type(err).__name__
-            self.log.warning("hand-off start: control API unavailable (%s), attempt %d; retrying in %gs", problem, attempt, delay)
-            time.sleep(delay * self.start_backoff_scale)
-        raise AssertionError("unreachable")
+        try:
+            return hook.start_handoff(body, backoff_scale=self.start_backoff_scale)
+        except TandemApiUnreachable as err:
+            raise AirflowException(
+                f"hand-off start: the control API at {err.base_url} is unreachable ({err.cause}); "
+                f"Airflow retries this task ({self.retries} retries configured)"
+            ) from err
+        except TandemApiStatusError as err:
+            raise self._start_failure(err) from err
 
-    def _started(self, response: httpx.Response) -> dict[str, Any]:
-        status = response.status_code
-        if status in (200, 201):
-            return response.json()
+    def _start_failure(self, err: TandemApiStatusError) -> AirflowException:
+        status = err.status
         what = f"hand-off start for {self.workflow_type!r}"
         if status in (400, 422):
-            raise AirflowFailException(f"{what} rejected by the control API (HTTP {status}): {_problem_text(response)}")
+            return AirflowFailException(f"{what} rejected by the control API (HTTP {status}): {err.problem}")
         if status in (401, 403):
-            raise AirflowFailException(
-                f"{what}: the control API refused the service key (HTTP {status}: {_problem_text(response)}); "
+            return AirflowFailException(
+                f"{what}: the control API refused the service key (HTTP {status}: {err.problem}); "
                 f"check the key (password) of the Airflow connection {self.tandem_conn_id!r}: it must be a "
                 f"service-role key allowed for department {self.department!r}"
             )
-        raise AirflowException(
-            f"{what} failed: the control API answered HTTP {status} ({_problem_text(response)}); "
+        return AirflowException(
+            f"{what} failed: the control API answered HTTP {status} ({err.problem}); "
             f"Airflow retries this task ({self.retries} retries configured)"
         )
 
@@ -256,11 +218,11 @@ class TemporalHandoffOperator(BaseOperator):
         workflow = links.get("workflow")
         if not workflow:
             return None
-        return str(workflow) if "://" in str(workflow) else hook.get_conn().url(str(workflow))
+        return str(workflow) if "://" in str(workflow) else hook.url(str(workflow))
 
     # --- completion ---------------------------------------------------------------------------
 
-    def execute_complete(self, context: Context, event: Any = None, handoff_id: str | None = None) -> Any:
+    def execute_complete(self, context: Context, event: HandoffEventPayload | Any = None, handoff_id: str | None = None) -> Any:
         """Resumed by the trigger: return the result (XCom ``return_value``) or fail with the reason."""
         if not isinstance(event, Mapping):
             # `dag.test()` runs triggers in line and, instead of ending the task on a
@@ -271,14 +233,13 @@ class TemporalHandoffOperator(BaseOperator):
             event = self._current_state(handoff_id)
         return self._outcome(event)
 
-    def _current_state(self, handoff_id: str) -> dict[str, Any]:
-        with TandemApiHook(tandem_conn_id=self.tandem_conn_id).client() as client:
-            response = client.get(handoff_path(handoff_id), params={"waitMs": 0})
-        if response.status_code != 200:
-            raise AirflowException(f"hand-off {handoff_id}: the control API answered HTTP {response.status_code} ({_problem_text(response)})")
-        return response.json()
+    def _current_state(self, handoff_id: str) -> HandoffState:
+        try:
+            return TandemApiHook(tandem_conn_id=self.tandem_conn_id).get_handoff(handoff_id)
+        except TandemApiStatusError as err:
+            raise AirflowException(f"hand-off {handoff_id}: the control API answered HTTP {err.status} ({err.problem})") from err
 
-    def _outcome(self, state: Mapping[str, Any]) -> Any:
+    def _outcome(self, state: HandoffEventPayload) -> Any:
         handoff_id = state.get("handoffId")
         status = state.get("status")
         if status == "succeeded":

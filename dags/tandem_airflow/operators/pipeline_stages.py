@@ -18,6 +18,10 @@ fingerprint client, Kubernetes jobs, evaluation) are imported when a task runs, 
 even where one of them is not installed yet and fails that task with a clear message instead. The
 hand-off stage is a deferrable operator of its own (``operators/handoff.py``), built at parse time;
 it talks to the control API only when it runs.
+
+This module is the DAG-building layer: it imports the operators and ``utils``, and nothing in the
+package imports it back (generated DAG files do). ``PipelinePartition`` lives in
+``utils/partition.py`` and is re-exported here because generated DAG files import it from here.
 """
 
 from __future__ import annotations
@@ -25,13 +29,30 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.exceptions import AirflowSkipException
+
+from tandem_airflow.operators.bash import UntemplatedBashOperator
+from tandem_airflow.utils.partition import PipelinePartition
+from tandem_airflow.utils.sources import validate_sources
+
+__all__ = [
+    "CHECK_TASK_ID",
+    "COMMIT_TASK_ID",
+    "CONTROL_API_RETRIES",
+    "PipelinePartition",
+    "UntemplatedBashOperator",
+    "bash_stage",
+    "check_sources_task",
+    "commit_fingerprints_task",
+    "evaluation_stage",
+    "handoff_stage",
+    "k8s_job_stage",
+    "python_stage",
+]
 
 CHECK_TASK_ID = "check_sources"
 #: The source check and the fingerprint commit are idempotent calls to the control API: a restart
@@ -43,49 +64,6 @@ CONTROL_API_RETRIES: dict[str, Any] = {
     "max_retry_delay": timedelta(seconds=60),
 }
 COMMIT_TASK_ID = "commit_fingerprints"
-
-
-@dataclass(frozen=True)
-class PipelinePartition:
-    """One partition of a pipeline as the generated DAG knows it at parse time."""
-
-    pipeline_id: str
-    department: str
-    #: The partition key (``partitions.keys``), or None when the pipeline is not keyed.
-    key: str | None
-    #: Whether the run's logical date is part of the partition (``partitions.date``).
-    by_date: bool
-
-    def label(self, context: dict[str, Any]) -> str:
-        """
-        The partition's name in the fingerprint store and the API: ``key``, ``YYYY-MM-DD``,
-        ``key:YYYY-MM-DD`` when both, or ``all`` for an unpartitioned pipeline.
-        """
-        day = run_date(context) if self.by_date else None
-        if self.key is not None and day is not None:
-            return f"{self.key}:{day}"
-        return self.key or day or "all"
-
-    def env(self, context: dict[str, Any]) -> dict[str, str]:
-        """What a bash stage sees of its partition."""
-        env = {
-            "TANDEM_PIPELINE_ID": self.pipeline_id,
-            "TANDEM_DEPARTMENT": self.department,
-            "TANDEM_PARTITION": self.label(context),
-        }
-        if self.key is not None:
-            env["TANDEM_PARTITION_KEY"] = self.key
-        if self.by_date:
-            env["TANDEM_PARTITION_DATE"] = run_date(context)
-        return env
-
-
-def run_date(context: dict[str, Any]) -> str:
-    """The run's logical date; a run triggered without one (Airflow 3 allows it) uses its run_after."""
-    ds = context.get("ds")
-    if ds:
-        return str(ds)
-    return context["dag_run"].run_after.date().isoformat()
 
 
 def _retry_args(retries: int, retry_delay_seconds: int) -> dict[str, Any]:
@@ -116,12 +94,12 @@ def _check_sources(partition: PipelinePartition, sources: list[dict[str, Any]], 
     chosen = params.get("partitions")
     if chosen and label not in chosen and partition.key not in chosen:
         raise AirflowSkipException(f"partition {label} skipped: this run covers only partitions {list(chosen)}")
-    check = _import_late("tandem_airflow.operators.partition", "check_partition_sources", "the source check")
+    check = _import_late("tandem_airflow.utils.fingerprints", "check_partition_sources", "the source check")
     return check(partition.pipeline_id, label, copy.deepcopy(sources), bool(params.get("force")), **context)
 
 
 def _commit_fingerprints(partition: PipelinePartition, **context: Any) -> None:
-    commit = _import_late("tandem_airflow.operators.partition", "commit_partition_fingerprints", "the fingerprint commit")
+    commit = _import_late("tandem_airflow.utils.fingerprints", "commit_partition_fingerprints", "the fingerprint commit")
     commit(partition.pipeline_id, partition.label(context), **context)
 
 
@@ -130,8 +108,10 @@ def check_sources_task(partition: PipelinePartition, sources: list[dict[str, Any
     First task of a partition: skips the partition (and so everything downstream of it, through
     the default all_success trigger rule) when none of its sources changed since its last
     successful run, unless the run is forced (``force`` param) or leaves the partition out
-    (``partitions`` param).
+    (``partitions`` param). A source the generator would never write fails the DAG's parse here,
+    naming the key, instead of a task at run time.
     """
+    validate_sources(sources)
     return _python_task(CHECK_TASK_ID, _check_sources, partition, sources, **CONTROL_API_RETRIES)
 
 
@@ -160,22 +140,6 @@ def python_stage(
 ) -> PythonOperator:
     """Calls ``package.module:function`` with ``partition=<label>`` and the spec's kwargs."""
     return _python_task(task_id, _run_python, partition, callable, kwargs, **_retry_args(retries, retry_delay_seconds))
-
-
-class UntemplatedBashOperator(BashOperator):
-    """A BashOperator whose command and env are used exactly as given: nothing is Jinja-rendered."""
-
-    template_fields = ()
-    template_ext = ()
-    template_fields_renderers: dict[str, str] = {}
-
-    def __init__(self, *, partition: PipelinePartition, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.partition = partition
-
-    def execute(self, context: Any) -> Any:
-        self.env = {**(self.env or {}), **self.partition.env(context)}
-        return super().execute(context)
 
 
 def bash_stage(
@@ -279,7 +243,9 @@ def handoff_stage(
     result is the task's ``return_value`` XCom. ``{partition}`` (and ``{ds}``, ``{run_id}``…) in
     the input's strings are replaced when the task runs.
     """
-    # Imported here: handoff.py imports this module (PipelinePartition).
+    # Imported only by pipelines that have a hand-off stage, and not for an import cycle (the
+    # operator never imports this module): it brings the trigger machinery along
+    # (airflow.triggers.base), which measured 20-30 ms more per parse of every generated DAG.
     from tandem_airflow.operators.handoff import TemporalHandoffOperator
 
     return TemporalHandoffOperator(

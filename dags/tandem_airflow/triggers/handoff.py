@@ -16,15 +16,19 @@ poll that gets through reports its outcome, however long ago it ended.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Literal, TypedDict
 
-import httpx
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from tandem_airflow.hooks.tandem_api import TandemApiHook
+from tandem_airflow.hooks.tandem_api import (
+    AsyncTandemApiSession,
+    HandoffState,
+    TandemApiHook,
+    TandemApiStatusError,
+    TandemApiUnreachable,
+    handoff_path,
+)
 
 #: How long one poll waits for an outcome on the API side; below the API's cap (30 s).
 DEFAULT_WAIT_MS = 25_000
@@ -34,17 +38,21 @@ DEFAULT_BACKOFF_BASE_SECONDS = 1.0
 DEFAULT_BACKOFF_MAX_SECONDS = 30.0
 
 #: ``status`` of the events the trigger makes up itself (the API's statuses are the others).
-ERROR_STATUS = "error"
+ERROR_STATUS: Literal["error"] = "error"
 
 
-def handoff_path(handoff_id: str) -> str:
-    # Hand-off ids contain ':' and Airflow run ids may contain '+', '/' …: one path segment.
-    return f"/v1/handoffs/{quote(handoff_id, safe='')}"
+class HandoffErrorPayload(TypedDict):
+    """Payload of the event for an answer that is no hand-off state (unknown hand-off, refused key …)."""
+
+    handoffId: str
+    status: Literal["error"]
+    reason: str
 
 
-def backoff_delay(failures: int, base: float, cap: float) -> float:
-    """Seconds to wait after the ``failures``-th failure in a row: base, 2·base, 4·base … capped."""
-    return min(cap, base * 2 ** (failures - 1))
+#: What ``execute_complete`` receives in a ``TriggerEvent``: the hand-off's final state as the API
+#: answered it (any status but ``pending``; ``succeeded`` when the XCom write failed or
+#: ``end_from_trigger`` is off), or an error the trigger made up.
+HandoffEventPayload = HandoffState | HandoffErrorPayload
 
 
 class HandoffTrigger(BaseTrigger):
@@ -90,69 +98,53 @@ class HandoffTrigger(BaseTrigger):
             },
         )
 
+    def hook(self) -> TandemApiHook:
+        return TandemApiHook(tandem_conn_id=self.tandem_conn_id, timeout=self.wait_ms / 1000 + REQUEST_SLACK_SECONDS)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = TandemApiHook(tandem_conn_id=self.tandem_conn_id, timeout=self.wait_ms / 1000 + REQUEST_SLACK_SECONDS)
-        path = handoff_path(self.handoff_id)
-        self.log.info("hand-off %s: deferred, waiting for its workflow (long poll GET %s)", self.handoff_id, path)
-        failures = 0
-        async with await hook.async_client() as client:
+        self.log.info("hand-off %s: deferred, waiting for its workflow (long poll GET %s)", self.handoff_id, handoff_path(self.handoff_id))
+        async with self.hook().async_session() as api:
             while True:
-                problem, state = await self._poll(client, path)
-                if problem is not None:
-                    failures += 1
-                    delay = backoff_delay(failures, self.backoff_base_seconds, self.backoff_max_seconds)
-                    self.log.warning(
-                        "hand-off %s: control API unreachable (%s), retrying in %gs", self.handoff_id, problem, delay
+                try:
+                    state = await api.wait_for_handoff(
+                        self.handoff_id,
+                        wait_ms=self.wait_ms,
+                        backoff_base_seconds=self.backoff_base_seconds,
+                        backoff_max_seconds=self.backoff_max_seconds,
+                        log=self.log,
                     )
-                    await asyncio.sleep(delay)
-                    continue
-                if failures:
-                    self.log.info("hand-off %s: control API reachable again after %d failed poll(s)", self.handoff_id, failures)
-                    failures = 0
-                assert state is not None
+                except TandemApiStatusError as err:
+                    yield TriggerEvent(self._error(self._reason_for(err)))
+                    return
                 if state.get("status") == "pending":
                     continue
-                yield await self._event(client, path, state)
+                yield await self._event(api, state)
                 return
 
-    async def _poll(self, client: httpx.AsyncClient, path: str) -> tuple[str | None, dict[str, Any] | None]:
-        """``(problem, None)`` when the poll should be retried later, else ``(None, state)``."""
-        try:
-            response = await client.get(path, params={"waitMs": self.wait_ms})
-        except httpx.TransportError as err:  # refused, reset, DNS, timeout
-            detail = str(err)
-            return (f"{type(err).__name__}: {detail}" if detail else type(err).__name__), None
-        status = response.status_code
-        if status >= 500 or status == 429:
-            return f"HTTP {status}", None
-        if status == 404:
-            return None, self._error(f"hand-off {self.handoff_id} is unknown to the control API")
-        if status in (401, 403):
-            return None, self._error(
-                f"the control API refused the service key (HTTP {status}) while waiting for hand-off "
+    def _reason_for(self, err: TandemApiStatusError) -> str:
+        if err.status == 404:
+            return f"hand-off {self.handoff_id} is unknown to the control API"
+        if err.status in (401, 403):
+            return (
+                f"the control API refused the service key (HTTP {err.status}) while waiting for hand-off "
                 f"{self.handoff_id}; check the key in the Airflow connection {self.tandem_conn_id!r}"
             )
-        if status != 200:
-            return None, self._error(f"the control API answered HTTP {status} for hand-off {self.handoff_id}: {response.text[:500]}")
-        try:
-            state = response.json()
-        except ValueError:  # a proxy's error page while the API restarts
-            return f"HTTP 200 without JSON: {response.text[:100]!r}", None
-        return None, state
+        return f"the control API answered HTTP {err.status} for hand-off {self.handoff_id}: {err.text}"
 
-    def _error(self, reason: str) -> dict[str, Any]:
+    def _error(self, reason: str) -> HandoffErrorPayload:
         return {"handoffId": self.handoff_id, "status": ERROR_STATUS, "reason": reason}
 
-    async def _event(self, client: httpx.AsyncClient, path: str, state: dict[str, Any]) -> TriggerEvent:
+    async def _event(self, api: AsyncTandemApiSession, state: HandoffState) -> TriggerEvent:
         status = state.get("status")
-        if status == "succeeded" and self.end_from_trigger and await self._publish_result(client, path):
+        if status == "succeeded" and self.end_from_trigger and await self._publish_result(api):
             self.log.info("hand-off %s: workflow succeeded; ending the task from the triggerer", self.handoff_id)
             # The result is already the task's return_value XCom (written by the control API).
             return TaskSuccessEvent()
         self.log.info("hand-off %s: workflow ended %s; resuming the task", self.handoff_id, status)
-        return TriggerEvent(state)
+        payload: HandoffEventPayload = state
+        return TriggerEvent(payload)
 
-    async def _publish_result(self, client: httpx.AsyncClient, path: str) -> bool:
+    async def _publish_result(self, api: AsyncTandemApiSession) -> bool:
         """
         Has the control API write the result as the task's ``return_value`` XCom through Airflow's
         REST API. Not ``TaskSuccessEvent(xcoms=…)``: Airflow 3.3 stores those JSON-encoded twice,
@@ -160,13 +152,15 @@ class HandoffTrigger(BaseTrigger):
         fails the task resumes on a worker instead, where ``execute_complete`` returns the result.
         """
         try:
-            response = await client.post(f"{path}/xcom")
-        except httpx.TransportError as err:
-            self.log.warning("hand-off %s: could not have the result written as XCom (%s); resuming on a worker", self.handoff_id, err)
-            return False
-        if response.status_code != 200:
+            await api.publish_handoff_result(self.handoff_id)
+        except TandemApiUnreachable as err:
             self.log.warning(
-                "hand-off %s: writing the result as XCom answered HTTP %s; resuming on a worker", self.handoff_id, response.status_code
+                "hand-off %s: could not have the result written as XCom (%s); resuming on a worker", self.handoff_id, err.cause
+            )
+            return False
+        except TandemApiStatusError as err:
+            self.log.warning(
+                "hand-off %s: writing the result as XCom answered HTTP %s; resuming on a worker", self.handoff_id, err.status
             )
             return False
         return True

@@ -1,248 +1,25 @@
 """
-The Airflow side of the Airflow → Temporal hand-off against a stand-in for the control API's
-``/v1/handoffs`` (shared/contracts/handoffs.ts):
-
-- ``HandoffTrigger``: serialize() round trip; long poll until the workflow ends (success ends the
-  task from the triggerer with the result as XCom, other outcomes resume it); 404; the API down
-  for a while (refused connections, then 503) → retries with growing, capped backoff, logged, and
-  nothing lost when it comes back;
-- ``TemporalHandoffOperator``: the start request (placeholders, Airflow coordinates), deferral,
-  the link, and failures sorted by whether a retry can help; ``execute_complete``;
-- a generated-style DAG really runs (``dag.test()``) and a downstream stage reads the decision.
+``TemporalHandoffOperator`` against a stand-in for the control API's ``/v1/handoffs``: the start
+request (placeholders, Airflow coordinates), deferral, the link, and failures sorted by whether a
+retry can help; ``execute_complete``; and a generated-style DAG that really runs (``dag.test()``)
+where a downstream stage reads the decision.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
 import re
-import socket
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
-from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
-from json_http import JsonHandler, serve
+from handoff_api import DECISION, HANDOFF_ID, QUOTED_PATH, RUN_ID, SERVICE_KEY, api, free_port, state, use_connection  # noqa: F401
 from tandem_airflow.operators.handoff import TemporalHandoffOperator, TemporalWorkflowLink
-from tandem_airflow.operators.partition import fill_placeholders
 from tandem_airflow.operators.pipeline_stages import PipelinePartition, handoff_stage
 from tandem_airflow.triggers.handoff import HandoffTrigger
-
-SERVICE_KEY = "tdm_svc_handoff-test-0123456789"
-RUN_ID = "scheduled__2026-06-02T01:30:00+00:00"
-HANDOFF_ID = f"handoff:tandem__discharge-summaries:{RUN_ID}:ward-a.review:-1"
-QUOTED_PATH = "/v1/handoffs/handoff%3Atandem__discharge-summaries%3Ascheduled__2026-06-02T01%3A30%3A00%2B00%3A00%3Award-a.review%3A-1"
-DECISION = {"outcome": "approved", "decidedBy": "dr-a", "artifactVersion": f"{RUN_ID}:ward-a:2026-06-02"}
-
-
-def state(status: str, **fields: Any) -> dict[str, Any]:
-    """A HandoffState as the control API answers it."""
-    return {
-        "handoffId": HANDOFF_ID,
-        "workflowId": HANDOFF_ID,
-        "runId": "0193-temporal-run",
-        "workflowType": "review.request",
-        "department": "clinical-ai",
-        "pipelineId": "discharge-summaries",
-        "partition": "ward-a:2026-06-02",
-        "status": status,
-        "startedAt": "2026-06-02T01:31:00.000Z",
-        "closedAt": None if status == "pending" else "2026-06-02T01:41:00.000Z",
-        "links": {"workflow": f"/v1/workflows/{QUOTED_PATH.rsplit('/', 1)[1]}"},
-        **fields,
-    }
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    authorization: str | None
-
-
-@dataclass
-class ControlApiStandIn:
-    """
-    Answers ``POST /v1/handoffs`` and ``GET /v1/handoffs/{id}`` from scripts of ``(status, body)``,
-    one per request, the last repeating; records every request.
-    """
-
-    url: str = ""
-    starts: list[tuple[int, Any]] = field(default_factory=lambda: [(201, {**state("pending"), "created": True})])
-    polls: list[tuple[int, Any]] = field(default_factory=lambda: [(200, state("succeeded", result=DECISION))])
-    #: Answers to ``POST /v1/handoffs/{id}/xcom`` (the result written as the task's XCom).
-    publishes: list[tuple[int, Any]] = field(default_factory=lambda: [(200, state("succeeded", result=DECISION))])
-    requests: list[Request] = field(default_factory=list)
-
-    def handler(self) -> type[JsonHandler]:
-        api = self
-
-        class Handler(JsonHandler):
-            def do_GET(self):  # noqa: N802 (http.server API)
-                api.answer(self, "GET", api.polls)
-
-            def do_POST(self):  # noqa: N802
-                api.answer(self, "POST", api.publishes if self.path.endswith("/xcom") else api.starts)
-
-        return Handler
-
-    def answer(self, handler: JsonHandler, method: str, script: list[tuple[int, Any]]) -> None:
-        url = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = json.loads(handler.rfile.read(length)) if length else None
-        self.requests.append(Request(method, url.path, parse_qs(url.query), body, handler.headers.get("Authorization")))
-        status, answer = script.pop(0) if len(script) > 1 else script[0]
-        handler._send(status, answer)
-
-
-def use_connection(monkeypatch, url: str) -> None:
-    conn = Connection(conn_id="tandem_default", conn_type="http", host=url, password=SERVICE_KEY)
-    monkeypatch.setenv("AIRFLOW_CONN_TANDEM_DEFAULT", conn.as_json())
-
-
-@pytest.fixture
-def api(monkeypatch):
-    stand_in = ControlApiStandIn()
-    server, stand_in.url = serve(stand_in.handler())
-    use_connection(monkeypatch, stand_in.url)
-    yield stand_in
-    server.shutdown()
-    server.server_close()
-
-
-def events_of(trigger: HandoffTrigger, timeout: float = 20.0) -> list[TriggerEvent]:
-    async def collect():
-        return [event async for event in trigger.run()]
-
-    return asyncio.run(asyncio.wait_for(collect(), timeout))
-
-
-# --- trigger ---------------------------------------------------------------------------------------
-
-
-def test_trigger_serialize_round_trips_through_airflow_serde():
-    from airflow.sdk.serde import deserialize, serialize
-
-    trigger = HandoffTrigger(
-        HANDOFF_ID, tandem_conn_id="tandem_other", wait_ms=5_000, backoff_base_seconds=0.5, backoff_max_seconds=8, end_from_trigger=False
-    )
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "tandem_airflow.triggers.handoff.HandoffTrigger"
-    # What the task runner stores and the triggerer rebuilds the trigger from.
-    module, _, name = classpath.rpartition(".")
-    rebuilt = getattr(importlib.import_module(module), name)(**deserialize(serialize(kwargs)))
-    assert rebuilt.serialize() == (classpath, kwargs)
-    assert kwargs == {
-        "handoff_id": HANDOFF_ID,
-        "tandem_conn_id": "tandem_other",
-        "wait_ms": 5_000,
-        "backoff_base_seconds": 0.5,
-        "backoff_max_seconds": 8,
-        "end_from_trigger": False,
-    }
-
-
-def test_trigger_long_polls_until_success_and_ends_the_task_with_the_result(api):
-    api.polls = [(200, state("pending")), (200, state("pending")), (200, state("succeeded", result=DECISION))]
-
-    events = events_of(HandoffTrigger(HANDOFF_ID))
-
-    assert len(events) == 1
-    assert isinstance(events[0], TaskSuccessEvent)
-    # The result reaches XCom through the control API (Airflow's REST API), not the event.
-    assert events[0].xcoms is None
-    assert [(r.method, r.path, r.query) for r in api.requests] == [("GET", QUOTED_PATH, {"waitMs": ["25000"]})] * 3 + [
-        ("POST", f"{QUOTED_PATH}/xcom", {})
-    ]
-    assert {r.authorization for r in api.requests} == {f"Bearer {SERVICE_KEY}"}
-
-
-def test_when_the_result_cannot_be_written_as_xcom_the_task_resumes_on_a_worker_with_it(api):
-    api.publishes = [(503, {"title": "Airflow is not available", "status": 503})]
-    events = events_of(HandoffTrigger(HANDOFF_ID))
-    assert [type(e) for e in events] == [TriggerEvent]
-    assert events[0].payload["status"] == "succeeded" and events[0].payload["result"] == DECISION
-
-
-def test_trigger_without_the_fast_path_resumes_the_task_with_the_state(api):
-    events = events_of(HandoffTrigger(HANDOFF_ID, end_from_trigger=False))
-    assert [type(e) for e in events] == [TriggerEvent]
-    assert events[0].payload["status"] == "succeeded" and events[0].payload["result"] == DECISION
-
-
-def test_a_rejected_review_resumes_the_task_to_fail_it_with_the_reason(api):
-    rejected = state("rejected", result={"outcome": "rejected"}, reason='rejected by dr-a: "wrong dose"')
-    api.polls = [(200, state("pending")), (200, rejected)]
-
-    events = events_of(HandoffTrigger(HANDOFF_ID))
-
-    assert [type(e) for e in events] == [TriggerEvent]
-    assert events[0].payload == rejected
-
-
-def test_unknown_handoff_is_a_failure_event(api):
-    api.polls = [(404, {"title": "Not found", "status": 404, "detail": f"no hand-off {HANDOFF_ID}"})]
-    events = events_of(HandoffTrigger(HANDOFF_ID))
-    assert len(api.requests) == 1
-    assert [type(e) for e in events] == [TriggerEvent]
-    assert events[0].payload["status"] == "error"
-    assert events[0].payload["reason"] == f"hand-off {HANDOFF_ID} is unknown to the control API"
-
-
-def test_a_refused_key_is_a_failure_event_naming_the_connection(api):
-    api.polls = [(403, {"title": "Not allowed", "status": 403})]
-    (event,) = events_of(HandoffTrigger(HANDOFF_ID))
-    assert event.payload["status"] == "error"
-    assert "HTTP 403" in event.payload["reason"] and "'tandem_default'" in event.payload["reason"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_api_down_then_back_retries_with_growing_capped_backoff_and_loses_nothing(monkeypatch, capsys):
-    """Refused connections, then 503s (the API restarting), then the outcome: one success event."""
-    port = free_port()
-    stand_in = ControlApiStandIn(polls=[(503, {"title": "unavailable"}), (503, {"title": "unavailable"}), (200, state("succeeded", result=DECISION))])
-    use_connection(monkeypatch, f"http://127.0.0.1:{port}")
-    servers = []
-    # The API comes up while the trigger is backing off; nothing listens on the port until then.
-    comes_back = threading.Timer(0.4, lambda: servers.append(serve(stand_in.handler(), port=port)[0]))
-    comes_back.start()
-    base, cap = 0.01, 0.04
-    try:
-        events = events_of(HandoffTrigger(HANDOFF_ID, backoff_base_seconds=base, backoff_max_seconds=cap))
-    finally:
-        comes_back.cancel()
-        for server in servers:
-            server.shutdown()
-            server.server_close()
-
-    assert [type(e) for e in events] == [TaskSuccessEvent]
-    assert [r.method for r in stand_in.requests] == ["GET", "GET", "GET", "POST"]
-    # Airflow's structlog writes the trigger's log lines to stdout.
-    lines = capsys.readouterr().out.splitlines()
-    retries = [line for line in lines if "control API unreachable" in line]
-    assert all("[warning" in line for line in retries)
-    refused = [line for line in retries if "(ConnectError" in line]
-    unavailable = [line for line in retries if "(HTTP 503)" in line]
-    assert len(refused) >= 3 and len(unavailable) == 2 and len(retries) == len(refused) + 2
-    assert f"hand-off {HANDOFF_ID}: control API unreachable (ConnectError" in retries[0]
-    delays = [float(re.search(r"retrying in ([0-9.]+)s", line).group(1)) for line in retries]
-    assert delays == [min(cap, base * 2**i) for i in range(len(delays))]
-    assert any(f"control API reachable again after {len(retries)} failed poll(s)" in line for line in lines)
 
 
 # --- operator --------------------------------------------------------------------------------------
@@ -290,11 +67,6 @@ def review_operator(**overrides: Any) -> TemporalHandoffOperator:
 
 def context_for(ti: FakeTaskInstance) -> dict[str, Any]:
     return {"ti": ti, "ds": "2026-06-02", "run_id": ti.run_id}
-
-
-def test_placeholders_are_filled_in_one_pass():
-    # A value that contains a placeholder (a run id, a partition key) is not expanded again.
-    assert fill_placeholders("{partition}|{ds}|{run_id}|{other}", "a{ds}", "2026-06-02", run_id="x{partition}") == "a{ds}|2026-06-02|x{partition}|{other}"
 
 
 def test_handoff_stage_builds_the_operator_with_the_partition():

@@ -1,4 +1,4 @@
-"""The partition fingerprint task against a fake control API (same rule as the real one: compare identities)."""
+"""The partition source check and fingerprint commit against a fake control API (same rule as the real one: compare identities)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,9 @@ from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowSkipException
 
 from json_http import JsonHandler, serve
-from tandem_airflow.operators import partition as partition_module
-from tandem_airflow.operators.partition import (
-    SourceUnreadableError,
-    check_partition_sources,
-    commit_partition_fingerprints,
-    fill_placeholders,
-)
+from tandem_airflow.utils import sources as partition_module
+from tandem_airflow.utils.fingerprints import check_partition_sources, commit_partition_fingerprints
+from tandem_airflow.utils.sources import SourceUnreadableError
 
 SERVICE_KEY = "tdm_svc_test-key-0123456789"
 
@@ -97,10 +93,6 @@ def spy_hashing(monkeypatch) -> list[str]:
     return hashed
 
 
-def test_placeholders_are_replaced_literally_never_templated():
-    assert fill_placeholders("/data/{partition}/{ds}/{{ ds }}", "a b", "2026-11-25") == "/data/a b/2026-11-25/{{ ds }}"
-
-
 def test_file_first_run_then_fast_path_then_touched_but_unchanged_still_skips(api, tmp_path, monkeypatch):
     doc = tmp_path / "cardiology.txt"
     doc.write_text("guideline v1")
@@ -144,7 +136,7 @@ def test_glob_sees_added_and_changed_files_and_skips_otherwise(api, tmp_path):
     folder.mkdir()
     (folder / "a.md").write_text("a")
     (folder / "b.md").write_text("b")
-    sources = [{"name": "notes", "type": "glob", "pattern": str(tmp_path / "{partition}" / "*.md")}]
+    sources = [{"id": "notes", "kind": "file", "path": str(tmp_path / "{partition}" / "*.md")}]
     first = run_partition(sources, run_id="r1")
     assert sorted(os.path.basename(p) for p in first["fingerprints"]["notes"]["value"]["files"]) == ["a.md", "b.md"]
     with pytest.raises(AirflowSkipException):
@@ -247,7 +239,7 @@ def test_command_stdout_hash(api, tmp_path):
     ("source", "message"),
     [
         ({"id": "docs", "kind": "file", "path": "/nonexistent/{partition}.txt"}, "source 'docs' \\(file\\) cannot be read: .*No such file"),
-        ({"id": "docs", "kind": "glob", "pattern": "/nonexistent/*.md"}, "matched no files"),
+        ({"id": "docs", "kind": "file", "path": "/nonexistent/*.md"}, "matched no files"),
         ({"id": "docs", "kind": "command", "command": "echo oops >&2; exit 3"}, "exited with 3: oops"),
         ({"id": "docs", "kind": "sql", "connection": "no_such_conn", "query": "SELECT 1"}, "source 'docs' \\(sql\\) cannot be read"),
     ],

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GOLDEN = REPO / "services" / "bridge" / "__golden__"
 
 
@@ -105,7 +105,7 @@ def test_hostile_strings_arrive_verbatim(bag):
 
 
 class FingerprintStandIn:
-    """Replaces tandem_airflow.operators.partition for the run: which partitions 'changed'."""
+    """Replaces tandem_airflow.utils.fingerprints for the run: which partitions 'changed'."""
 
     def __init__(self, unchanged: set[str]):
         self.unchanged = unchanged
@@ -115,7 +115,7 @@ class FingerprintStandIn:
     def module(self) -> types.ModuleType:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        module = types.ModuleType("tandem_airflow.operators.partition")
+        module = types.ModuleType("tandem_airflow.utils.fingerprints")
 
         def check_partition_sources(pipeline_id, partition, sources, force, **context):
             self.checked.append((partition, force))
@@ -146,7 +146,7 @@ def runnable(bag, tmp_path_factory):
 
 def run(dag, monkeypatch, tmp_path, unchanged: set[str], conf: dict | None = None):
     stand_in = FingerprintStandIn(unchanged)
-    monkeypatch.setitem(sys.modules, "tandem_airflow.operators.partition", stand_in.module())
+    monkeypatch.setitem(sys.modules, "tandem_airflow.utils.fingerprints", stand_in.module())
     monkeypatch.setenv("PIPELINE_TEST_OUT", str(tmp_path))
     dag_run = dag.test(run_conf=conf or {})
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
