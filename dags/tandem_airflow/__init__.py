@@ -1,4 +1,4 @@
-"""tandem's Airflow side: hooks, operators and triggers used by the DAGs tandem's bridge generates."""
+"""tandem's Airflow side: hooks, operators and triggers used by the DAGs tandem generates."""
 
 from __future__ import annotations
 

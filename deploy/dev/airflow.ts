@@ -133,7 +133,7 @@ export function airflowEnvironment(
     AIRFLOW__CORE__PARALLELISM: String(config.airflow.parallelism),
     AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
     AIRFLOW__CORE__UNIT_TEST_MODE: 'False',
-    // New DAGs start paused; the bridge's deployer unpauses after a clean parse.
+    // New DAGs start paused; the pipeline deployer unpauses after a clean parse.
     AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: 'True',
     AIRFLOW__CORE__FERNET_KEY: secrets.fernetKey,
     AIRFLOW__CORE__AUTH_MANAGER: SIMPLE_AUTH_MANAGER,

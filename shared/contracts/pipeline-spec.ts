@@ -1,7 +1,7 @@
 /**
- * The pipeline spec (`apiVersion: tandem.dev/v1`): what a data engineer writes and applies. The
- * bridge turns a parsed spec into an Airflow DAG file (services/pipelines/dag-generator.ts) after the
- * lint (services/pipelines/lint.ts) has passed.
+ * The pipeline spec (`apiVersion: tandem.dev/v1`): what a data engineer writes and applies. A
+ * parsed spec becomes an Airflow DAG file (services/pipelines/dag-generator.ts) after the lint
+ * (services/pipelines/lint.ts) has passed.
  *
  * Identifiers (pipeline, stage and source ids, partition keys) are restricted to safe characters
  * because they become Airflow DAG, task-group and task ids and URL path segments; free text

@@ -1,6 +1,6 @@
 """
-The building blocks of the DAGs that tandem's bridge generates from pipeline specs
-(services/bridge/dag-generator.ts): one factory per stage kind, plus the per-partition source
+The building blocks of the DAGs that tandem generates from pipeline specs
+(services/pipelines/dag-generator.ts): one factory per stage kind, plus the per-partition source
 check and fingerprint commit around them.
 
 Why factories instead of operators spelled out in every generated file: the generated file stays a

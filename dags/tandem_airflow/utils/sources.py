@@ -1,7 +1,7 @@
 """
 A pipeline's sources, as the generated DAG lists them (``SOURCES``), and their fingerprints.
 
-A source definition has exactly the keys the bridge's generator emits (services/bridge/
+A source definition has exactly the keys the generator emits (services/pipelines/
 dag-generator.ts writes the spec's source objects, shared/contracts/pipeline-spec.ts):
 
 - ``{"id": str, "kind": "file", "path": str}`` (a path with ``*``, ``?`` or ``[`` is a glob, as

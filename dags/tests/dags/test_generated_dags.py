@@ -1,4 +1,4 @@
-"""Every DAG file the bridge has generated must import cleanly in a real DagBag."""
+"""Every DAG file tandem has generated must import cleanly in a real DagBag."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """
-The DAG files the bridge generates from pipeline specs (services/bridge/dag-generator.ts), loaded
-with a real DagBag: the golden files in services/bridge/__golden__ are exactly what the generator
+The DAG files tandem generates from pipeline specs (services/pipelines/dag-generator.ts), loaded
+with a real DagBag: the golden files in services/pipelines/__golden__ are exactly what the generator
 writes (the TypeScript golden test keeps them in step), so these tests need no Node.
 
 - every golden file imports with zero errors, with the expected tasks, dependencies, schedule,
@@ -22,7 +22,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 
 REPO = Path(__file__).resolve().parents[3]
-GOLDEN = REPO / "services" / "bridge" / "__golden__"
+GOLDEN = REPO / "services" / "pipelines" / "__golden__"
 
 
 @pytest.fixture(scope="module")

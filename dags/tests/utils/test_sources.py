@@ -1,5 +1,5 @@
 """
-Source definitions: exactly the keys services/bridge/dag-generator.ts writes (the spec's source
+Source definitions: exactly the keys services/pipelines/dag-generator.ts writes (the spec's source
 objects, shared/contracts/pipeline-spec.ts); anything else is an error naming the key, at DAG parse
 time and again when the source check runs, before anything is read or sent to the control API.
 """
@@ -16,7 +16,7 @@ from tandem_airflow.operators.pipeline_stages import PipelinePartition, check_so
 from tandem_airflow.utils.fingerprints import check_partition_sources
 from tandem_airflow.utils.sources import SOURCE_KEYS, InvalidSourceError, validate_source, validate_sources
 
-GOLDEN = Path(__file__).resolve().parents[3] / "services" / "bridge" / "__golden__"
+GOLDEN = Path(__file__).resolve().parents[3] / "services" / "pipelines" / "__golden__"
 
 
 def golden_sources() -> list[dict]:

@@ -50,7 +50,7 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
 
 describe('rankByQueryWords', () => {
   it('ranks like _search in kb_refresh.py: most query words first (repeats count), ties by name', () => {
-    // The same case as test_search_ranks_like_the_worker_evaluation in dags/tests/test_example_kb_refresh.py.
+    // The same case as test_search_ranks_like_the_worker_evaluation in dags/tests/examples/test_kb_refresh.py.
     const index = new Map(Object.entries({ heart: ['b.md', 'a.md'], failure: ['b.md', 'c.md'], guideline: ['c.md'] }));
     expect(rankByQueryWords(index, 'Heart FAILURE guideline, heart')).toEqual(['b.md', 'a.md', 'c.md']);
     expect(rankByQueryWords(index, 'nothing matches')).toEqual([]);

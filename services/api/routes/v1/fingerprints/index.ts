@@ -1,6 +1,6 @@
 /**
- * `/v1/fingerprints`: called by the partition tasks of generated DAGs with the service key (see
- * dags/tandem_airflow/operators/partition.py). Admins may call it too, to inspect or repair.
+ * `/v1/fingerprints`: called by the partition tasks of generated DAGs with the service key (through
+ * TandemApiHook in dags/tandem_airflow/hooks/tandem_api.py). Admins may call it too, to inspect or repair.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
