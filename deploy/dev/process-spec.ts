@@ -1,6 +1,7 @@
 /**
  * What the dev-stack launcher needs to know to run one process of the embedded stack.
- * Each component (Temporal, Airflow, worker, API) describes itself with these; the launcher
+ * Each component has a module here describing it with these (temporal.ts, airflow.ts, worker.ts,
+ * api.ts; the services themselves know nothing of how they are launched); the launcher
  * supervises them uniformly: checks ports, starts in order, polls readiness, stops in reverse.
  */
 export interface ProcessSpec {

@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import type { TandemConfig } from '../../shared/config.ts';
 import { configToEnv, statePaths } from '../../shared/config.ts';
 import { ensureCredentials, type Credentials } from '../../shared/credentials.ts';
-import { apiProcess } from '../../services/api/process.ts';
-import { workerProcess } from '../../services/worker/process.ts';
 import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
 import { airflowPrepareSteps, airflowProcesses } from './airflow.ts';
+import { apiProcess } from './api.ts';
+import { workerProcess } from './worker.ts';
 import { temporalPrepareSteps, temporalProcess } from './temporal.ts';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
 import { StackError, Supervisor, type ProgressLog } from './supervisor.ts';
