@@ -237,7 +237,7 @@ export class Supervisor {
   /**
    * Stops everything, at any moment — while preparing, while a wave starts, or running: commands
    * of prepare steps first, then the processes in reverse start order (those still starting up
-   * included): SIGTERM to the process group, SIGKILL after a grace period, then SIGKILL to
+   * included): SIGTERM to the process, then to its group, SIGKILL after a grace period, then SIGKILL to
    * whatever the process forked (its session, and descendants that left it). Idempotent: a second
    * call returns the first call's promise.
    */
@@ -256,8 +256,13 @@ export class Supervisor {
       const forked = descendants(r.child.pid);
       if (r.child.exitCode === null && r.child.signalCode === null) {
         this.#progress(`stopping ${r.spec.name}…`);
-        signalGroup(r.child, 'SIGTERM');
-        const stopped = await Promise.race([r.exited.then(() => true), sleep(graceMs).then(() => false)]);
+        // The leader first, so it stops its own children in order: Airflow's triggerer hangs for
+        // good when its trigger runner got the signal too. Then the whole group: a scheduler
+        // waiting for running tasks takes a second signal as "do not wait".
+        if (r.child.pid !== undefined) signalPid(r.child.pid, 'SIGTERM');
+        const exitedSoon = await Promise.race([r.exited.then(() => true), sleep(Math.min(2_000, graceMs / 2)).then(() => false)]);
+        if (!exitedSoon) signalGroup(r.child, 'SIGTERM');
+        const stopped = exitedSoon || (await Promise.race([r.exited.then(() => true), sleep(graceMs).then(() => false)]));
         if (!stopped) {
           this.#progress(`${r.spec.name} did not stop in ${graceMs / 1000} s; killing it`);
           signalGroup(r.child, 'SIGKILL');
