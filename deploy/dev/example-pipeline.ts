@@ -94,13 +94,20 @@ export interface AppliedExample {
 }
 
 /** Writes the documents and applies the spec through the API; resolves with the API's answer. */
-export async function applyExamplePipeline(apiUrl: string, apiKey: string, stateDir: string, id: ExampleId = EXAMPLE_PIPELINE_ID): Promise<AppliedExample> {
+export async function applyExamplePipeline(
+  apiUrl: string,
+  apiKey: string,
+  stateDir: string,
+  id: ExampleId = EXAMPLE_PIPELINE_ID,
+  options: { signal?: AbortSignal } = {},
+): Promise<AppliedExample> {
   const dataDir = writeExampleDocuments(stateDir, id);
+  const timeout = AbortSignal.timeout(180_000);
   const res = await fetch(`${apiUrl}/v1/pipelines`, {
     method: 'POST',
     headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
     body: JSON.stringify(exampleSpec(dataDir, id)),
-    signal: AbortSignal.timeout(180_000),
+    signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
   });
   const text = await res.text();
   let body: unknown = text;
@@ -115,14 +122,18 @@ export async function applyExamplePipeline(apiUrl: string, apiKey: string, state
 /**
  * `npm start`'s last step: apply the examples so a new user sees real DAGs in the Airflow UI.
  * Never fatal — the stack is up and useful without them — but a failure is said clearly.
+ * `signal` (the launcher's stop) ends it early, quietly: the stack is being stopped anyway.
  */
 export async function applyExampleOnStart(
   stack: { config: { api: { url: string }; stateDir: string }; credentials: { adminApiKey: string } },
   progress: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
+  progress('applying the example pipelines…');
   for (const id of Object.keys(examples) as ExampleId[]) {
+    if (signal?.aborted) return;
     try {
-      const { status, body } = await applyExamplePipeline(stack.config.api.url, stack.credentials.adminApiKey, stack.config.stateDir, id);
+      const { status, body } = await applyExamplePipeline(stack.config.api.url, stack.credentials.adminApiKey, stack.config.stateDir, id, { signal });
       if (status === 200 || status === 201) {
         const dagId = (body as { pipeline?: { dagId?: string } }).pipeline?.dagId ?? `tandem__${id}`;
         progress(`applied example pipeline ${id} (Airflow DAG ${dagId}, files in ${exampleDataDir(stack.config.stateDir, id)})`);
@@ -131,6 +142,7 @@ export async function applyExampleOnStart(
       const detail = (body as { detail?: string } | undefined)?.detail ?? JSON.stringify(body);
       progress(`warning: could not apply the example pipeline ${id} (HTTP ${status}): ${detail}`);
     } catch (err) {
+      if (signal?.aborted) return;
       progress(`warning: could not apply the example pipeline ${id}: ${(err as Error).message}`);
     }
   }

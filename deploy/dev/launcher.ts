@@ -1,12 +1,16 @@
 /**
  * `npm start`: runs the whole embedded stack in the foreground until Ctrl-C.
  * Bootstrapping (npm packages, .venv) has already happened in deploy/dev/bootstrap.sh.
+ *
+ * Ctrl-C (or SIGTERM) at any moment — while preparing, while a wave starts, while the examples
+ * are applied, or running — stops every process started so far, then exits; a second Ctrl-C
+ * kills them at once. The handlers are installed before anything starts.
  */
 import { Command } from 'commander';
 import { ConfigError, configSettings, loadConfig, otherVariables } from '../../shared/config.ts';
 import { applyExampleOnStart } from './example-pipeline.ts';
 import { startStack, type StackHandle } from './stack.ts';
-import { StackError } from './supervisor.ts';
+import { handleStopSignals, StackError } from './supervisor.ts';
 
 /** The declared variables, one a line: name, meaning, default (README's table, without Markdown). */
 function variablesHelp(): string {
@@ -51,7 +55,17 @@ function printReady(stack: StackHandle): void {
   console.log(lines.join('\n'));
 }
 
+const stopReasons: Partial<Record<NodeJS.Signals, string>> = { SIGINT: 'interrupted', SIGTERM: 'terminated', SIGHUP: 'terminal closed' };
+
 async function main(): Promise<void> {
+  // Before anything is started: from here on a signal stops what exists (nothing yet is fine).
+  const stopRequest = new AbortController();
+  handleStopSignals((signal) => {
+    progress(`${stopReasons[signal] ?? signal}; stopping… (Ctrl-C again to kill everything now)`);
+    stopRequest.abort(signal);
+  }, progress);
+  const { signal } = stopRequest;
+
   let config;
   try {
     config = loadConfig();
@@ -65,8 +79,13 @@ async function main(): Promise<void> {
   progress(`state dir ${config.stateDir}`);
   let stack: StackHandle;
   try {
-    stack = await startStack(config, progress);
+    // The signal reaches the supervisor, which stops whatever has started and is starting.
+    stack = await startStack(config, progress, { signal });
   } catch (err) {
+    if (signal.aborted) {
+      progress('stopped');
+      process.exit(0);
+    }
     // One clear line (plus a log excerpt where there is one); the stack trace only on request.
     console.error(`[tandem] error: ${(err as Error).message}`);
     if (!(err instanceof StackError || err instanceof ConfigError)) {
@@ -75,25 +94,26 @@ async function main(): Promise<void> {
     }
     process.exit(1);
   }
-  // Not part of startStack: the integration tests and benchmarks start the same stack without it.
-  await applyExampleOnStart(stack, progress);
-  printReady(stack);
 
   let stopping = false;
-  const shutdown = async (reason: string, code: number) => {
+  const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    progress(`${reason}; stopping…`);
     await stack.stop();
     progress('stopped');
     process.exit(code);
   };
   stack.supervisor.onUnexpectedExit = (name, code) => {
     console.error(`[tandem] error: ${name} exited unexpectedly (code ${code}); see ${stack.supervisor.logFile(name)}`);
-    void shutdown(`${name} died`, 1);
+    progress(`${name} died; stopping…`);
+    void shutdown(1);
   };
-  process.on('SIGINT', () => void shutdown('interrupted', 0));
-  process.on('SIGTERM', () => void shutdown('terminated', 0));
+  if (signal.aborted) return void (await shutdown(0));
+  signal.addEventListener('abort', () => void shutdown(0), { once: true });
+
+  // Not part of startStack: the integration tests and benchmarks start the same stack without it.
+  await applyExampleOnStart(stack, progress, signal);
+  if (!stopping) printReady(stack);
 }
 
 await main();

@@ -7,13 +7,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import type { TandemConfig } from '../../shared/config.ts';
 import { configToEnv, statePaths } from '../../shared/config.ts';
 import { ensureCredentials, type Credentials } from '../../shared/credentials.ts';
-import { apiProcess } from '../../services/api/process.ts';
-import { workerProcess } from '../../services/worker/process.ts';
 import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
 import { airflowPrepareSteps, airflowProcesses } from './airflow.ts';
+import { apiProcess } from './api.ts';
+import { workerProcess } from './worker.ts';
 import { temporalPrepareSteps, temporalProcess } from './temporal.ts';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
-import { StackError, Supervisor, type ProgressLog } from './supervisor.ts';
+import { StackError, StackInterrupted, Supervisor, type ProgressLog } from './supervisor.ts';
 import { probeAirflow, probeTemporal } from './external-probes.ts';
 
 export interface StackHandle {
@@ -91,7 +91,16 @@ export function stackPlan(config: TandemConfig, credentials: Credentials): { pre
   return { prepare, waves };
 }
 
-export async function startStack(config: TandemConfig, progress: ProgressLog): Promise<StackHandle> {
+export interface StartOptions {
+  /**
+   * Aborting it stops the stack at whatever point it has reached (preparing, a wave starting, or
+   * running): every process it started, whole process groups, is stopped; a start under way
+   * rejects with StackInterrupted once that is done.
+   */
+  signal?: AbortSignal;
+}
+
+export async function startStack(config: TandemConfig, progress: ProgressLog, options: StartOptions = {}): Promise<StackHandle> {
   const t0 = performance.now();
   prepareStateDir(config);
   const unlock = lockStateDir(config);
@@ -99,7 +108,7 @@ export async function startStack(config: TandemConfig, progress: ProgressLog): P
   const { credentials, created } = ensureCredentials(paths.credentials, config.adminKey);
   if (created) progress(`generated credentials in ${paths.credentials}`);
 
-  const supervisor = new Supervisor({ host: config.host, logDir: paths.logs, progress });
+  const supervisor = new Supervisor({ host: config.host, logDir: paths.logs, progress, signal: options.signal });
   const stop = async () => {
     await supervisor.stop();
     unlock();
@@ -110,7 +119,11 @@ export async function startStack(config: TandemConfig, progress: ProgressLog): P
     await supervisor.prepare(plan.prepare);
     for (const wave of plan.waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
   } catch (err) {
+    // Asked before our own stop() below makes it true. When a stop was requested, a start that
+    // failed meanwhile (its process was stopped) is reported as the interruption it was.
+    const interrupted = supervisor.stopping;
     await stop();
+    if (interrupted && !(err instanceof StackInterrupted)) throw new StackInterrupted('the stack was stopped while starting', { cause: err });
     throw err;
   }
   return {

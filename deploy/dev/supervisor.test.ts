@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProcessSpec } from './process-spec.ts';
-import { StackError, Supervisor, portIsFree } from './supervisor.ts';
+import { StackError, StackInterrupted, Supervisor, portIsFree, runCommand } from './supervisor.ts';
 
 const host = '127.0.0.1';
 const supervisors: Supervisor[] = [];
@@ -122,5 +122,90 @@ describe('Supervisor fault injection', () => {
     expect(s.pids().scheduler).not.toBe(pid);
     expect(isRunning(s.pids().scheduler!)).toBe(true);
     expect(crashes).toEqual([]);
+  });
+});
+
+describe('Supervisor stop at any moment', () => {
+  it('stops while a process is still starting up, without waiting for its readiness probe', async () => {
+    const s = supervisor();
+    // The probe never answers, as the api-server's first Execution API call can take 10 s.
+    const starting = s.start(nodeSpec('slow', 'setTimeout(() => {}, 60000)', () => new Promise<boolean>(() => {}), 30_000));
+    starting.catch(() => {});
+    await new Promise((r) => setTimeout(r, 300));
+    const pid = s.pids().slow!;
+    const t0 = Date.now();
+    await s.stop(2000);
+    await expect(starting).rejects.toThrow(StackInterrupted);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(isRunning(pid)).toBe(false);
+  });
+
+  it('kills the command of a prepare step and waits until it is gone', async () => {
+    const s = supervisor();
+    let pid = 0;
+    const preparing = s.prepare([
+      {
+        name: 'migrating',
+        run: async (context) => {
+          const run = context!.exec(process.execPath, ['-e', 'console.log(process.pid); setTimeout(() => {}, 60000)']);
+          await new Promise((r) => setTimeout(r, 300));
+          pid = Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).at(-1));
+          await run;
+        },
+      },
+    ]);
+    preparing.catch(() => {});
+    await new Promise((r) => setTimeout(r, 600));
+    expect(isRunning(pid)).toBe(true);
+    await s.stop(2000);
+    expect(isRunning(pid)).toBe(false);
+    await expect(preparing).rejects.toThrow(StackInterrupted);
+  });
+
+  it('refuses to start anything once stopping, and stop is idempotent', async () => {
+    const s = supervisor();
+    const first = s.stop(2000);
+    expect(s.stop(2000)).toBe(first);
+    await first;
+    await expect(s.start(nodeSpec('late', 'setTimeout(() => {}, 60000)', async () => true))).rejects.toThrow(/late: not started, the stack is stopping/);
+    expect(s.pids()).toEqual({});
+  });
+
+  it('stops when the signal it was given is aborted', async () => {
+    const stop = new AbortController();
+    const s = new Supervisor({ host, logDir: mkdtempSync(path.join(os.tmpdir(), 'tandem-sup-')), progress: () => {}, signal: stop.signal });
+    supervisors.push(s);
+    await s.start(nodeSpec('sleeper', 'setTimeout(() => {}, 60000)', async () => true));
+    const pid = s.pids().sleeper!;
+    stop.abort();
+    await s.stop();
+    expect(isRunning(pid)).toBe(false);
+  });
+
+  it('also kills forked children that moved to a process group of their own', async () => {
+    // As Airflow's task runners do (setpgid): the leader's group signal misses them, but they stay
+    // in its session. Node cannot setpgid, so a Python child does it.
+    const s = supervisor();
+    const script = `const { spawn } = require('node:child_process');
+      const c = spawn('python3', ['-c', 'import os, time; os.setpgid(0, 0); time.sleep(60)'], { stdio: 'ignore' });
+      console.log('runner ' + c.pid); process.on('SIGTERM', () => process.exit(0)); setTimeout(() => {}, 60000);`;
+    await s.start(nodeSpec('scheduler', script, async () => /runner \d+/.test(readFileSync(s.logFile('scheduler'), 'utf8'))));
+    const runner = Number(/runner (\d+)/.exec(readFileSync(s.logFile('scheduler'), 'utf8'))![1]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(`/proc/${runner}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]).toBe(String(runner)); // its own group
+    await s.stop(2000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(isRunning(runner)).toBe(false);
+  });
+});
+
+describe('runCommand', () => {
+  it('resolves with the output, rejects with its tail and the exit code', async () => {
+    await expect(runCommand(process.execPath, ['-e', 'console.log("hi")'])).resolves.toEqual({ stdout: 'hi\n', stderr: '' });
+    await expect(runCommand(process.execPath, ['-e', 'console.error("disk I/O error"); process.exit(3)'])).rejects.toThrow(/failed \(exit code 3\):\ndisk I\/O error/);
+  });
+
+  it('kills the command on timeout', async () => {
+    await expect(runCommand(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { timeoutMs: 300 })).rejects.toThrow(/timed out after 300 ms/);
   });
 });

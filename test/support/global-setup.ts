@@ -2,8 +2,11 @@
  * Boots the real embedded stack once for the whole integration tier, in a temporary state dir
  * and on free ports, so it runs beside a developer's own `npm start` stack without touching it.
  * Set TANDEM_TEST_KEEP_STATE=1 to keep the state dir (logs!) after the run.
+ *
+ * Only when a selected test file uses it (`inject('stack')`): files that boot stacks of their own
+ * (the fault drills, the launcher interrupts), run alone, need not wait ~40 s for one more.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -15,7 +18,20 @@ import type { StackInfo } from './stack-info.ts';
 let stack: StackHandle | undefined;
 let stateDir: string | undefined;
 
+/** The files this run will execute use the shared stack. When unsure, they do. */
+async function sharedStackWanted(project: TestProject): Promise<boolean> {
+  // The command line's file filters; not part of vitest's typed API, hence the guard.
+  const filters = (project.vitest as unknown as { filenamePattern?: unknown }).filenamePattern;
+  if (filters !== undefined && !(Array.isArray(filters) && filters.every((f) => typeof f === 'string'))) return true;
+  const { testFiles } = await project.globTestFiles((filters as string[] | undefined) ?? []);
+  return testFiles.length === 0 || testFiles.some((file) => /\binject\(\s*['"]stack['"]\s*\)/.test(readFileSync(file, 'utf8')));
+}
+
 export async function setup(project: TestProject): Promise<void> {
+  if (!(await sharedStackWanted(project))) {
+    console.log('[integration] no selected test file uses the shared stack (inject(\'stack\')); not starting it');
+    return;
+  }
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-it-'));
   Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? 'info' });
   const config = loadConfig();

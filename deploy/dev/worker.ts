@@ -1,9 +1,9 @@
-/** How the dev-stack launcher runs the tandem worker, and how it knows the worker is polling. */
+/** How the dev-stack launcher runs the tandem worker (services/worker/worker.ts), and how it knows the worker is polling. */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { repoRoot, type TandemConfig } from '../../shared/config.ts';
-import type { ProcessSpec } from '../../deploy/dev/process-spec.ts';
 import { connectTemporal } from '../../shared/temporal-connection.ts';
+import type { ProcessSpec } from './process-spec.ts';
 
 // Values of temporal.api.enums.v1 (@temporalio/proto is not a direct dependency).
 const TASK_QUEUE_KIND_NORMAL = 1;

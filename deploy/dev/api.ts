@@ -1,10 +1,7 @@
-/** How the dev-stack launcher runs the control API. */
+/** How the dev-stack launcher runs the control API (services/api/server.ts). */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { TandemConfig } from '../../shared/config.ts';
-import type { ProcessSpec } from '../../deploy/dev/process-spec.ts';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { repoRoot, type TandemConfig } from '../../shared/config.ts';
+import type { ProcessSpec } from './process-spec.ts';
 
 export function apiProcess(config: TandemConfig): ProcessSpec {
   return {
