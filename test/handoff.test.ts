@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
-import { AirflowClient, formatTaskLog } from '../services/airflow/client.ts';
+import { AirflowClient } from '../services/airflow/client.ts';
+import { formatTaskLog } from '../services/airflow/task-log.ts';
 import { api, eventually } from './support/api-client.ts';
 
 const stack = inject('stack');

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AirflowClient, formatTaskLog } from './client.ts';
+import { AirflowClient } from './client.ts';
 import {
   AirflowApiError,
   AirflowConflictError,
@@ -115,7 +115,7 @@ describe('AirflowClient auth', () => {
     fake.handler = fake.withLogin((req, res) => json(res, 200, dagBody('a')));
     const client = clientFor(await fake.listen());
 
-    await Promise.all([client.getDag('a'), client.getDag('a'), client.listDags()]);
+    await Promise.all([client.getDag('a'), client.getDag('a'), client.listImportErrors()]);
 
     expect(fake.calls().filter((c) => c === 'POST /auth/token')).toHaveLength(1);
     expect(fake.seen[0]?.body).toEqual({ username: 'admin', password: 'secret' });
@@ -166,15 +166,15 @@ describe('AirflowClient auth', () => {
     expect(err).toMatchObject({ method: 'POST', path: '/auth/token', detail: 'Invalid credentials' });
   });
 
-  it('calls health and version without logging in', async () => {
+  it('calls the health endpoints without logging in', async () => {
     fake = new FakeAirflow();
     fake.handler = (req, res) =>
-      req.url === '/api/v2/version' ? json(res, 200, { version: '3.3.2', git_version: null }) : json(res, 200, { metadatabase: { status: 'healthy' } });
+      req.url === '/execution/health' ? json(res, 200, { status: 'healthy' }) : json(res, 200, { metadatabase: { status: 'healthy' } });
     const client = clientFor(await fake.listen());
 
-    expect((await client.version()).version).toBe('3.3.2');
+    expect((await client.executionApiHealth()).status).toBe('healthy');
     expect((await client.health()).metadatabase.status).toBe('healthy');
-    expect(fake.calls()).toEqual(['GET /api/v2/version', 'GET /api/v2/monitor/health']);
+    expect(fake.calls()).toEqual(['GET /execution/health', 'GET /api/v2/monitor/health']);
     expect(fake.seen.every((r) => r.authorization === undefined)).toBe(true);
   });
 });
@@ -230,7 +230,7 @@ describe('AirflowClient retries', () => {
     fake.handler = fake.withLogin((_req, res) => json(res, 503, { detail: 'still starting' }));
     const client = clientFor(await fake.listen(), { retries: 2 });
 
-    const err = await client.listDags().catch((e: unknown) => e);
+    const err = await client.listImportErrors().catch((e: unknown) => e);
 
     expect(err).toBeInstanceOf(AirflowUnavailableError);
     expect(err).toMatchObject({ status: 503, kind: 'server', detail: 'still starting' });
@@ -262,15 +262,15 @@ describe('AirflowClient retries', () => {
 
     const unavailable = await client.triggerDagRun('etl', { conf: { a: 1 } }).catch((e: unknown) => e);
     mode = 'drop';
-    const dropped = await client.clearTaskInstances('etl', { dag_run_id: 'r1', task_ids: ['t'] }).catch((e: unknown) => e);
+    const dropped = await client.triggerDagRun('etl', { conf: { a: 2 } }).catch((e: unknown) => e);
 
     expect(unavailable).toBeInstanceOf(AirflowUnavailableError);
     expect(unavailable).toMatchObject({ status: 503, method: 'POST', path: '/api/v2/dags/etl/dagRuns' });
     expect(dropped).toBeInstanceOf(AirflowUnavailableError);
-    expect(dropped).toMatchObject({ status: null, kind: 'unreachable', path: '/api/v2/dags/etl/clearTaskInstances' });
+    expect(dropped).toMatchObject({ status: null, kind: 'unreachable', path: '/api/v2/dags/etl/dagRuns' });
     expect(fake.calls().filter((c) => c !== 'POST /auth/token')).toEqual([
       'POST /api/v2/dags/etl/dagRuns',
-      'POST /api/v2/dags/etl/clearTaskInstances',
+      'POST /api/v2/dags/etl/dagRuns',
     ]);
   });
 
@@ -339,8 +339,6 @@ describe('AirflowClient requests', () => {
     await client.getTaskLog('etl', 'r1', 'handoff', 2, { mapIndex: 3 });
     await client.reparseDagFile('file/token');
     await client.unpauseDag('etl');
-    await client.clearTaskInstances('etl', { dag_run_id: 'r1', task_ids: ['a', ['b', 2]] });
-    await client.deleteDag('etl');
     await client.listImportErrors({ filename: 'etl.py' });
 
     const nonAuth = fake.seen.filter((r) => r.url !== '/auth/token');
@@ -352,41 +350,10 @@ describe('AirflowClient requests', () => {
       'GET /api/v2/dags/etl/dagRuns/r1/taskInstances/handoff/logs/2?full_content=true&map_index=3',
       'PUT /api/v2/parseDagFile/file%2Ftoken',
       'PATCH /api/v2/dags/etl?update_mask=is_paused',
-      'POST /api/v2/dags/etl/clearTaskInstances',
-      'DELETE /api/v2/dags/etl',
       'GET /api/v2/importErrors?filename=etl.py',
     ]);
     // logical_date is required-but-nullable in Airflow 3's TriggerDAGRunPostBody.
     expect(nonAuth[0]?.body).toEqual({ dag_run_id: 'manual__2026-01-01T00:00:00+00:00', conf: { force: true }, logical_date: null });
     expect(nonAuth[6]?.body).toEqual({ is_paused: false });
-    expect(nonAuth[7]?.body).toEqual({ dry_run: false, only_failed: false, dag_run_id: 'r1', task_ids: ['a', ['b', 2]] });
-  });
-});
-
-describe('formatTaskLog', () => {
-  it('drops the source-details group and renders structured lines and exceptions', () => {
-    const text = formatTaskLog({
-      continuation_token: null,
-      content: [
-        { event: '::group::Log message source details' },
-        { event: '/logs/attempt=1.log' },
-        { event: '::endgroup::' },
-        { event: 'Running command', timestamp: '2026-01-01T00:00:00Z', level: 'info' },
-        {
-          event: 'Task failed with exception',
-          level: 'error',
-          error_detail: [{ exc_type: 'ValueError', exc_value: 'boom', frames: [{ filename: 'dag.py', lineno: 3, name: 'run' }] }],
-        },
-        'plain line',
-      ],
-    });
-    expect(text.split('\n')).toEqual([
-      '2026-01-01T00:00:00Z INFO Running command',
-      'ERROR Task failed with exception',
-      'Traceback (most recent call last):',
-      '  File "dag.py", line 3, in run',
-      'ValueError: boom',
-      'plain line',
-    ]);
   });
 });

@@ -50,11 +50,6 @@ export interface AirflowHealth {
   dag_processor?: (AirflowComponentHealth & { latest_dag_processor_heartbeat: string | null }) | null;
 }
 
-export interface AirflowVersion {
-  version: string;
-  git_version: string | null;
-}
-
 export interface AirflowDagVersion {
   id: string;
   version_number: number;
@@ -86,25 +81,6 @@ export interface AirflowDag {
   has_import_errors: boolean;
   next_dagrun_logical_date: string | null;
   next_dagrun_run_after: string | null;
-}
-
-/** `DAGDetailsResponse` (a superset of `DAGResponse`). */
-export interface AirflowDagDetails extends AirflowDag {
-  catchup: boolean;
-  start_date: string | null;
-  end_date: string | null;
-  timezone: string | null;
-  params: Record<string, unknown> | null;
-  default_args: Record<string, unknown> | null;
-  doc_md: string | null;
-  last_parsed: string | null;
-  active_runs_count: number;
-  latest_dag_version: AirflowDagVersion | null;
-}
-
-export interface AirflowDagCollection {
-  dags: AirflowDag[];
-  total_entries: number;
 }
 
 export interface AirflowImportError {
@@ -208,39 +184,8 @@ export interface TriggerDagRunRequest {
   partition_key?: string | null;
 }
 
-/** `ClearTaskInstancesBody`. See `clearTaskInstances` for how its defaults differ from Airflow's. */
-export interface ClearTaskInstancesRequest {
-  dag_run_id?: string;
-  /** Task ids, or `[task_id, map_index]` pairs for single mapped instances. */
-  task_ids?: (string | [string, number])[];
-  dry_run?: boolean;
-  only_failed?: boolean;
-  only_running?: boolean;
-  reset_dag_runs?: boolean;
-  include_upstream?: boolean;
-  include_downstream?: boolean;
-  include_future?: boolean;
-  include_past?: boolean;
-  start_date?: string;
-  end_date?: string;
-  run_on_latest_version?: boolean;
-  prevent_running_task?: boolean;
-  note?: string;
-}
-
 type QueryValue = string | number | boolean | readonly string[] | undefined;
 export type AirflowQuery = Record<string, QueryValue>;
-
-export interface ListDagsQuery extends AirflowQuery {
-  limit?: number;
-  offset?: number;
-  dag_id_pattern?: string;
-  dag_id_prefix_pattern?: string;
-  paused?: boolean;
-  tags?: readonly string[];
-  exclude_stale?: boolean;
-  order_by?: string;
-}
 
 export interface ListDagRunsQuery extends AirflowQuery {
   limit?: number;
@@ -371,9 +316,6 @@ export class AirflowClient {
     return this.request('GET', '/api/v2/monitor/health', { auth: false, ...options });
   }
 
-  version(options: CallOptions = {}): Promise<AirflowVersion> {
-    return this.request('GET', '/api/v2/version', { auth: false, ...options });
-  }
 
   /**
    * The Execution API's health (`GET /execution/health`, the API task runners call). Airflow 3.3
@@ -391,13 +333,7 @@ export class AirflowClient {
     return this.request('GET', `/api/v2/dags/${seg(dagId)}`, options);
   }
 
-  getDagDetails(dagId: string, options: CallOptions = {}): Promise<AirflowDagDetails> {
-    return this.request('GET', `/api/v2/dags/${seg(dagId)}/details`, options);
-  }
 
-  listDags(query: ListDagsQuery = {}, options: CallOptions = {}): Promise<AirflowDagCollection> {
-    return this.request('GET', '/api/v2/dags', { params: query, ...options });
-  }
 
   /** Pause or unpause. Setting a flag to a value is safe to repeat, so this call is retried. */
   patchDag(dagId: string, patch: { is_paused: boolean }, options: CallOptions = {}): Promise<AirflowDag> {
@@ -426,10 +362,6 @@ export class AirflowClient {
     await this.request('PUT', `/api/v2/parseDagFile/${seg(fileToken)}`, options);
   }
 
-  /** Deletes the DAG's metadata (runs, task instances); 409 while it has running task instances. */
-  async deleteDag(dagId: string, options: CallOptions = {}): Promise<void> {
-    await this.request('DELETE', `/api/v2/dags/${seg(dagId)}`, options);
-  }
 
   listImportErrors(query: ListImportErrorsQuery = {}, options: CallOptions = {}): Promise<AirflowImportErrorCollection> {
     return this.request('GET', '/api/v2/importErrors', { params: query, ...options });
@@ -536,21 +468,6 @@ export class AirflowClient {
     );
   }
 
-  /**
-   * Clear task instances so the scheduler runs them again. Unlike Airflow's body defaults
-   * (`dry_run: true`, `only_failed: true`), this clears exactly what is asked for:
-   * `dry_run: false, only_failed: false` unless the request says otherwise.
-   */
-  clearTaskInstances(
-    dagId: string,
-    request: ClearTaskInstancesRequest,
-    options: CallOptions = {},
-  ): Promise<AirflowTaskInstanceCollection> {
-    return this.request('POST', `/api/v2/dags/${seg(dagId)}/clearTaskInstances`, {
-      data: { dry_run: false, only_failed: false, ...request },
-      ...options,
-    });
-  }
 
   // --- transport -------------------------------------------------------------------------
 
@@ -636,53 +553,4 @@ function toAirflowError(err: unknown, method: Method, path: string): Error {
     });
   }
   return err instanceof Error ? err : new Error(String(err));
-}
-
-/** Task log lines as plain text (timestamps and levels kept; the source-details group dropped). */
-export function formatTaskLog(log: AirflowTaskLog): string {
-  const lines: string[] = [];
-  let inSourceGroup = false;
-  for (const entry of log.content) {
-    if (typeof entry === 'string') {
-      lines.push(entry);
-      continue;
-    }
-    if (entry.event === '::group::Log message source details') {
-      inSourceGroup = true;
-      continue;
-    }
-    if (entry.event === '::endgroup::') {
-      inSourceGroup = false;
-      continue;
-    }
-    if (inSourceGroup) continue;
-    const prefix = [entry.timestamp, entry.level?.toUpperCase()].filter(Boolean).join(' ');
-    lines.push(prefix ? `${prefix} ${entry.event}` : entry.event);
-    if (entry.error_detail !== undefined) lines.push(...formatErrorDetail(entry.error_detail));
-  }
-  return lines.join('\n');
-}
-
-interface ErrorDetailFrame {
-  filename?: string;
-  lineno?: number;
-  name?: string;
-}
-
-/** Airflow's structured exception (`error_detail`) as a Python-style traceback. */
-function formatErrorDetail(detail: unknown): string[] {
-  if (!Array.isArray(detail)) return [JSON.stringify(detail)];
-  const lines: string[] = [];
-  for (const item of detail as { exc_type?: string; exc_value?: string; frames?: ErrorDetailFrame[] }[]) {
-    if (!item || typeof item !== 'object' || item.exc_type === undefined) {
-      lines.push(JSON.stringify(item));
-      continue;
-    }
-    lines.push('Traceback (most recent call last):');
-    for (const frame of item.frames ?? []) {
-      lines.push(`  File "${frame.filename ?? '?'}", line ${frame.lineno ?? '?'}, in ${frame.name ?? '?'}`);
-    }
-    lines.push(`${item.exc_type}: ${item.exc_value ?? ''}`);
-  }
-  return lines;
 }

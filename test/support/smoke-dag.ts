@@ -7,7 +7,8 @@
 import { statSync } from 'node:fs';
 import { writeDagFileAtomic } from '../../services/pipelines/deployer.ts';
 import { AirflowConflictError, AirflowNotFoundError } from '../../services/airflow/errors.ts';
-import { formatTaskLog, type AirflowClient, type AirflowDag, type AirflowDagRun } from '../../services/airflow/client.ts';
+import type { AirflowClient, AirflowDag, AirflowDagRun } from '../../services/airflow/client.ts';
+import { formatTaskLog } from '../../services/airflow/task-log.ts';
 
 export const SMOKE_DAG_ID = 'tandem_smoke';
 const DAG_ID_PATTERN = /^[A-Za-z0-9_.-]{1,200}$/;

@@ -17,7 +17,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { AirflowApiError, AirflowConflictError } from '../../airflow/errors.ts';
-import { formatTaskLog, type AirflowClient, type AirflowDagRun, type DagRunState } from '../../airflow/client.ts';
+import type { AirflowClient, AirflowDagRun, DagRunState } from '../../airflow/client.ts';
+import { formatTaskLog } from '../../airflow/task-log.ts';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
 export interface TriggerDagRunInput {
