@@ -3,26 +3,8 @@
  * size): Airflow's scheduler forks executor workers that share most pages with it, and summing
  * their RSS would count those pages eight times over.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-
-const pageBytes = 4096;
-
-interface ProcStat {
-  pid: number;
-  pgrp: number;
-  rssBytes: number;
-}
-
-function readStat(pid: string): ProcStat | undefined {
-  try {
-    const raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces; everything after the last ')' is fixed-width.
-    const rest = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
-    return { pid: Number(pid), pgrp: Number(rest[2]), rssBytes: Number(rest[21]) * pageBytes };
-  } catch {
-    return undefined;
-  }
-}
+import { readFileSync } from 'node:fs';
+import { processTable } from '../deploy/dev/proc.ts';
 
 function pssBytes(pid: number): number | undefined {
   try {
@@ -39,11 +21,7 @@ function pssBytes(pid: number): number | undefined {
  */
 export function groupMemoryBytes(leader: number): number {
   let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readStat(entry);
-    if (stat && stat.pgrp === leader) total += pssBytes(stat.pid) ?? stat.rssBytes;
-  }
+  for (const stat of processTable()) if (stat.pgrp === leader) total += pssBytes(stat.pid) ?? stat.rssBytes;
   return total;
 }
 

@@ -10,9 +10,10 @@
  * they forked. `handleStopSignals` is the one place that turns SIGINT/SIGTERM/SIGHUP into a stop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, createWriteStream, mkdirSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { processTable, readStat, type ProcStat } from './proc.ts';
 import type { CommandOutput, PrepareStep, ProcessSpec, RunCommandOptions } from './process-spec.ts';
 
 export class StackError extends Error {
@@ -308,36 +309,6 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
-}
-
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  session: number;
-  /** Start time since boot (clock ticks): tells a process from a later one with the same pid. */
-  startTime: string;
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid pgrp session … starttime(22nd)"; comm may contain spaces and parens.
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(fields[1]), session: Number(fields[3]), startTime: fields[19]! };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every process on the machine (Linux /proc; none elsewhere, where only group signals apply). */
-function processTable(): ProcStat[] {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  return entries.filter((e) => /^\d+$/.test(e)).flatMap((e) => readStat(Number(e)) ?? []);
 }
 
 /** The processes below pid, by parent links. */
