@@ -1,5 +1,5 @@
 /**
- * The benchmark result format of ../shared/BENCHMARKS.md: one JSON file per benchmark under
+ * The benchmark result format (README "Benchmarks"): one JSON file per benchmark under
  * bench/results/, and a line per figure on stdout. `met` is computed here from `target`, never
  * written by hand.
  */
