@@ -123,7 +123,8 @@ describe('pipelines: apply, run, skip unchanged partitions', () => {
     const idem = { 'idempotency-key': `force-${Date.now()}` };
     const forcedRunId = await trigger({ force: true }, idem);
     const retried = await api<any>(stack.apiUrl, 'POST', `/v1/pipelines/${id}/runs`, { key, body: { force: true }, headers: idem });
-    expect(retried.body.runs[0]).toMatchObject({ runId: forcedRunId, created: false });
+    expect(retried.body.runs[0]).toMatchObject({ runId: forcedRunId, created: true });
+    expect(retried.headers.get('idempotency-replayed')).toBe('true');
     const forced = await finished(forcedRunId);
     expect(forced.partitions).toEqual({ cardiology: 'ran', oncology: 'ran', radiology: 'ran' });
     view = await partitionsView();

@@ -58,8 +58,10 @@ describe('smoke path', () => {
     const first = await api<any>(stack.apiUrl, 'POST', '/v1/workflows', { key: stack.adminKey, body, headers });
     const second = await api<any>(stack.apiUrl, 'POST', '/v1/workflows', { key: stack.adminKey, body, headers });
     expect(first.status).toBe(201);
-    expect(second.status).toBe(200);
-    expect(second.body).toMatchObject({ workflowId: first.body.workflowId, runId: first.body.runId, created: false });
+    // The retry is the original response, replayed: same status, same workflow, nothing started.
+    expect(second.status).toBe(201);
+    expect(second.headers.get('idempotency-replayed')).toBe('true');
+    expect(second.body).toEqual(first.body);
   });
 
   it('Temporal: an unknown workflow is a 404 problem', async () => {

@@ -15,6 +15,7 @@ import metricsPlugin from './plugins/app/metrics.ts';
 import storePlugin from './plugins/app/store.ts';
 import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
 import handoffsPlugin from './plugins/app/handoffs.ts';
+import idempotencyPlugin from './plugins/app/idempotency.ts';
 import pipelinesPlugin from './plugins/app/pipelines.ts';
 import handoffReconcilerPlugin from './plugins/app/handoff-reconciler.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
@@ -86,6 +87,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(handoffsPlugin);
   await app.register(handoffReconcilerPlugin);
   await app.register(authPlugin);
+  await app.register(idempotencyPlugin);
 
   await app.register(healthRoutes, { readinessTimeoutMs: deps.readinessTimeoutMs ?? 2000 });
   await app.register(v1Routes, { prefix: '/v1' });

@@ -202,4 +202,25 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX handoffs_running ON handoffs (status, created_at);
     `,
   },
+  {
+    version: 7,
+    name: 'idempotency_keys',
+    // One row per (API key, Idempotency-Key): the request's fingerprint while it is in flight, then
+    // the response to replay. Kept until expires_at (at least 24 h), across API restarts.
+    sql: `
+      CREATE TABLE idempotency_keys (
+        key_id           TEXT NOT NULL,
+        idempotency_key  TEXT NOT NULL,
+        fingerprint      TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        status           INTEGER,
+        content_type     TEXT,
+        body             TEXT,
+        created_at       TEXT NOT NULL,
+        expires_at       TEXT NOT NULL,
+        PRIMARY KEY (key_id, idempotency_key)
+      ) STRICT;
+      CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+    `,
+  },
 ];

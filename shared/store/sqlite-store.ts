@@ -17,6 +17,7 @@ import { SqliteFingerprintStore } from './sqlite/fingerprints.ts';
 import { SqliteLlmTokenUsage } from './sqlite/llm-token-usage.ts';
 import { SqliteIndexAliases } from './sqlite/index-aliases.ts';
 import { SqliteHandoffs } from './sqlite/handoffs.ts';
+import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -67,6 +68,7 @@ export class SqliteStore implements Store {
   readonly llmTokenUsage: SqliteLlmTokenUsage;
   readonly indexAliases: SqliteIndexAliases;
   readonly handoffs: SqliteHandoffs;
+  readonly idempotency: SqliteIdempotencyStore;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -80,6 +82,7 @@ export class SqliteStore implements Store {
     this.llmTokenUsage = new SqliteLlmTokenUsage(db, now);
     this.indexAliases = new SqliteIndexAliases(db, now);
     this.handoffs = new SqliteHandoffs(db, now);
+    this.idempotency = new SqliteIdempotencyStore(db, now);
   }
 
   #statement(sql: string): StatementSync {

@@ -12,6 +12,7 @@ import type { FingerprintStore } from './fingerprints.ts';
 import type { LlmTokenUsage } from './llm-token-usage.ts';
 import type { IndexAliasStore } from './index-aliases.ts';
 import type { HandoffStore } from './handoffs.ts';
+import type { IdempotencyStore } from './idempotency.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -47,6 +48,8 @@ export interface Store {
   readonly indexAliases: IndexAliasStore;
   /** Airflow → Temporal hand-offs: task instance, current run, outcome (handoffs.ts). */
   readonly handoffs: HandoffStore;
+  /** Idempotency-Key records of the control API: claims and responses to replay (idempotency.ts). */
+  readonly idempotency: IdempotencyStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

@@ -44,10 +44,12 @@ export interface AppFixtureOptions extends BuildAppOptions {
   temporalClient?: Client;
   /** A (fake) Airflow REST client for routes that deploy pipelines or trigger runs. */
   airflowClient?: AirflowClient;
+  /** Reuse this state dir (its store survives `close()`), e.g. to restart the API over the same store. */
+  stateDir?: string;
 }
 
 export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tandem-api-'));
+  const dir = options.stateDir ?? mkdtempSync(path.join(tmpdir(), 'tandem-api-'));
   // The hand-off reconciler runs only when a test asks (a tick, or a schedule in `env`).
   const env = { TANDEM_STATE_DIR: dir, TANDEM_LOG_LEVEL: 'silent', TANDEM_HANDOFF_RECONCILE_SCHEDULE: 'off', ...options.env };
   const config = loadConfig({ cwd: dir, env });
@@ -97,7 +99,7 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
     headers: (role) => ({ authorization: `Bearer ${keys[role]}` }),
     async close() {
       await app.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.stateDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -36,7 +36,7 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: adminOnly,
+      config: { ...adminOnly, idempotent: true },
       schema: {
         tags: ['api-keys'],
         summary: 'Create an API key; the response carries the plaintext key, once',

@@ -30,7 +30,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, idempotent: true },
       schema: {
         tags: ['handoffs'],
         summary: 'Start the workflow of a hand-off task instance, or attach to the run already serving it',

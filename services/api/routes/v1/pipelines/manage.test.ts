@@ -107,8 +107,12 @@ describe('/v1/pipelines', () => {
     expect(first.statusCode).toBe(201);
     const runId = first.json().runs[0].runId;
     expect(airflow.runs.get(runId)?.conf).toEqual({ partitions: ['oncology'], force: true });
+    // The retry is answered from the Idempotency-Key record: the original response, no new run.
     const second = await inject('POST', '/v1/pipelines/kb/runs', { partitions: ['oncology'], force: true }, headers);
-    expect(second.json().runs[0]).toMatchObject({ runId, created: false });
+    expect(second.statusCode).toBe(201);
+    expect(second.headers['idempotency-replayed']).toBe('true');
+    expect(second.json()).toEqual(first.json());
+    expect(airflow.runs.size).toBe(1);
 
     const bad = await inject('POST', '/v1/pipelines/kb/runs', { partitions: ['radiology'], from: '2026-01-01' });
     expect(bad.statusCode).toBe(422);

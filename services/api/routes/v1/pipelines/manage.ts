@@ -29,7 +29,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: appliers },
+      config: { roles: appliers, idempotent: true },
       schema: {
         tags: ['pipelines'],
         summary: 'Apply a pipeline spec (JSON or YAML): validate, lint, generate the DAG and deploy it to Airflow',
@@ -101,7 +101,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/runs',
     {
-      config: { roles: triggerers },
+      config: { roles: triggerers, idempotent: true },
       schema: {
         tags: ['pipelines'],
         summary: 'Trigger a run of chosen partitions (default all), or one run per day of a backfill range',

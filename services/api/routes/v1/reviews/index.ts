@@ -166,7 +166,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/decision',
     {
-      config: { roles: reviewerRoles },
+      config: { roles: reviewerRoles, idempotent: true },
       schema: {
         tags: ['reviews'],
         summary: 'Decide on a review; answers at once whether the decision was accepted',
@@ -212,7 +212,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/reassign',
     {
-      config: { roles: reviewerRoles },
+      config: { roles: reviewerRoles, idempotent: true },
       schema: {
         tags: ['reviews'],
         summary: 'Hand the review to another reviewer (the current assignee, or an admin of the department)',
@@ -235,7 +235,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/comments',
     {
-      config: { roles: reviewerRoles },
+      config: { roles: reviewerRoles, idempotent: true },
       schema: {
         tags: ['reviews'],
         summary: 'Comment on an open review (any reviewer or admin of its department)',

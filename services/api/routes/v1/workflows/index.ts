@@ -31,7 +31,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: starters },
+      config: { roles: starters, idempotent: true },
       schema: {
         tags: ['workflows'],
         summary: 'Start a durable flow by type; the input is checked against that type’s schema',
