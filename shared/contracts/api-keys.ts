@@ -10,6 +10,9 @@ export const apiKeySchema = z
     department: departmentScopeSchema,
     createdAt: z.iso.datetime(),
     revokedAt: z.iso.datetime().nullable(),
+    expiresAt: z.iso.datetime().nullable().describe('From then on the key is refused; null: never'),
+    lastUsedAt: z.iso.datetime().nullable().describe('When the key last authenticated a request (to the minute)'),
+    rotatedTo: z.string().nullable().describe('The key that replaced this one by rotation'),
   })
   .meta({ id: 'ApiKey' });
 export type ApiKey = z.infer<typeof apiKeySchema>;
@@ -20,6 +23,7 @@ export const createApiKeyRequestSchema = z
     role: roleSchema,
     // No default: a forgotten scope must not silently become access to every department.
     department: departmentScopeSchema,
+    expiresAt: z.iso.datetime({ offset: true }).optional().describe('When the key stops working; must be in the future. Omit for a key that does not expire.'),
   })
   .meta({ id: 'CreateApiKeyRequest' });
 export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
@@ -31,3 +35,18 @@ export const createdApiKeySchema = apiKeySchema
 export const apiKeyListSchema = z.object({ items: z.array(apiKeySchema) }).meta({ id: 'ApiKeyList' });
 
 export const apiKeyIdParamsSchema = z.object({ id: z.string().min(1).max(100) });
+
+/** Rotation: a new key with the same name, role and department; the old one works for the overlap, then expires. */
+export const rotateApiKeyRequestSchema = z
+  .strictObject({
+    overlapHours: z.number().min(0).max(720).default(24).describe('How long the old key keeps working (0: it stops at once)'),
+    expiresAt: z.iso.datetime({ offset: true }).optional().describe('Expiry of the new key; omit for none'),
+  })
+  .meta({ id: 'RotateApiKeyRequest' });
+
+export const rotatedApiKeySchema = z
+  .object({
+    key: createdApiKeySchema,
+    replaced: apiKeySchema.describe('The old key, now expiring at the end of the overlap'),
+  })
+  .meta({ id: 'RotatedApiKey' });

@@ -223,4 +223,15 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
     `,
   },
+  {
+    version: 8,
+    name: 'api_key_lifecycle',
+    // A key may expire (rotation gives the old key an overlap window, then it stops working), and
+    // shows when it was last used, so unused keys can be found and revoked.
+    sql: `
+      ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+      ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
+      ALTER TABLE api_keys ADD COLUMN rotated_to TEXT;
+    `,
+  },
 ];

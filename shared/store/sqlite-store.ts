@@ -37,6 +37,9 @@ interface ApiKeyRow {
   department: string;
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  rotated_to: string | null;
 }
 
 function toApiKey(row: ApiKeyRow): ApiKeyRecord {
@@ -48,6 +51,9 @@ function toApiKey(row: ApiKeyRow): ApiKeyRecord {
     department: row.department as DepartmentScope,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    rotatedTo: row.rotated_to,
   };
 }
 
@@ -106,11 +112,14 @@ export class SqliteStore implements Store {
       department: key.department,
       createdAt: this.#now().toISOString(),
       revokedAt: null,
+      expiresAt: key.expiresAt ?? null,
+      lastUsedAt: null,
+      rotatedTo: null,
     };
     try {
       this.#statement(
-        `INSERT INTO api_keys (id, name, key_hash, role, department, created_at)
-         VALUES (:id, :name, :keyHash, :role, :department, :createdAt)`,
+        `INSERT INTO api_keys (id, name, key_hash, role, department, created_at, expires_at)
+         VALUES (:id, :name, :keyHash, :role, :department, :createdAt, :expiresAt)`,
       ).run({
         id: record.id,
         name: record.name,
@@ -118,6 +127,7 @@ export class SqliteStore implements Store {
         role: record.role,
         department: record.department,
         createdAt: record.createdAt,
+        expiresAt: record.expiresAt,
       });
     } catch (err) {
       if (String((err as Error).message).includes('UNIQUE constraint failed: api_keys.key_hash')) {
@@ -136,6 +146,35 @@ export class SqliteStore implements Store {
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     const rows = this.#statement('SELECT * FROM api_keys ORDER BY created_at, rowid').all();
     return rows.map((row) => toApiKey(row as unknown as ApiKeyRow));
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#statement('SELECT * FROM api_keys WHERE id = ?').get(id);
+    return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
+  }
+
+  async touchApiKey(id: string, at: string): Promise<void> {
+    this.#statement('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(at, id, at);
+  }
+
+  async rotateApiKey(id: string, replacement: { keyHash: string; expiresAt: string | null }, oldExpiresAt: string): Promise<{ old: ApiKeyRecord; created: ApiKeyRecord } | undefined> {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const old = await this.getApiKey(id);
+      const now = this.#now().toISOString();
+      if (!old || old.revokedAt || (old.expiresAt && old.expiresAt <= now)) {
+        this.#db.exec('ROLLBACK');
+        return undefined;
+      }
+      const created = await this.createApiKey({ name: old.name, role: old.role, department: old.department, keyHash: replacement.keyHash, expiresAt: replacement.expiresAt });
+      const expiresAt = old.expiresAt && old.expiresAt < oldExpiresAt ? old.expiresAt : oldExpiresAt;
+      this.#statement('UPDATE api_keys SET expires_at = ?, rotated_to = ? WHERE id = ?').run(expiresAt, created.id, id);
+      this.#db.exec('COMMIT');
+      return { old: (await this.getApiKey(id))!, created };
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   async revokeApiKey(id: string): Promise<ApiKeyRecord | undefined> {

@@ -23,6 +23,12 @@ export interface ApiKeyRecord {
   createdAt: string;
   /** ISO 8601; revoked keys are kept (never deleted) so old audit entries still resolve. */
   revokedAt: string | null;
+  /** ISO 8601; from then on the key is refused. Null: it does not expire. */
+  expiresAt: string | null;
+  /** ISO 8601, to the minute: when the key last authenticated a request. */
+  lastUsedAt: string | null;
+  /** The key that replaced this one by rotation. */
+  rotatedTo: string | null;
 }
 
 export interface NewApiKey {
@@ -31,6 +37,7 @@ export interface NewApiKey {
   department: DepartmentScope;
   /** sha256 hex of the plaintext key (see `hashApiKey`); the store never sees the plaintext. */
   keyHash: string;
+  expiresAt?: string | null;
 }
 
 export interface Store {
@@ -60,6 +67,15 @@ export interface Store {
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
   /** Oldest first; includes revoked keys. */
   listApiKeys(): Promise<ApiKeyRecord[]>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Records that the key authenticated a request at `at` (callers throttle: this is a write). */
+  touchApiKey(id: string, at: string): Promise<void>;
+  /**
+   * Rotation in one transaction: creates `replacement` with the old key's name, role and
+   * department, and lets the old key work until `oldExpiresAt` (an earlier expiry is kept).
+   * Returns undefined when no live key has this id.
+   */
+  rotateApiKey(id: string, replacement: { keyHash: string; expiresAt: string | null }, oldExpiresAt: string): Promise<{ old: ApiKeyRecord; created: ApiKeyRecord } | undefined>;
   /**
    * Marks the key revoked (idempotent: an already revoked key keeps its first revocation time).
    * Returns undefined when no key has this id.

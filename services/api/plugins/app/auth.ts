@@ -78,6 +78,16 @@ export default fp(
       };
     });
 
+    // Last use to the minute, written at most once a minute per key: a write per request would
+    // make every read of the API a write to the store.
+    const lastTouched = new Map<string, string>();
+    const touchLastUsed = (keyId: string) => {
+      const minute = `${new Date().toISOString().slice(0, 16)}:00.000Z`;
+      if (lastTouched.get(keyId) === minute) return;
+      lastTouched.set(keyId, minute);
+      fastify.store.touchApiKey(keyId, minute).catch((err: unknown) => fastify.log.warn({ err, keyId }, 'could not record the API key’s last use'));
+    };
+
     fastify.addHook('onRequest', async (request) => {
       const routeUrl = request.routeOptions.url;
       const path = routeUrl ?? request.url.split('?', 1)[0]!;
@@ -93,6 +103,11 @@ export default fp(
         if (record) request.log.info({ keyId: record.id }, 'revoked API key presented');
         throw new UnauthorizedError('unknown or revoked API key');
       }
+      if (record.expiresAt && Date.parse(record.expiresAt) <= Date.now()) {
+        request.log.info({ keyId: record.id, expiresAt: record.expiresAt }, 'expired API key presented');
+        throw new UnauthorizedError(`API key expired at ${record.expiresAt}${record.rotatedTo ? ' (it was rotated; use its replacement)' : ''}`);
+      }
+      touchLastUsed(record.id);
       request.principal = { keyId: record.id, name: record.name, role: record.role, department: record.department };
       // Every later log line of this request says who made it.
       request.log = request.log.child({ keyId: record.id, role: record.role });

@@ -22,6 +22,9 @@ describe('/v1/api-keys', () => {
       department: 'cardiology',
       createdAt: expect.any(String),
       revokedAt: null,
+      expiresAt: null,
+      lastUsedAt: null,
+      rotatedTo: null,
       key: expect.stringMatching(/^tdm_key_/),
     });
 
@@ -31,7 +34,8 @@ describe('/v1/api-keys', () => {
     const listed = await f.app.inject({ method: 'GET', url: '/v1/api-keys', headers: f.headers('admin') });
     expect(listed.statusCode).toBe(200);
     const item = listed.json().items.find((k: { id: string }) => k.id === body.id);
-    expect(item).toEqual({ ...body, key: undefined });
+    // The key has been used once since (GET /v1/version), and says so.
+    expect(item).toEqual({ ...body, key: undefined, lastUsedAt: expect.stringMatching(/:00\.000Z$/) });
     expect(listed.body).not.toContain(body.key);
     expect(listed.body).not.toMatch(/hash/i);
   });
@@ -70,5 +74,73 @@ describe('/v1/api-keys', () => {
     const res = await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: f.headers('admin'), payload: { name: 'x', role: 'service' } });
     expect(res.statusCode).toBe(422);
     expect(res.json().errors).toEqual([{ path: 'body.department', message: expect.any(String) }]);
+  });
+
+  it('refuses an expired key at once, and an expiry in the past at creation', async () => {
+    f = await appFixture();
+    const past = await f.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: f.headers('admin'),
+      payload: { name: 'x', role: 'service', department: 'cardiology', expiresAt: '2020-01-01T00:00:00Z' },
+    });
+    expect(past.statusCode).toBe(422);
+    expect(past.json().errors).toEqual([{ path: 'body.expiresAt', message: 'must be in the future' }]);
+
+    const soon = new Date(Date.now() + 1_500).toISOString();
+    const created = (
+      await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: f.headers('admin'), payload: { name: 'short', role: 'service', department: 'cardiology', expiresAt: soon } })
+    ).json();
+    expect(created.expiresAt).toBe(soon);
+    const use = () => f.app.inject({ method: 'GET', url: '/v1/version', headers: { authorization: `Bearer ${created.key}` } });
+    expect((await use()).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_600));
+    const refused = await use();
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json().detail).toContain('expired');
+  });
+
+  it('shows one key by id, with its last use; 404 for an unknown id', async () => {
+    f = await appFixture();
+    const one = await f.app.inject({ method: 'GET', url: `/v1/api-keys/${f.keyIds.admin}`, headers: f.headers('admin') });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id: f.keyIds.admin, role: 'admin', lastUsedAt: expect.any(String) });
+    expect(one.body).not.toMatch(/hash/i);
+    expect((await f.app.inject({ method: 'GET', url: '/v1/api-keys/nope', headers: f.headers('admin') })).statusCode).toBe(404);
+    expect((await f.app.inject({ method: 'GET', url: `/v1/api-keys/${f.keyIds.admin}`, headers: f.headers('service') })).statusCode).toBe(403);
+  });
+
+  it('rotates without downtime: both keys work during the overlap, the old one stops at its end or when revoked', async () => {
+    f = await appFixture();
+    const original = (
+      await f.app.inject({ method: 'POST', url: '/v1/api-keys', headers: f.headers('admin'), payload: { name: 'airflow-prod', role: 'service', department: 'cardiology' } })
+    ).json();
+    const rotate = (id: string, overlapHours: number) =>
+      f.app.inject({ method: 'POST', url: `/v1/api-keys/${id}/rotate`, headers: f.headers('admin'), payload: { overlapHours } });
+    const use = (key: string) => f.app.inject({ method: 'GET', url: '/v1/version', headers: { authorization: `Bearer ${key}` } });
+
+    const rotated = await rotate(original.id, 1);
+    expect(rotated.statusCode).toBe(201);
+    const { key: replacement, replaced } = rotated.json();
+    expect(replacement).toMatchObject({ name: 'airflow-prod', role: 'service', department: 'cardiology', key: expect.stringMatching(/^tdm_key_/) });
+    expect(replacement.id).not.toBe(original.id);
+    expect(replaced).toMatchObject({ id: original.id, rotatedTo: replacement.id });
+    expect(Date.parse(replaced.expiresAt) - Date.now()).toBeGreaterThan(59 * 60_000);
+    expect((await use(original.key)).statusCode).toBe(200);
+    expect((await use(replacement.key)).statusCode).toBe(200);
+
+    // Revoking the old key ends the overlap at once; the new one carries on.
+    expect((await f.app.inject({ method: 'DELETE', url: `/v1/api-keys/${original.id}`, headers: f.headers('admin') })).statusCode).toBe(204);
+    expect((await use(original.key)).statusCode).toBe(401);
+    expect((await use(replacement.key)).statusCode).toBe(200);
+    // A revoked key cannot be rotated again.
+    expect((await rotate(original.id, 1)).statusCode).toBe(404);
+
+    // No overlap: the rotated key stops at once.
+    const again = (await rotate(replacement.id, 0)).json();
+    const refused = await use(replacement.key);
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json().detail).toContain('rotated');
+    expect((await use(again.key.key)).statusCode).toBe(200);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * API key administration (admin only). The plaintext key exists only in the create response;
- * the store keeps its sha256. Keys are revoked, never deleted, so audit entries keep resolving.
+ * API key administration (admin only). The plaintext key exists only in the create (or rotate)
+ * response; the store keeps its sha256. Keys are revoked or expire, never deleted, so audit entries
+ * keep resolving. Rotation without downtime: rotate (new key, the old one works for the overlap),
+ * deploy the new key, revoke the old one (or let it expire).
  */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -8,11 +10,14 @@ import { newApiKey } from '../../../../../shared/credentials.ts';
 import {
   apiKeyIdParamsSchema,
   apiKeyListSchema,
+  apiKeySchema,
   createApiKeyRequestSchema,
   createdApiKeySchema,
+  rotateApiKeyRequestSchema,
+  rotatedApiKeySchema,
 } from '../../../../../shared/contracts/api-keys.ts';
 import { problemContentType, problemDetailsSchema } from '../../../../../shared/contracts/problem.ts';
-import { ConflictError, NotFoundError } from '../../../../../shared/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
@@ -20,6 +25,14 @@ const problem = (description: string) => ({
   description,
   content: { [problemContentType]: { schema: problemDetailsSchema } },
 });
+
+/** An expiry must lie ahead: a key that is born expired is a mistake, not a request. */
+function futureInstant(value: string | undefined, path: string): string | null {
+  if (value === undefined) return null;
+  const at = Date.parse(value);
+  if (!(at > Date.now())) throw new ValidationError(`${path} must be in the future`, [{ path, message: 'must be in the future' }]);
+  return new Date(at).toISOString();
+}
 
 const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
   const adminOnly = { roles: ['admin'] as const };
@@ -45,10 +58,53 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
       },
     },
     async (request, reply) => {
+      const expiresAt = futureInstant(request.body.expiresAt, 'body.expiresAt');
       const key = newApiKey('key');
-      const record = await fastify.store.createApiKey({ ...request.body, keyHash: hashApiKey(key) });
+      const record = await fastify.store.createApiKey({ ...request.body, expiresAt, keyHash: hashApiKey(key) });
       request.log.info({ createdKeyId: record.id, createdRole: record.role }, 'API key created');
       return reply.code(201).send({ ...record, key });
+    },
+  );
+
+  fastify.get(
+    '/:id',
+    {
+      config: adminOnly,
+      schema: {
+        tags: ['api-keys'],
+        summary: 'One API key: role, scope, expiry, last use, rotation (never its hash)',
+        params: apiKeyIdParamsSchema,
+        response: { 200: apiKeySchema, 404: problem('No key with this id') },
+      },
+    },
+    async (request) => {
+      const record = await fastify.store.getApiKey(request.params.id);
+      if (!record) throw new NotFoundError(`no API key with id ${request.params.id}`);
+      return record;
+    },
+  );
+
+  fastify.post(
+    '/:id/rotate',
+    {
+      config: { ...adminOnly, idempotent: true },
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Rotate a key: a new key with the same name, role and department; the old one keeps working for the overlap',
+        description: 'Deploy the new key, then revoke the old one with DELETE (or let it expire at the end of the overlap).',
+        params: apiKeyIdParamsSchema,
+        body: rotateApiKeyRequestSchema,
+        response: { 201: rotatedApiKeySchema, 404: problem('No live key with this id (unknown, revoked or expired)') },
+      },
+    },
+    async (request, reply) => {
+      const expiresAt = futureInstant(request.body.expiresAt, 'body.expiresAt');
+      const key = newApiKey('key');
+      const oldExpiresAt = new Date(Date.now() + request.body.overlapHours * 3_600_000).toISOString();
+      const rotated = await fastify.store.rotateApiKey(request.params.id, { keyHash: hashApiKey(key), expiresAt }, oldExpiresAt);
+      if (!rotated) throw new NotFoundError(`no live API key with id ${request.params.id}`);
+      request.log.info({ rotatedKeyId: rotated.old.id, newKeyId: rotated.created.id, oldExpiresAt: rotated.old.expiresAt }, 'API key rotated');
+      return reply.code(201).send({ key: { ...rotated.created, key }, replaced: rotated.old });
     },
   );
 
