@@ -82,6 +82,14 @@ export class ConflictError extends TandemError {
   }
 }
 
+/** A feature this deployment's engines do not offer (e.g. listing flows without the search attribute). */
+export class FeatureUnavailableError extends TandemError {
+  override name = 'FeatureUnavailableError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 503, slug: 'feature-unavailable', title: 'Not available in this deployment' }, options);
+  }
+}
+
 /** The API was started without an Airflow client: what needs Airflow answers 503 with this. */
 export class AirflowUnavailableError extends TandemError {
   override name = 'AirflowUnavailableError';

@@ -11,6 +11,7 @@ import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { AirflowClient } from '../airflow/client.ts';
+import { registerDepartmentSearchAttribute } from '../flows/department-search-attribute.ts';
 import { buildApp } from './app.ts';
 import { seedCredentialKeys } from './credential-keys.ts';
 import { airflowReadinessProbe } from './plugins/app/airflow.ts';
@@ -33,12 +34,11 @@ async function main(): Promise<void> {
     await seedCredentialKeys(store, credentials);
     // Same keyring as the worker: what the API starts is encrypted, what it reads back is decrypted.
     const dataConverter = clientDataConverter(payloadCodecFor(config));
-    const temporal = temporalGateway(
-      await connectTemporal(config, { dataConverter }).catch((err: unknown) => {
-        throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${describeTemporalError(err)}`, { cause: err });
-      }),
-      config.temporal.taskQueue,
-    );
+    const client = await connectTemporal(config, { dataConverter }).catch((err: unknown) => {
+      throw new Error(`cannot reach Temporal at ${config.temporal.address}: ${describeTemporalError(err)}`, { cause: err });
+    });
+    // At start-up, so a fresh dev server or cluster namespace gets it before the first workflow.
+    const temporal = temporalGateway(client, config.temporal.taskQueue, await registerDepartmentSearchAttribute(client));
     // No retries for the probe: readiness reports Airflow as it is now, and a refused connection
     // should say so at once instead of being retried into a timeout.
     const airflowProbe = airflowReadinessProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));

@@ -10,6 +10,7 @@ import { parseWorkflowInput, type WorkflowTypeName } from '../../shared/contract
 import { BadRequestError, ForbiddenError, ValidationError } from '../../shared/errors.ts';
 import type { AuditActor, AuditEvent } from '../../shared/store/audit-log.ts';
 import type { Store } from '../../shared/store/store.ts';
+import { departmentSearchAttribute } from './department-search-attribute.ts';
 
 /** What every tandem workflow carries in its memo; `type` is always the public type name. */
 export interface FlowMemo {
@@ -87,6 +88,8 @@ export interface StartedWorkflow {
 export interface WorkflowStartDeps {
   client: Client;
   store: Pick<Store, 'audit'>;
+  /** The namespace has the TandemDepartment search attribute (see department-search-attribute.ts). */
+  departmentSearchAttribute?: boolean;
 }
 
 export async function startWorkflow(deps: WorkflowStartDeps, request: WorkflowStart): Promise<StartedWorkflow> {
@@ -102,6 +105,7 @@ export async function startWorkflow(deps: WorkflowStartDeps, request: WorkflowSt
       workflowId,
       args: [flow.input],
       memo: { ...memo },
+      ...(deps.departmentSearchAttribute ? { typedSearchAttributes: [{ key: departmentSearchAttribute, value: department }] } : {}),
       ...(request.reuse === 'once'
         ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const }
         : { workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const, workflowIdConflictPolicy: 'USE_EXISTING' as const }),

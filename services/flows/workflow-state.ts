@@ -3,12 +3,13 @@
  * started it, and its result or failure once closed. Another department's workflow reads exactly
  * like a missing one, so ids are not a side channel.
  */
-import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Principal } from '../../shared/contracts/principal.ts';
-import { scopeIncludes } from '../../shared/contracts/roles.ts';
-import { workflowTypes } from '../../shared/contracts/workflow-types.ts';
-import type { WorkflowState } from '../../shared/contracts/workflow-runs.ts';
+import { allDepartments, scopeIncludes } from '../../shared/contracts/roles.ts';
+import { workflowTypes, type WorkflowTypeName } from '../../shared/contracts/workflow-types.ts';
+import type { listableWorkflowStatuses, WorkflowState, WorkflowSummary } from '../../shared/contracts/workflow-runs.ts';
 import { NotFoundError } from '../../shared/errors.ts';
+import { departmentSearchAttribute } from './department-search-attribute.ts';
 import type { FlowMemo } from './start-workflow.ts';
 
 const publicTypeOf = new Map<string, string>(Object.entries(workflowTypes).map(([name, def]) => [def.workflowName, name]));
@@ -47,4 +48,73 @@ export async function workflowStateOf(handle: WorkflowHandle, principal: Princip
   if (status === 'completed') state.result = await handle.result();
   if (status === 'failed') state.failure = await handle.result().then(() => 'unknown failure', innermostMessage);
   return state;
+}
+
+/** Temporal's ExecutionStatus names in visibility queries, by our status name. */
+const visibilityStatus: Record<(typeof listableWorkflowStatuses)[number], string> = {
+  running: 'Running',
+  completed: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Canceled',
+  terminated: 'Terminated',
+  timed_out: 'TimedOut',
+};
+
+/** temporal.api.enums.v1.WorkflowExecutionStatus, by number. */
+const statusByNumber: WorkflowSummary['status'][] = ['unknown', 'running', 'completed', 'failed', 'cancelled', 'terminated', 'continued_as_new', 'timed_out'];
+
+export interface WorkflowListRequest {
+  principal: Principal;
+  type?: WorkflowTypeName | undefined;
+  status?: (typeof listableWorkflowStatuses)[number] | undefined;
+  pageSize: number;
+  /** Temporal's own page token, as the previous page handed it out. */
+  pageToken?: Uint8Array | undefined;
+}
+
+const utf8 = new TextDecoder();
+
+function departmentOf(payload: { data?: Uint8Array | null } | undefined): string | null {
+  if (!payload?.data) return null;
+  const value = JSON.parse(utf8.decode(payload.data)) as unknown;
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' ? first : null;
+}
+
+function timestampOf(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): string | null {
+  if (!ts?.seconds) return null;
+  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+}
+
+/**
+ * One page of the caller's department's flows (every department for `*`), newest first, through
+ * Temporal's visibility store. Every value in the query comes from a closed set (zod enums, a
+ * department id checked as a DNS label when its key was made), so nothing a caller sends is
+ * spliced into it as text.
+ */
+export async function listWorkflows(client: Client, request: WorkflowListRequest): Promise<{ workflows: WorkflowSummary[]; nextPageToken: Uint8Array | null }> {
+  const clauses: string[] = [];
+  if (request.principal.department !== allDepartments) clauses.push(`${departmentSearchAttribute.name} = '${request.principal.department}'`);
+  if (request.type) clauses.push(`WorkflowType = '${workflowTypes[request.type].workflowName}'`);
+  if (request.status) clauses.push(`ExecutionStatus = '${visibilityStatus[request.status]}'`);
+  const response = await client.workflowService.listWorkflowExecutions({
+    namespace: client.options.namespace,
+    pageSize: request.pageSize,
+    query: clauses.join(' AND '),
+    ...(request.pageToken ? { nextPageToken: request.pageToken } : {}),
+  });
+  const workflows = (response.executions ?? []).map((execution) => {
+    const workflowName = execution.type?.name ?? '';
+    return {
+      workflowId: execution.execution?.workflowId ?? '',
+      runId: execution.execution?.runId ?? '',
+      type: publicTypeOf.get(workflowName) ?? workflowName,
+      status: statusByNumber[execution.status ?? 0] ?? 'unknown',
+      department: departmentOf(execution.searchAttributes?.indexedFields?.[departmentSearchAttribute.name] ?? undefined),
+      startedAt: timestampOf(execution.startTime) ?? '',
+      closedAt: timestampOf(execution.closeTime),
+    };
+  });
+  const token = response.nextPageToken;
+  return { workflows, nextPageToken: token && token.length > 0 ? token : null };
 }

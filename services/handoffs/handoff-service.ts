@@ -40,6 +40,8 @@ export interface HandoffServiceOptions {
   log: HandoffLogger;
   /** Base URL of the Temporal Web UI, when there is one to link to. */
   temporalUiUrl?: string;
+  /** The namespace has the TandemDepartment search attribute, so started workflows carry it. */
+  departmentSearchAttribute?: boolean;
   /** Airflow's REST client, to write a hand-off's result as its task's XCom (`publishResult`). */
   airflow?: Pick<AirflowClient, 'setXcom'> | undefined;
 }
@@ -96,7 +98,7 @@ export class HandoffService {
     this.#store = options.store;
     this.#log = options.log;
     this.#temporalUiUrl = options.temporalUiUrl?.replace(/\/+$/, '');
-    this.#starting = { client: options.client, store: options.store };
+    this.#starting = { client: options.client, store: options.store, departmentSearchAttribute: options.departmentSearchAttribute ?? false };
   }
 
   get #codec(): PayloadCodec | undefined {

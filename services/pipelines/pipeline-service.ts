@@ -149,8 +149,14 @@ export class PipelineService {
     });
   }
 
-  async list(principal: Principal, includeDeleted: boolean): Promise<PipelineView[]> {
-    const list = await this.#store.pipelines.list({ ...departmentFilterOf(principal.department), includeDeleted });
+  /** One page, sorted by id: at most `limit` pipelines after `afterId`. */
+  async list(principal: Principal, includeDeleted: boolean, page: { afterId?: string | undefined; limit?: number } = {}): Promise<PipelineView[]> {
+    const list = await this.#store.pipelines.list({
+      ...departmentFilterOf(principal.department),
+      includeDeleted,
+      ...(page.afterId !== undefined ? { afterId: page.afterId } : {}),
+      ...(page.limit !== undefined ? { limit: page.limit } : {}),
+    });
     return list.map(pipelineView);
   }
 
@@ -195,9 +201,10 @@ export class PipelineService {
     return runs;
   }
 
-  async listRuns(principal: Principal, id: string, limit: number): Promise<PipelineRunView[]> {
+  /** Newest first; `offset` skips that many (Airflow pages its runs by offset). */
+  async listRuns(principal: Principal, id: string, limit: number, offset = 0): Promise<PipelineRunView[]> {
     const record = await this.#visible(principal, id, true);
-    return listPipelineRuns(this.#client(), record.dagId, specOf(record), limit);
+    return listPipelineRuns(this.#client(), record.dagId, specOf(record), limit, offset);
   }
 
   /**

@@ -159,8 +159,9 @@ export async function listPipelineRuns(
   dagId: string,
   spec: PipelineSpec,
   limit = 20,
+  offset = 0,
 ): Promise<PipelineRunView[]> {
-  const { dag_runs } = await client.listDagRuns(dagId, { limit, order_by: '-run_after' });
+  const { dag_runs } = await client.listDagRuns(dagId, { limit, offset, order_by: '-run_after' });
   return Promise.all(
     dag_runs.map(async (run) => {
       const { task_instances } = await client.listTaskInstances(dagId, run.dag_run_id, { limit: 1000 });

@@ -1,5 +1,6 @@
 /** API keys as the admin sees them. The plaintext key appears once, in the create response. */
 import { z } from 'zod';
+import { nextLinkSchema, pageQuery } from './pagination.ts';
 import { departmentScopeSchema, roleSchema } from './roles.ts';
 
 export const apiKeySchema = z
@@ -32,7 +33,8 @@ export const createdApiKeySchema = apiKeySchema
   .extend({ key: z.string().describe('The plaintext key. Shown only in this response; store it now.') })
   .meta({ id: 'CreatedApiKey' });
 
-export const apiKeyListSchema = z.object({ items: z.array(apiKeySchema) }).meta({ id: 'ApiKeyList' });
+export const apiKeyListSchema = z.object({ items: z.array(apiKeySchema), next: nextLinkSchema }).meta({ id: 'ApiKeyList' });
+export const apiKeyListQuerySchema = z.object({ ...pageQuery(100, 1000) }).strict();
 
 export const apiKeyIdParamsSchema = z.object({ id: z.string().min(1).max(100) });
 

@@ -1,5 +1,6 @@
 /** Responses of /v1/audit: entries of the hash-chained audit log and the result of verifying it. */
 import { z } from 'zod';
+import { pageQuery } from './pagination.ts';
 
 export const auditActorSchema = z
   .union([
@@ -29,7 +30,7 @@ export const auditQuerySchema = z
   .object({
     subject: z.string().min(1).max(500).optional().describe('e.g. `review:<id>`'),
     workflowId: z.string().min(1).max(400).optional(),
-    limit: z.coerce.number().int().min(1).max(5000).default(500),
+    ...pageQuery(500, 5000),
   })
   .strict();
 

@@ -7,6 +7,7 @@
  * Pure: zod only.
  */
 import { z } from 'zod';
+import { nextLinkSchema, pageQuery } from './pagination.ts';
 import { lintFindingSchema } from './pipeline-spec.ts';
 
 export const pipelineIdParamsSchema = z.object({ id: z.string().min(1).max(63) });
@@ -33,7 +34,8 @@ export const pipelineViewSchema = z
   .meta({ id: 'Pipeline' });
 export type PipelineView = z.infer<typeof pipelineViewSchema>;
 
-export const pipelineListSchema = z.object({ pipelines: z.array(pipelineViewSchema) });
+export const pipelineListSchema = z.object({ pipelines: z.array(pipelineViewSchema), next: nextLinkSchema });
+export const pipelineListQuerySchema = z.object({ includeDeleted: z.coerce.boolean().default(false), ...pageQuery() }).strict();
 
 export const applyResultSchema = z
   .object({
@@ -72,8 +74,8 @@ export const pipelineRunViewSchema = z
   .meta({ id: 'PipelineRun' });
 export type PipelineRunView = z.infer<typeof pipelineRunViewSchema>;
 
-export const pipelineRunListSchema = z.object({ runs: z.array(pipelineRunViewSchema) });
-export const pipelineRunListQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+export const pipelineRunListSchema = z.object({ runs: z.array(pipelineRunViewSchema), next: nextLinkSchema });
+export const pipelineRunListQuerySchema = z.object({ ...pageQuery(20, 100) }).strict();
 
 const isoDay = z.iso.date('must be a date YYYY-MM-DD');
 

@@ -1,5 +1,7 @@
 /** Responses of /v1/workflows: what a caller sees of a durable flow it started. */
 import { z } from 'zod';
+import { nextLinkSchema, pageQuery } from './pagination.ts';
+import { workflowTypeNameSchema } from './workflow-types.ts';
 
 export const workflowStatusSchema = z
   .enum(['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out', 'continued_as_new', 'unknown'])
@@ -33,3 +35,29 @@ export const workflowStateSchema = z
   })
   .meta({ id: 'WorkflowState' });
 export type WorkflowState = z.infer<typeof workflowStateSchema>;
+
+/** One row of `GET /v1/workflows`, from Temporal's visibility store (no input, result or memo). */
+export const workflowSummarySchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    type: z.string(),
+    status: workflowStatusSchema,
+    department: z.string().nullable(),
+    startedAt: z.string(),
+    closedAt: z.string().nullable(),
+  })
+  .meta({ id: 'WorkflowSummary' });
+export type WorkflowSummary = z.infer<typeof workflowSummarySchema>;
+
+export const listableWorkflowStatuses = ['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out'] as const;
+
+export const workflowListQuerySchema = z
+  .object({
+    type: workflowTypeNameSchema.optional(),
+    status: z.enum(listableWorkflowStatuses).optional(),
+    ...pageQuery(50, 200),
+  })
+  .strict();
+
+export const workflowListSchema = z.object({ workflows: z.array(workflowSummarySchema), next: nextLinkSchema }).meta({ id: 'WorkflowList' });

@@ -75,6 +75,8 @@ export interface AuditFilter {
   department?: string;
   /** Oldest first; at most this many (default 500). */
   limit?: number;
+  /** Only entries after this sequence number (paging). */
+  afterSeq?: number;
 }
 
 export type AuditVerification =

@@ -27,8 +27,11 @@ export interface PipelineRegistry {
   /** Insert or replace by id; `createdAt` is kept from the first write. */
   save(pipeline: PipelineWrite): Promise<PipelineRecord>;
   get(id: string): Promise<PipelineRecord | undefined>;
-  /** Sorted by id; `department` filters, `includeDeleted` (default false) shows deleted ones too. */
-  list(filter?: { department?: string; includeDeleted?: boolean }): Promise<PipelineRecord[]>;
+  /**
+   * Sorted by id; `department` filters, `includeDeleted` (default false) shows deleted ones too;
+   * `afterId` and `limit` page through the list.
+   */
+  list(filter?: { department?: string; includeDeleted?: boolean; afterId?: string; limit?: number }): Promise<PipelineRecord[]>;
   /** Undefined when there is no such pipeline. */
   update(id: string, patch: Partial<Pick<PipelineRecord, 'status' | 'lastError' | 'deployedAt'>>): Promise<PipelineRecord | undefined>;
 }

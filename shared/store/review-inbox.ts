@@ -37,6 +37,8 @@ export interface ReviewTaskFilter {
   assignees?: string[];
   status?: ReviewTaskStatus;
   limit?: number;
+  /** Page after this task: its `createdAt` and `id` (the list's order). */
+  after?: { createdAt: string; id: string };
 }
 
 export interface ReviewInbox {

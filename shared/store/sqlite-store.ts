@@ -143,8 +143,10 @@ export class SqliteStore implements Store {
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
 
-  async listApiKeys(): Promise<ApiKeyRecord[]> {
-    const rows = this.#statement('SELECT * FROM api_keys ORDER BY created_at, rowid').all();
+  async listApiKeys(page: { after?: { createdAt: string; id: string }; limit?: number } = {}): Promise<ApiKeyRecord[]> {
+    const rows = this.#statement(
+      `SELECT * FROM api_keys WHERE (created_at, id) > (:afterCreatedAt, :afterId) ORDER BY created_at, id LIMIT :limit`,
+    ).all({ afterCreatedAt: page.after?.createdAt ?? '', afterId: page.after?.id ?? '', limit: page.limit ?? -1 });
     return rows.map((row) => toApiKey(row as unknown as ApiKeyRow));
   }
 

@@ -65,8 +65,8 @@ export interface Store {
   createApiKey(key: NewApiKey): Promise<ApiKeyRecord>;
   /** Includes revoked keys, so callers can tell "revoked" from "unknown" in their logs. */
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
-  /** Oldest first; includes revoked keys. */
-  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Oldest first; includes revoked keys; `after` and `limit` page through them. */
+  listApiKeys(page?: { after?: { createdAt: string; id: string }; limit?: number }): Promise<ApiKeyRecord[]>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   /** Records that the key authenticated a request at `at` (callers throttle: this is a write). */
   touchApiKey(id: string, at: string): Promise<void>;

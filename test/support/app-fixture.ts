@@ -44,6 +44,8 @@ export interface AppFixtureOptions extends BuildAppOptions {
   temporalClient?: Client;
   /** A (fake) Airflow REST client for routes that deploy pipelines or trigger runs. */
   airflowClient?: AirflowClient;
+  /** The Temporal client's namespace has the TandemDepartment search attribute (a dev server that registered it). */
+  departmentSearchAttribute?: boolean;
   /** Reuse this state dir (its store survives `close()`), e.g. to restart the API over the same store. */
   stateDir?: string;
 }
@@ -69,6 +71,7 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
     // Routes that reach the SDK get a real client only when the test passes one.
     client: options.temporalClient ?? ({} as Client),
     taskQueue: 'tandem-test',
+    departmentSearchAttribute: options.departmentSearchAttribute ?? false,
     ping: (signal) => temporal.ping(signal),
     close: async () => {
       temporal.closed = true;

@@ -4,6 +4,7 @@
  * fixture's own SQLite store — for route tests that need real workflow behaviour.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { registerDepartmentSearchAttribute } from '../../services/flows/department-search-attribute.ts';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../services/worker/activities/index.ts';
 import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
@@ -18,7 +19,9 @@ export interface AppWithWorker {
 
 export async function appWithWorker(server: 'dev' | 'time-skipping', options: AppFixtureOptions = {}): Promise<AppWithWorker> {
   const [env, { codePath }] = await Promise.all([server === 'dev' ? createLocalEnv() : createTimeSkippingEnv(), prebuildWorkflowBundle()]);
-  const f = await appFixture({ ...options, temporalClient: env.client });
+  // As the API's start-up does; the time-skipping server cannot hold custom search attributes.
+  const departmentSearchAttribute = await registerDepartmentSearchAttribute(env.client);
+  const f = await appFixture({ ...options, temporalClient: env.client, departmentSearchAttribute });
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: f.app.temporal.taskQueue,

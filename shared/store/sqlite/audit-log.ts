@@ -130,6 +130,10 @@ export class SqliteAuditLog implements AuditLog {
       where.push('department = :department');
       params.department = filter.department;
     }
+    if (filter.afterSeq !== undefined) {
+      where.push('seq > :afterSeq');
+      params.afterSeq = filter.afterSeq;
+    }
     const rows = this.#db
       .prepare(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT :limit`)
       .all(params);

@@ -74,15 +74,19 @@ export class SqlitePipelineRegistry implements PipelineRegistry {
     return row ? toPipeline(row as unknown as PipelineRow) : undefined;
   }
 
-  async list(filter: { department?: string; includeDeleted?: boolean } = {}): Promise<PipelineRecord[]> {
+  async list(filter: { department?: string; includeDeleted?: boolean; afterId?: string; limit?: number } = {}): Promise<PipelineRecord[]> {
     const where: string[] = [];
-    const params: Record<string, string> = {};
+    const params: Record<string, string | number> = { limit: filter.limit ?? -1 };
+    if (filter.afterId !== undefined) {
+      where.push('id > :afterId');
+      params.afterId = filter.afterId;
+    }
     if (filter.department !== undefined) {
       where.push('department = :department');
       params.department = filter.department;
     }
     if (!filter.includeDeleted) where.push(`status <> 'deleted'`);
-    const sql = `SELECT * FROM pipelines ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    const sql = `SELECT * FROM pipelines ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT :limit`;
     return (this.#db.prepare(sql).all(params) as unknown as PipelineRow[]).map(toPipeline);
   }
 

@@ -86,13 +86,18 @@ export class SqliteReviewInbox implements ReviewInbox {
       where.push('status = :status');
       params.status = filter.status;
     }
+    if (filter.after !== undefined) {
+      where.push('(created_at, id) > (:afterCreatedAt, :afterId)');
+      params.afterCreatedAt = filter.after.createdAt;
+      params.afterId = filter.after.id;
+    }
     if (filter.assignees !== undefined) {
       // json_each keeps the statement fixed whatever the number of names.
       where.push('assignee IN (SELECT value FROM json_each(:assignees))');
       params.assignees = JSON.stringify(filter.assignees);
     }
     const rows = this.#db
-      .prepare(`SELECT * FROM review_tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, rowid LIMIT :limit`)
+      .prepare(`SELECT * FROM review_tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id LIMIT :limit`)
       .all(params);
     return rows.map((row) => toTask(row as unknown as ReviewTaskRow));
   }

@@ -20,6 +20,7 @@ export default fp(
       new HandoffService({
         client: fastify.temporal.client,
         taskQueue: fastify.temporal.taskQueue,
+        departmentSearchAttribute: fastify.temporal.departmentSearchAttribute,
         store: fastify.store,
         log: fastify.log.child({ component: 'handoffs' }),
         airflow: fastify.airflowClient ?? undefined,

@@ -11,6 +11,8 @@ export interface TemporalGateway {
   readonly client: Client;
   /** Task queue of the tandem worker: every workflow the API starts goes there. */
   readonly taskQueue: string;
+  /** Whether the namespace has the TandemDepartment search attribute (workflows carry it; lists use it). */
+  readonly departmentSearchAttribute: boolean;
   /** One cheap round trip to the frontend; rejects when Temporal cannot serve our namespace. */
   ping(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -23,10 +25,11 @@ declare module 'fastify' {
 }
 
 /** The real gateway around a connected SDK client (see `connectTemporal`). */
-export function temporalGateway(client: Client, taskQueue: string): TemporalGateway {
+export function temporalGateway(client: Client, taskQueue: string, departmentSearchAttribute = false): TemporalGateway {
   return {
     client,
     taskQueue,
+    departmentSearchAttribute,
     async ping(signal) {
       const health = await client.connection.withAbortSignal(signal, () =>
         temporalHealth(client.connection, client.options.namespace),

@@ -9,6 +9,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import {
   apiKeyIdParamsSchema,
+  apiKeyListQuerySchema,
   apiKeyListSchema,
   apiKeySchema,
   createApiKeyRequestSchema,
@@ -16,6 +17,7 @@ import {
   rotateApiKeyRequestSchema,
   rotatedApiKeySchema,
 } from '../../../../../shared/contracts/api-keys.ts';
+import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { problemContentType, problemDetailsSchema } from '../../../../../shared/contracts/problem.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
@@ -41,9 +43,15 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
     '',
     {
       config: adminOnly,
-      schema: { tags: ['api-keys'], summary: 'List API keys (never their hashes)', response: { 200: apiKeyListSchema } },
+      schema: { tags: ['api-keys'], summary: 'List API keys, oldest first (never their hashes)', querystring: apiKeyListQuerySchema, response: { 200: apiKeyListSchema } },
     },
-    async () => ({ items: await fastify.store.listApiKeys() }),
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const after = decodeCursor(cursor, z.tuple([z.string(), z.string()]));
+      const keys = await fastify.store.listApiKeys({ limit: limit + 1, ...(after ? { after: { createdAt: after[0], id: after[1] } } : {}) });
+      const page = pageOf(keys, limit, (key) => [key.createdAt, key.id], request.url);
+      return { items: page.items, next: page.next };
+    },
   );
 
   fastify.post(

@@ -5,6 +5,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { auditEntrySchema, auditQuerySchema, auditVerificationSchema } from '../../../../../shared/contracts/audit.ts';
+import { decodeCursor, nextLinkSchema, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { departmentFilterOf } from '../../../../../shared/contracts/roles.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
@@ -17,16 +18,21 @@ const auditRoutes: FastifyPluginAsyncZod = async (fastify) => {
         tags: ['audit'],
         summary: 'Audit entries, oldest first, filtered by subject and/or workflow id',
         querystring: auditQuerySchema,
-        response: { 200: z.object({ entries: z.array(auditEntrySchema) }) },
+        response: { 200: z.object({ entries: z.array(auditEntrySchema), next: nextLinkSchema }) },
       },
     },
     async (request) => {
       const principal = principalOf(request);
+      const { cursor, limit, ...filter } = request.query;
+      const [afterSeq] = decodeCursor(cursor, z.tuple([z.number().int().min(0)])) ?? [];
       const entries = await fastify.store.audit.list({
-        ...request.query,
+        ...filter,
+        limit: limit + 1,
+        ...(afterSeq !== undefined ? { afterSeq } : {}),
         ...departmentFilterOf(principal.department),
       });
-      return { entries };
+      const page = pageOf(entries, limit, (entry) => [entry.seq], request.url);
+      return { entries: page.items, next: page.next };
     },
   );
 

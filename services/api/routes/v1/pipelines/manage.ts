@@ -10,6 +10,7 @@ import {
   applyResultSchema,
   partitionListSchema,
   pipelineIdParamsSchema,
+  pipelineListQuerySchema,
   pipelineListSchema,
   pipelineRunListQuerySchema,
   pipelineRunListSchema,
@@ -17,6 +18,7 @@ import {
   triggeredRunsSchema,
   triggerRequestSchema,
 } from '../../../../../shared/contracts/pipelines.ts';
+import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
 const appliers = ['admin', 'data-engineer'] as const;
@@ -52,11 +54,17 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
       schema: {
         tags: ['pipelines'],
         summary: 'Pipelines of the caller’s department (all departments for a `*` key)',
-        querystring: z.object({ includeDeleted: z.coerce.boolean().default(false) }),
+        querystring: pipelineListQuerySchema,
         response: { 200: pipelineListSchema },
       },
     },
-    async (request) => ({ pipelines: await pipelines.list(principalOf(request), request.query.includeDeleted) }),
+    async (request) => {
+      const { includeDeleted, limit, cursor } = request.query;
+      const [afterId] = decodeCursor(cursor, z.tuple([z.string()])) ?? [];
+      const list = await pipelines.list(principalOf(request), includeDeleted, { afterId, limit: limit + 1 });
+      const page = pageOf(list, limit, (p) => [p.id], request.url);
+      return { pipelines: page.items, next: page.next };
+    },
   );
 
   fastify.get(
@@ -131,7 +139,14 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
         response: { 200: pipelineRunListSchema },
       },
     },
-    async (request) => ({ runs: await pipelines.listRuns(principalOf(request), request.params.id, request.query.limit) }),
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const [offset] = decodeCursor(cursor, z.tuple([z.number().int().min(0).max(1_000_000)])) ?? [0];
+      const runs = await pipelines.listRuns(principalOf(request), request.params.id, limit + 1, offset);
+      // Airflow pages by offset, so the cursor carries the offset of the next page.
+      const page = pageOf(runs, limit, () => [offset + limit], request.url);
+      return { runs: page.items, next: page.next };
+    },
   );
 
   fastify.get(

@@ -21,6 +21,7 @@ import {
   reviewReassignBodySchema,
   reviewTaskSchema,
 } from '../../../../../shared/contracts/reviews.ts';
+import { decodeCursor, nextLinkSchema, pageOf, pageQuery } from '../../../../../shared/contracts/pagination.ts';
 import { departmentFilterOf, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type TandemError } from '../../../../../shared/errors.ts';
 import { reviewTaskStatuses, type ReviewTask } from '../../../../../shared/store/review-inbox.ts';
@@ -111,22 +112,25 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
           .object({
             assignedToMe: z.enum(['true', 'false']).default('false').describe(`Only reviews assigned to the caller’s key name or to \`${reviewersGroup}\``),
             status: z.enum(reviewTaskStatuses).optional(),
-            limit: z.coerce.number().int().min(1).max(1000).default(200),
+            ...pageQuery(200, 1000),
           })
           .strict(),
-        response: { 200: z.object({ reviews: z.array(reviewTaskSchema) }) },
+        response: { 200: z.object({ reviews: z.array(reviewTaskSchema), next: nextLinkSchema }) },
       },
     },
     async (request) => {
       const principal = principalOf(request);
-      const { assignedToMe, status, limit } = request.query;
+      const { assignedToMe, status, limit, cursor } = request.query;
+      const after = decodeCursor(cursor, z.tuple([z.string(), z.string()]));
       const list = await reviews.list({
-        limit,
+        limit: limit + 1,
+        ...(after ? { after: { createdAt: after[0], id: after[1] } } : {}),
         ...(status ? { status } : {}),
         ...departmentFilterOf(principal.department),
         ...(assignedToMe === 'true' ? { assignees: [principal.name, reviewersGroup] } : {}),
       });
-      return { reviews: list };
+      const page = pageOf(list, limit, (task) => [task.createdAt, task.id], request.url);
+      return { reviews: page.items, next: page.next };
     },
   );
 

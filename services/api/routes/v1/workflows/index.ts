@@ -9,9 +9,17 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Principal } from '../../../../../shared/contracts/principal.ts';
 import { workflowTypes } from '../../../../../shared/contracts/workflow-types.ts';
-import { workflowIdParamsSchema, workflowStartedSchema, workflowStateSchema } from '../../../../../shared/contracts/workflow-runs.ts';
+import { decodeCursor, nextLink } from '../../../../../shared/contracts/pagination.ts';
+import {
+  workflowIdParamsSchema,
+  workflowListQuerySchema,
+  workflowListSchema,
+  workflowStartedSchema,
+  workflowStateSchema,
+} from '../../../../../shared/contracts/workflow-runs.ts';
+import { FeatureUnavailableError, ValidationError } from '../../../../../shared/errors.ts';
 import { inputDepartmentOf, parseFlow, startWorkflow } from '../../../../flows/start-workflow.ts';
-import { workflowStateOf } from '../../../../flows/workflow-state.ts';
+import { listWorkflows, workflowStateOf } from '../../../../flows/workflow-state.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
@@ -44,7 +52,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
     async (request, reply) => {
       const principal = principalOf(request);
       const flow = parseFlow(request.body.type, request.body.input);
-      const started = await startWorkflow({ client, store: fastify.store }, {
+      const started = await startWorkflow({ client, store: fastify.store, departmentSearchAttribute: fastify.temporal.departmentSearchAttribute }, {
         flow,
         workflowId: workflowIdFor(flow.type, principal, request.headers['idempotency-key']),
         // A flow about one department (a review, a pipeline run) belongs to it; others to the caller's scope.
@@ -55,6 +63,45 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
       });
       if (started.created) request.log.info({ workflowId: started.workflowId, type: flow.type }, 'workflow started');
       return reply.code(started.created ? 201 : 200).send({ workflowId: started.workflowId, runId: started.runId, type: started.type, created: started.created });
+    },
+  );
+
+  fastify.get(
+    '',
+    {
+      config: { roles: readers },
+      schema: {
+        tags: ['workflows'],
+        summary: 'Durable flows of the caller’s department (every department for a `*` key), newest first, by type and status',
+        description: 'From Temporal’s visibility store, which lags a workflow’s start or close by about a second. `GET /v1/workflows/{id}` has the full state.',
+        querystring: workflowListQuerySchema,
+        response: { 200: workflowListSchema },
+      },
+    },
+    async (request) => {
+      if (!fastify.temporal.departmentSearchAttribute) {
+        throw new FeatureUnavailableError('this Temporal namespace has no TandemDepartment search attribute, so flows cannot be listed by department');
+      }
+      const { type, status, limit, cursor } = request.query;
+      const [token] = decodeCursor(cursor, z.tuple([z.string().min(1).max(1500)])) ?? [];
+      const page = await listWorkflows(client, {
+        principal: principalOf(request),
+        type,
+        status,
+        pageSize: limit,
+        pageToken: token === undefined ? undefined : Buffer.from(token, 'base64'),
+      }).catch((err: unknown) => {
+        // Temporal answers a page token it did not hand out with INVALID_ARGUMENT or, from the
+        // dev server's SQL visibility, UNKNOWN: either way the caller's cursor is at fault.
+        const code = (err as { code?: number }).code;
+        if (token !== undefined && (code === 3 || code === 2)) {
+          throw new ValidationError('query.cursor is not a cursor this API handed out; start again without it', [{ path: 'query.cursor', message: 'not accepted by Temporal' }]);
+        }
+        throw err;
+      });
+      // Temporal pages with a token of its own; the cursor carries it.
+      const next = page.nextPageToken ? nextLink(request.url, [Buffer.from(page.nextPageToken).toString('base64')]) : null;
+      return { workflows: page.workflows, next };
     },
   );
 
