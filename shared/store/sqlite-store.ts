@@ -17,6 +17,7 @@ import { SqliteFingerprintStore } from './sqlite/fingerprints.ts';
 import { SqliteLlmTokenUsage } from './sqlite/llm-token-usage.ts';
 import { SqliteIndexAliases } from './sqlite/index-aliases.ts';
 import { SqliteHandoffs } from './sqlite/handoffs.ts';
+import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -67,6 +68,7 @@ export class SqliteStore implements Store {
   readonly llmTokenUsage: SqliteLlmTokenUsage;
   readonly indexAliases: SqliteIndexAliases;
   readonly handoffs: SqliteHandoffs;
+  readonly consoleSessions: SqliteConsoleSessions;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -80,6 +82,7 @@ export class SqliteStore implements Store {
     this.llmTokenUsage = new SqliteLlmTokenUsage(db, now);
     this.indexAliases = new SqliteIndexAliases(db, now);
     this.handoffs = new SqliteHandoffs(db, now);
+    this.consoleSessions = new SqliteConsoleSessions(db, now);
   }
 
   #statement(sql: string): StatementSync {
@@ -127,6 +130,11 @@ export class SqliteStore implements Store {
 
   async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
     const row = this.#statement('SELECT * FROM api_keys WHERE key_hash = ?').get(keyHash);
+    return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
+  }
+
+  async findApiKeyById(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#statement('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
 

@@ -12,6 +12,7 @@ import type { FingerprintStore } from './fingerprints.ts';
 import type { LlmTokenUsage } from './llm-token-usage.ts';
 import type { IndexAliasStore } from './index-aliases.ts';
 import type { HandoffStore } from './handoffs.ts';
+import type { ConsoleSessionStore } from './console-sessions.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -47,6 +48,8 @@ export interface Store {
   readonly indexAliases: IndexAliasStore;
   /** Airflow → Temporal hand-offs: task instance, current run, outcome (handoffs.ts). */
   readonly handoffs: HandoffStore;
+  /** Web console sessions and their used form ids (console-sessions.ts). */
+  readonly consoleSessions: ConsoleSessionStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;
@@ -55,6 +58,8 @@ export interface Store {
   createApiKey(key: NewApiKey): Promise<ApiKeyRecord>;
   /** Includes revoked keys, so callers can tell "revoked" from "unknown" in their logs. */
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+  /** Includes revoked keys. */
+  findApiKeyById(id: string): Promise<ApiKeyRecord | undefined>;
   /** Oldest first; includes revoked keys. */
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /**
