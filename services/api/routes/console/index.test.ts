@@ -302,3 +302,20 @@ describe('console decision posts', () => {
     expect(updates).toEqual([]);
   });
 });
+
+describe('console pipelines and flows pages', () => {
+  it('render for an engineer, saying so when Airflow or Temporal cannot be asked, and tell a reviewer they are not theirs', async () => {
+    await addKey('eng', 'ai-engineer', 'cardiology');
+    const c = new ConsoleClient(f.app);
+    await c.signIn(keys.eng!);
+    const pipelines = await c.get('/console/pipelines');
+    expect(pipelines.statusCode).toBe(200);
+    expect(pipelines.body).toContain('<h1>Pipelines</h1>');
+    const flows = await c.get('/console/flows');
+    expect(flows.statusCode).toBe(200);
+    expect(flows.body).toContain('Temporal could not be asked');
+    const r = new ConsoleClient(f.app);
+    await r.signIn(keys['dr-a']!);
+    expect((await r.get('/console/pipelines')).body).toContain('A reviewer key does not see pipelines.');
+  });
+});

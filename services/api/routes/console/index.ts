@@ -36,10 +36,17 @@ import {
   type Notice,
 } from '../../console/views.ts';
 import { decideReview } from '../../review-decisions.ts';
+import { flowsPage, pipelinesPage, type FlowRow, type PipelineSection } from '../../console/operator-views.ts';
+import { partitionGrid } from '../../console/partition-grid.ts';
 
 const sessionCookie = 'tandem_session';
 const loginCookie = 'tandem_login';
 const readerRoles: readonly Role[] = ['reviewer', 'admin', 'ai-engineer'];
+// The same roles as GET /v1/pipelines and GET /v1/workflows/{id}.
+const pipelineReaderRoles: readonly Role[] = ['admin', 'data-engineer', 'ai-engineer', 'service'];
+const flowReaderRoles: readonly Role[] = ['admin', 'ai-engineer', 'data-engineer', 'reviewer', 'service'];
+const recentRuns = 8;
+const recentFlows = 50;
 const stylesheet = readFileSync(path.join(import.meta.dirname, '../../console/console.css'), 'utf8');
 
 // No script, no remote anything: the CSP says so, and makes an injected tag inert even if one
@@ -415,6 +422,72 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
         ...(comment ? { draftComment: comment } : {}),
       });
     }
+  });
+
+  // --- pipelines and flows --------------------------------------------------------------------
+
+  const temporalUi = config.temporal.embedded ? { url: `http://${config.host}:${config.temporal.uiPort}`, namespace: config.temporal.namespace } : undefined;
+
+  fastify.get('/pipelines', async (request, reply) => {
+    const signed = await pageSession(request, reply);
+    if (!signed) return reply;
+    const { principal, session } = signed;
+    if (!pipelineReaderRoles.includes(principal.role)) {
+      return sendPage(reply, messagePage({ title: 'Pipelines', principal, tokens: tokensOf(session), notice: { kind: 'ok', text: `A ${principal.role} key does not see pipelines.` } }));
+    }
+    const pipelines = await fastify.pipelines.list(principal, false);
+    const sections: PipelineSection[] = await Promise.all(
+      pipelines.map(async (pipeline): Promise<PipelineSection> => {
+        const stages = ((pipeline.spec as { stages?: { id: string; kind: string }[] }).stages ?? []).filter((s) => s.kind === 'handoff').map((s) => s.id);
+        try {
+          const runs = (await fastify.pipelines.listRuns(principal, pipeline.id, recentRuns)).reverse();
+          const grid = partitionGrid(pipeline.dagId, runs, pipeline.partitionKeys ?? [], stages, { airflowUiUrl: config.airflow.url, temporalUi });
+          return { pipeline, runs, grid };
+        } catch (err) {
+          request.log.warn({ err, pipelineId: pipeline.id }, 'console could not read pipeline runs');
+          return { pipeline, runs: [], grid: [], error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
+    return sendPage(reply, pipelinesPage({ principal, tokens: tokensOf(session), sections }));
+  });
+
+  fastify.get('/flows', async (request, reply) => {
+    const signed = await pageSession(request, reply);
+    if (!signed) return reply;
+    const { principal, session } = signed;
+    if (!flowReaderRoles.includes(principal.role)) {
+      return sendPage(reply, messagePage({ title: 'Flows', principal, tokens: tokensOf(session), notice: { kind: 'ok', text: `A ${principal.role} key does not see flows.` } }));
+    }
+    // Temporal's visibility list, newest first; the department is in each flow's (encrypted)
+    // memo, which the client decodes, so the filter runs here over a bounded page.
+    const flows: FlowRow[] = [];
+    let error: string | undefined;
+    try {
+      const query = `TaskQueue = '${fastify.temporal.taskQueue.replaceAll("'", '')}'`;
+      let seen = 0;
+      for await (const info of fastify.temporal.client.workflow.list({ query, pageSize: 100 })) {
+        if (++seen > 500 || flows.length >= recentFlows) break;
+        const memo = (info.memo ?? {}) as { department?: string; startedBy?: string; type?: string };
+        if (!memo.department || !scopeIncludes(principal.department, memo.department)) continue;
+        flows.push({
+          workflowId: info.workflowId,
+          type: memo.type ?? info.type,
+          status: info.status.name.toLowerCase().replaceAll('_', ' '),
+          department: memo.department,
+          startedBy: memo.startedBy ?? '',
+          startTime: info.startTime.toISOString(),
+          closeTime: info.closeTime?.toISOString() ?? null,
+          temporalHref: temporalUi
+            ? `${temporalUi.url}/namespaces/${encodeURIComponent(temporalUi.namespace)}/workflows/${encodeURIComponent(info.workflowId)}/${encodeURIComponent(info.runId)}/history`
+            : undefined,
+        });
+      }
+    } catch (err) {
+      request.log.warn({ err }, 'console could not list flows');
+      error = err instanceof Error ? err.message : String(err);
+    }
+    return sendPage(reply, flowsPage({ principal, tokens: tokensOf(session), flows, ...(error ? { error } : {}) }));
   });
 };
 
