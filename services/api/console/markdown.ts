@@ -20,7 +20,16 @@ export function renderMarkdown(source: string): SafeHtml {
     allowedSchemes: ['http', 'https', 'mailto'],
     allowProtocolRelative: false,
     // A link out of an artifact opens without handing the console's page to the target.
-    transformTags: { a: sanitizeHtml.simpleTransform('a', { rel: 'noopener noreferrer nofollow' }) },
+    // Artifact headings start two levels down, below the page's own h1 and its h2 sections, so
+    // an artifact cannot take over the page's outline.
+    transformTags: {
+      a: sanitizeHtml.simpleTransform('a', { rel: 'noopener noreferrer nofollow' }),
+      h1: 'h3',
+      h2: 'h4',
+      h3: 'h5',
+      h4: 'h6',
+      h5: 'h6',
+    },
     disallowedTagsMode: 'escape',
   });
   return trustedHtml(clean);

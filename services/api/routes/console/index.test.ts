@@ -201,7 +201,7 @@ describe('console inbox and review page', () => {
       expect(page).toContain('&lt;script&gt;');
     }
     const review = (await c.get(`/console/reviews/${id}`)).body;
-    expect(review).toContain('<h1>Summary</h1>');
+    expect(review).toContain('<h3>Summary</h3>');
     expect(review).toContain('<table>');
   });
 
