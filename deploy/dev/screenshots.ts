@@ -5,9 +5,10 @@
  *
  * By default it boots a stack of its own (temporary state dir, free ports) and stops it after;
  * `--reuse` uses the stack `npm start` runs (the configured state dir and its credentials).
- * Either way it applies the discharge-summaries example without its schedule, starts one run
- * for cardiology (a pending physician hand-off review) and two more reviews with Markdown
- * artifacts, as a reviewer key `dr-lee` of clinical-ai.
+ * Either way it applies the discharge-summaries example without its schedule, runs it three
+ * times for cardiology (the last one waits on a physician hand-off review) and starts two more reviews with Markdown
+ * artifacts, as a reviewer key `dr-lee` of clinical-ai (the first cardiology review is approved
+ * and the partition run once more unforced, so the grid shows ran, skipped and waiting).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -68,8 +69,31 @@ async function main(): Promise<void> {
     if (key.status !== 201) throw new Error(`creating the reviewer key failed: ${JSON.stringify(key.json)}`);
     const reviewerKey = key.json.key as string;
 
-    const run = await call(base, admin, 'POST', '/v1/pipelines/discharge-summaries/runs', { partitions: ['cardiology'], force: true });
-    const runId = (run.json.runs as { runId: string }[])[0]!.runId;
+    // Three runs, so the grid has columns to compare: cardiology approved (ran), then an unforced
+    // run (both partitions unchanged: skipped), then a forced cardiology run waiting on its review.
+    const startRun = async (body: Record<string, unknown>) => {
+      const run = await call(base, admin, 'POST', '/v1/pipelines/discharge-summaries/runs', body);
+      if (run.status !== 201) throw new Error(`starting a run failed: ${JSON.stringify(run.json)}`);
+      return (run.json.runs as { runId: string }[])[0]!.runId;
+    };
+    const reviewOf = (runId: string) =>
+      until(`the hand-off review of ${runId}`, async () => {
+        const res = await call(base, admin, 'GET', '/v1/reviews?status=pending');
+        return (res.json.reviews as { id: string; artifactVersion: string }[]).find((r) => r.artifactVersion === `${runId}/cardiology`);
+      });
+    const runEnded = (runId: string) =>
+      until(`run ${runId} to end`, async () => {
+        const res = await call(base, admin, 'GET', '/v1/pipelines/discharge-summaries/runs?limit=10');
+        const state = (res.json.runs as { runId: string; state: string }[]).find((r) => r.runId === runId)?.state;
+        return state === 'success' || state === 'failed' ? state : undefined;
+      }, 180_000);
+    const first = await startRun({ partitions: ['cardiology'], force: true });
+    const firstReview = await reviewOf(first);
+    const approved = await call(base, reviewerKey, 'POST', `/v1/reviews/${encodeURIComponent(firstReview.id)}/decision`, { decision: 'approve', artifactVersion: firstReview.artifactVersion, comment: 'Doses match the chart.' });
+    if (approved.status !== 200) throw new Error(`approving failed: ${JSON.stringify(approved.json)}`);
+    await runEnded(first);
+    await runEnded(await startRun({}));
+    const runId = await startRun({ partitions: ['cardiology'], force: true });
     const artifacts = path.join(config.stateDir, 'examples', 'screenshots');
     mkdirSync(artifacts, { recursive: true });
     const extra = [
@@ -83,10 +107,7 @@ async function main(): Promise<void> {
         input: { department: 'clinical-ai', reviewType: r.reviewType, title: r.title, artifact: { uri: `file://${path.join(artifacts, r.file)}`, version: 'v1' }, assignee: 'group:reviewers', escalationContact: 'chief-physician' },
       });
     }
-    const review = await until('the hand-off review', async () => {
-      const res = await call(base, admin, 'GET', '/v1/reviews?status=pending');
-      return (res.json.reviews as { id: string; artifactVersion: string }[]).find((r) => r.artifactVersion === `${runId}/cardiology`);
-    });
+    const review = await reviewOf(runId);
 
     const browser = await launchChromium();
     try {
@@ -96,8 +117,10 @@ async function main(): Promise<void> {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL(/\/console\/inbox/);
       mkdirSync(outDir, { recursive: true });
+      await page.setViewportSize({ width: 1280, height: 560 });
       await page.screenshot({ path: path.join(outDir, 'inbox.png') });
       say('docs/screenshots/inbox.png');
+      await page.setViewportSize({ width: 1280, height: 820 });
       await page.goto(`${base}/console/reviews/${encodeURIComponent(review.id)}`);
       await page.screenshot({ path: path.join(outDir, 'review.png'), fullPage: true });
       say('docs/screenshots/review.png');

@@ -19,7 +19,7 @@ describe('partition grid', () => {
     const runs = [
       run('r1', [
         { partition: 'cardiology', state: 'running', tasks: { check_sources: 'success', draft: 'success', physician_review: 'deferred' } },
-        { partition: 'oncology', state: 'skipped', tasks: { check_sources: 'skipped' } },
+        { partition: 'oncology', state: 'skipped', tasks: { check_sources: 'skipped', physician_review: 'skipped' } },
       ]),
       run('r2', [{ partition: 'cardiology', state: 'failed', tasks: { check_sources: 'success', draft: 'failed', physician_review: 'upstream_failed' } }]),
     ];
@@ -37,5 +37,6 @@ describe('partition grid', () => {
     });
     expect(failed).toMatchObject({ state: 'failed', airflowHref: 'http://af/dags/tandem__ds/runs/r2/tasks/cardiology.draft' });
     expect(grid[1]!.cells.map((c) => c.label)).toEqual(['skipped (unchanged)', 'not run']);
+    expect(grid[1]!.cells[0]!.temporalHref).toBeUndefined();
   });
 });

@@ -48,7 +48,8 @@ export function partitionGrid(
       const airflowHref = taskId
         ? `${links.airflowUiUrl}/dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(run.runId)}/tasks/${encodeURIComponent(taskId)}`
         : `${links.airflowUiUrl}/dags/${encodeURIComponent(dagId)}/runs/${encodeURIComponent(run.runId)}`;
-      const handoffTask = tasks.find(([t]) => handoffStages.includes(t));
+      // Only a hand-off task that started has a workflow; a skipped or never-run one has none.
+      const handoffTask = tasks.find(([t, state]) => handoffStages.includes(t) && state !== null && !['skipped', 'removed', 'upstream_failed', 'scheduled', 'queued'].includes(state));
       const temporalHref =
         handoffTask && links.temporalUi
           ? `${links.temporalUi.url}/namespaces/${encodeURIComponent(links.temporalUi.namespace)}/workflows/${encodeURIComponent(

@@ -173,7 +173,7 @@ export function inboxPage(options: {
         ({ task, next }) => html`<tr>
           <td><a href="${consoleBase}/reviews/${encodeURIComponent(task.id)}">${task.title}</a></td>
           <td>${task.reviewType}</td>
-          <td><code>${task.artifactUri}</code><br><span class="muted">version ${task.artifactVersion}</span></td>
+          <td><code title="${task.artifactUri}">${task.artifactUri.split('/').at(-1)}</code><br><span class="muted">version ${task.artifactVersion}</span></td>
           <td>${durationInWords(now.getTime() - new Date(task.createdAt).getTime())}</td>
           <td>${stepWords[next.kind]} in ${durationInWords(next.at.getTime() - now.getTime())}</td>
           <td>${task.escalationLevel === 0 ? 'none' : `level ${task.escalationLevel}`}</td>
