@@ -223,12 +223,15 @@ export function reviewPage(options: {
   draftComment?: string | undefined;
 }): string {
   const { task, live, tokens, now } = options;
+  // The workflow's own status when it answered: the inbox row is closed by an activity a moment
+  // after the decision, and the page right after a decision must not offer the form again.
+  const status = live?.status ?? task.status;
   const decided = live?.decidedBy && live.decidedAt ? live : null;
   const decidedEntry = options.audit.findLast((e) => e.event === 'decided');
   const escalations = live?.escalations ?? [];
   const comments = live?.comments ?? [];
   const decisionForm =
-    task.status === 'pending'
+    status === 'pending'
       ? html`<section aria-labelledby="decide-h">
         <h2 id="decide-h">Your decision</h2>
         <p>You sign as <strong>${options.principal.name}</strong> for artifact version <code>${task.artifactVersion}</code>.</p>
@@ -258,13 +261,13 @@ export function reviewPage(options: {
           ${decidedEntry ? html`<dt>Audit entry</dt><dd>#${decidedEntry.seq}, hash <code>${decidedEntry.hash.slice(0, 16)}…</code></dd>` : ''}
         </dl>
       </section>`
-    : task.status !== 'pending'
-      ? html`<section aria-labelledby="record-h"><h2 id="record-h">Outcome</h2><p>This review ended as <strong>${task.status}</strong>${decidedEntry ? html` — signed by ${actorName(decidedEntry)} at ${when(decidedEntry.at)}` : ''}.</p></section>`
+    : status !== 'pending'
+      ? html`<section aria-labelledby="record-h"><h2 id="record-h">Outcome</h2><p>This review ended as <strong>${status}</strong>${decidedEntry ? html` — signed by ${actorName(decidedEntry)} at ${when(decidedEntry.at)}` : ''}.</p></section>`
       : html``;
   const body = html`<p><a href="${consoleBase}/inbox">← Inbox</a></p>
     <h1>${task.title}</h1>
     <dl class="facts">
-      <dt>Status</dt><dd>${task.status}</dd>
+      <dt>Status</dt><dd>${status}</dd>
       <dt>Type</dt><dd>${task.reviewType}</dd>
       <dt>Department</dt><dd>${task.department}</dd>
       <dt>Assignee</dt><dd>${task.assignee}</dd>
@@ -272,7 +275,7 @@ export function reviewPage(options: {
       <dt>Artifact</dt><dd><code>${task.artifactUri}</code></dd>
       <dt>Version under review</dt><dd><code>${task.artifactVersion}</code></dd>
       <dt>Opened</dt><dd>${when(task.createdAt)} (${durationInWords(now.getTime() - new Date(task.createdAt).getTime())} ago)</dd>
-      ${task.status === 'pending' ? html`<dt>Next step</dt><dd>${stepWords[options.next.kind]} in ${durationInWords(options.next.at.getTime() - now.getTime())} (${when(options.next.at.toISOString())})</dd>` : ''}
+      ${status === 'pending' ? html`<dt>Next step</dt><dd>${stepWords[options.next.kind]} in ${durationInWords(options.next.at.getTime() - now.getTime())} (${when(options.next.at.toISOString())})</dd>` : ''}
     </dl>
     ${live?.artifact.summary ? html`<h2>Summary</h2><p>${live.artifact.summary}</p>` : ''}
     ${record}
@@ -282,7 +285,7 @@ export function reviewPage(options: {
       <ol class="timeline">
         <li>${when(task.createdAt)} — opened, assigned to ${live ? (escalations[0]?.from ?? live.assignee) : task.assignee}</li>
         ${escalations.map((e) => html`<li>${when(e.at)} — escalation level ${e.level}: ${e.from} → ${e.to}</li>`)}
-        ${task.status === 'pending' ? html`<li>next: ${stepWords[options.next.kind]} at ${when(options.next.at.toISOString())}</li>` : ''}
+        ${status === 'pending' ? html`<li>next: ${stepWords[options.next.kind]} at ${when(options.next.at.toISOString())}</li>` : ''}
       </ol>
     </section>
     <section aria-labelledby="comments-h"><h2 id="comments-h">Comments</h2>

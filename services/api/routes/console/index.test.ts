@@ -279,6 +279,14 @@ describe('console decision posts', () => {
     expect((await refusals()).at(-1)).toMatchObject({ actor: { kind: 'key', name: 'dr-a' }, subject: `review:${id}`, details: { reason: 'form replayed' } });
   });
 
+  it('does not claim a decision for a crafted ?decided= link', async () => {
+    const c = await signedIn();
+    const id = await addReview();
+    const page = await c.get(`/console/reviews/${id}?decided=approved`);
+    expect(page.body).not.toContain('Your approval was recorded');
+    expect(page.body).toContain('Your decision');
+  });
+
   it('asks for a comment before a rejection, keeping nothing half done', async () => {
     const c = await signedIn();
     const id = await addReview();

@@ -325,7 +325,7 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
     reply: FastifyReply,
     signed: { principal: Principal; session: ConsoleSession },
     task: ReviewTask,
-    extra: { notice?: Notice; draftComment?: string; status?: number } = {},
+    extra: { notice?: Notice; draftComment?: string; status?: number; justDecided?: string } = {},
   ) {
     const now = new Date();
     const [live, trail, artifact] = await Promise.all([
@@ -334,6 +334,10 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
       readArtifact(task.artifactUri, artifactRoots, config.console.artifactMaxBytes),
     ]);
     const created = trail.findLast((e) => e.event === 'created');
+    // `?decided=` after the redirect only says "recorded" when the workflow agrees that this very
+    // signer decided so; a crafted link cannot make the page claim a decision that was not made.
+    const recorded = extra.justDecided && live?.status === extra.justDecided && live.decidedBy === signed.principal.name ? outcomeWords[extra.justDecided] : undefined;
+    const notice: Notice | undefined = extra.notice ?? (recorded ? { kind: 'ok', text: recorded } : undefined);
     const policy = created?.details.policy as ReviewEscalationPolicy | undefined;
     const page = reviewPage({
       principal: signed.principal,
@@ -345,7 +349,7 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
       artifactMaxBytes: config.console.artifactMaxBytes,
       next: nextReviewStep(task, now, policy),
       now,
-      notice: extra.notice,
+      notice,
       draftComment: extra.draftComment,
     });
     return sendPage(reply.code(extra.status ?? 200), page);
@@ -375,8 +379,7 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
       artifactVersion: task.artifactVersion,
       details: { via: 'console' },
     });
-    const decided = outcomeWords[request.query.decided ?? ''];
-    return renderReview(request, reply, signed, task, decided ? { notice: { kind: 'ok', text: decided } } : {});
+    return renderReview(request, reply, signed, task, request.query.decided ? { justDecided: request.query.decided } : {});
   });
 
   fastify.post<{ Params: { id: string } }>('/reviews/:id/decision', async (request, reply) => {
