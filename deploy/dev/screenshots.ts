@@ -7,8 +7,8 @@
  * `--reuse` uses the stack `npm start` runs (the configured state dir and its credentials).
  * Either way it applies the discharge-summaries example without its schedule, runs it three
  * times for cardiology (the last one waits on a physician hand-off review) and starts two more reviews with Markdown
- * artifacts, as a reviewer key `dr-lee` of clinical-ai (the first cardiology review is approved
- * and the partition run once more unforced, so the grid shows ran, skipped and waiting).
+ * artifacts, as a reviewer key `dr-lee` of clinical-ai (the reviews of the first two runs are
+ * approved, so the grid shows ran, skipped and waiting).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -69,8 +69,9 @@ async function main(): Promise<void> {
     if (key.status !== 201) throw new Error(`creating the reviewer key failed: ${JSON.stringify(key.json)}`);
     const reviewerKey = key.json.key as string;
 
-    // Three runs, so the grid has columns to compare: cardiology approved (ran), then an unforced
-    // run (both partitions unchanged: skipped), then a forced cardiology run waiting on its review.
+    // Three runs, so the grid has columns to compare: cardiology forced and approved (ran), then an
+    // unforced run (cardiology unchanged: skipped; oncology new: approved, ran), then a forced
+    // cardiology run left waiting on its review.
     const startRun = async (body: Record<string, unknown>) => {
       const run = await call(base, admin, 'POST', '/v1/pipelines/discharge-summaries/runs', body);
       if (run.status !== 201) throw new Error(`starting a run failed: ${JSON.stringify(run.json)}`);
@@ -81,18 +82,21 @@ async function main(): Promise<void> {
         const res = await call(base, admin, 'GET', '/v1/reviews?status=pending');
         return (res.json.reviews as { id: string; artifactVersion: string }[]).find((r) => r.artifactVersion === `${runId}/cardiology`);
       });
-    const runEnded = (runId: string) =>
+    // Waits for a run to end, approving (as dr-lee) each review it hands off on the way.
+    const approvedRun = (runId: string) =>
       until(`run ${runId} to end`, async () => {
+        const pending = await call(base, admin, 'GET', '/v1/reviews?status=pending');
+        for (const r of pending.json.reviews as { id: string; artifactVersion: string }[]) {
+          if (!r.artifactVersion.startsWith(`${runId}/`)) continue;
+          const decided = await call(base, reviewerKey, 'POST', `/v1/reviews/${encodeURIComponent(r.id)}/decision`, { decision: 'approve', artifactVersion: r.artifactVersion, comment: 'Doses match the chart.' });
+          if (decided.status !== 200) throw new Error(`approving ${r.id} failed: ${JSON.stringify(decided.json)}`);
+        }
         const res = await call(base, admin, 'GET', '/v1/pipelines/discharge-summaries/runs?limit=10');
         const state = (res.json.runs as { runId: string; state: string }[]).find((r) => r.runId === runId)?.state;
         return state === 'success' || state === 'failed' ? state : undefined;
-      }, 180_000);
-    const first = await startRun({ partitions: ['cardiology'], force: true });
-    const firstReview = await reviewOf(first);
-    const approved = await call(base, reviewerKey, 'POST', `/v1/reviews/${encodeURIComponent(firstReview.id)}/decision`, { decision: 'approve', artifactVersion: firstReview.artifactVersion, comment: 'Doses match the chart.' });
-    if (approved.status !== 200) throw new Error(`approving failed: ${JSON.stringify(approved.json)}`);
-    await runEnded(first);
-    await runEnded(await startRun({}));
+      }, 240_000);
+    await approvedRun(await startRun({ partitions: ['cardiology'], force: true }));
+    await approvedRun(await startRun({}));
     const runId = await startRun({ partitions: ['cardiology'], force: true });
     const artifacts = path.join(config.stateDir, 'examples', 'screenshots');
     mkdirSync(artifacts, { recursive: true });
