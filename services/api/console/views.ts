@@ -3,6 +3,7 @@
  * filtering are links and GET forms, decisions are POST forms, so every page works with
  * JavaScript off; every control has a label, and the layout starts with a skip link.
  */
+import { evaluationReportSchema, type EvaluationReport } from '../../../shared/contracts/index-promotion.ts';
 import type { Principal } from '../../../shared/contracts/principal.ts';
 import type { AuditEntry } from '../../../shared/store/audit-log.ts';
 import type { ReviewTask } from '../../../shared/store/review-inbox.ts';
@@ -208,6 +209,34 @@ function artifactSection(artifact: ArtifactRead, maxBytes: number): SafeHtml {
   return html`${note}${artifact.markdown ? html`<div class="artifact markdown">${renderMarkdown(artifact.text)}</div>` : html`<pre class="artifact">${artifact.text}</pre>`}`;
 }
 
+/** An evaluation gate's review carries its report as the artifact summary (workflows/kb-refresh/review-artifact.ts). */
+function evaluationReportOf(summary: string | undefined): EvaluationReport | undefined {
+  if (!summary) return undefined;
+  try {
+    const parsed = evaluationReportSchema.safeParse(JSON.parse(summary));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function evaluationSection(report: EvaluationReport): SafeHtml {
+  const names = [...new Set([...Object.keys(report.metrics), ...Object.keys(report.previousMetrics ?? {})])];
+  const fmt = (n: number | undefined) => (n === undefined ? '—' : n.toFixed(3));
+  return html`<section aria-labelledby="eval-h"><h2 id="eval-h">Evaluation</h2>
+    <p>${report.passed ? 'Every check passed.' : 'Failed checks (each names its threshold):'}</p>
+    ${report.failures.length ? html`<ul>${report.failures.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
+    <table><caption class="visually-hidden">Metrics of this version and the previous one</caption>
+      <thead><tr><th scope="col">Metric</th><th scope="col">This version <code>${report.version}</code></th><th scope="col">Previous version ${report.previousVersion ? html`<code>${report.previousVersion}</code>` : '(none)'}</th><th scope="col">Change</th></tr></thead>
+      <tbody>${names.map((name) => {
+        const now = report.metrics[name];
+        const before = report.previousMetrics?.[name];
+        const delta = now !== undefined && before !== undefined ? now - before : undefined;
+        return html`<tr><th scope="row">${name}</th><td>${fmt(now)}</td><td>${fmt(before)}</td><td>${delta === undefined ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(3)}`}</td></tr>`;
+      })}</tbody>
+    </table></section>`;
+}
+
 export function reviewPage(options: {
   principal: Principal;
   tokens: FormTokens;
@@ -226,6 +255,7 @@ export function reviewPage(options: {
   // The workflow's own status when it answered: the inbox row is closed by an activity a moment
   // after the decision, and the page right after a decision must not offer the form again.
   const status = live?.status ?? task.status;
+  const evaluation = evaluationReportOf(live?.artifact.summary);
   const decided = live?.decidedBy && live.decidedAt ? live : null;
   const decidedEntry = options.audit.findLast((e) => e.event === 'decided');
   const escalations = live?.escalations ?? [];
@@ -277,10 +307,12 @@ export function reviewPage(options: {
       <dt>Opened</dt><dd>${when(task.createdAt)} (${durationInWords(now.getTime() - new Date(task.createdAt).getTime())} ago)</dd>
       ${status === 'pending' ? html`<dt>Next step</dt><dd>${stepWords[options.next.kind]} in ${durationInWords(options.next.at.getTime() - now.getTime())} (${when(options.next.at.toISOString())})</dd>` : ''}
     </dl>
-    ${live?.artifact.summary ? html`<h2>Summary</h2><p>${live.artifact.summary}</p>` : ''}
+    ${evaluation ? evaluationSection(evaluation) : live?.artifact.summary ? html`<h2>Summary</h2><p>${live.artifact.summary}</p>` : ''}
     ${record}
     ${decisionForm}
-    <section aria-labelledby="artifact-h"><h2 id="artifact-h">Artifact</h2>${artifactSection(options.artifact, options.artifactMaxBytes)}</section>
+    <section aria-labelledby="artifact-h"><h2 id="artifact-h">Artifact</h2>${
+      evaluation && !options.artifact.ok ? html`<p>The artifact is the evaluation report above.</p>` : artifactSection(options.artifact, options.artifactMaxBytes)
+    }</section>
     <section aria-labelledby="esc-h"><h2 id="esc-h">Escalation timeline</h2>
       <ol class="timeline">
         <li>${when(task.createdAt)} — opened, assigned to ${live ? (escalations[0]?.from ?? live.assignee) : task.assignee}</li>

@@ -205,6 +205,24 @@ describe('console inbox and review page', () => {
     expect(review).toContain('<table>');
   });
 
+  it('shows an evaluation gate’s metrics beside the previous version’s, with the failed checks', async () => {
+    const id = await addReview({ reviewType: 'kb-regression', artifactUri: 'tandem://index-versions/kb/v12/evaluation', artifactVersion: 'v12' });
+    live.get(id)!.artifact.summary = JSON.stringify({
+      version: 'v12',
+      previousVersion: 'v11',
+      metrics: { 'recall@5': 0.81, mrr: 0.74 },
+      previousMetrics: { 'recall@5': 0.86, mrr: 0.77 },
+      passed: false,
+      failures: ['recall@5 0.810 is below the threshold 0.850'],
+    });
+    const c = new ConsoleClient(f.app);
+    await c.signIn(keys['dr-a']!);
+    const page = (await c.get(`/console/reviews/${id}`)).body;
+    expect(page).toContain('recall@5 0.810 is below the threshold 0.850');
+    expect(page).toMatch(/<th scope="row">recall@5<\/th><td>0\.810<\/td><td>0\.860<\/td><td>-0\.050<\/td>/);
+    expect(page).toContain('The artifact is the evaluation report above.');
+  });
+
   it('reads artifacts only from the artifact roots, and truncates large ones with a note', async () => {
     const c = new ConsoleClient(f.app);
     await c.signIn(keys['dr-a']!);
