@@ -109,12 +109,20 @@ describe('the web console in a browser', () => {
     expect(decided[0]).toMatchObject({ actor: { name: 'dr-console' }, artifactVersion: review.artifactVersion });
   });
 
-  it('every page passes axe: sign-in, inbox, review page, pipelines, flows', async () => {
+  it('every page passes axe (sign-in, inbox, review page, pipelines, flows), and sign-in works from the keyboard', async () => {
     const context = await browser.newContext();
     contexts.push(context);
     const page = await context.newPage();
     await page.goto(`${stack.apiUrl}/console/login`);
     await expectAccessible(page);
+    // Keyboard only: the skip link first, then the key field; Enter signs in.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.id')).toBe('apiKey');
+    await page.keyboard.type(keys['dr-console']!);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/console\/inbox/);
     const signed = await signedIn('dr-console');
     await expectAccessible(signed);
     await signed.goto(`${stack.apiUrl}/console/reviews/${encodeURIComponent(approved.id)}`);
