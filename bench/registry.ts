@@ -1,4 +1,5 @@
 /** Every benchmark by name; `npm run bench -- <name>` runs one. */
+import { consoleBenchmark } from './console.ts';
 import { fingerprintBenchmark } from './fingerprint.ts';
 import { handoffBenchmark } from './handoff.ts';
 import { handoffFaultsBenchmark } from './handoff-faults.ts';
@@ -18,4 +19,5 @@ export const benchmarks: Record<string, Benchmark> = {
   'pipelines-generate': pipelinesGenerateBenchmark,
   'pipelines-skip': pipelinesSkipBenchmark,
   fingerprint: fingerprintBenchmark,
+  console: consoleBenchmark,
 };

@@ -256,6 +256,32 @@ export const tandemConfigSchema = z
       })
       .strict()
       .prefault({}),
+    console: z
+      .object({
+        artifactRoots: setting(z.string().min(1), {
+          env: 'TANDEM_CONSOLE_ARTIFACT_ROOTS',
+          unset: '`<state dir>/examples`',
+          description:
+            'directories the web console may read review artifacts from, separated by `:`; an artifact path or `file:` URI outside them is refused',
+        }),
+        artifactMaxBytes: setting(positiveInt, {
+          env: 'TANDEM_CONSOLE_ARTIFACT_MAX_BYTES',
+          default: 256 * 1024,
+          description: 'the console shows at most this many bytes of an artifact, with a note that the rest was cut',
+        }),
+        sessionIdleMinutes: setting(positiveInt, {
+          env: 'TANDEM_CONSOLE_SESSION_IDLE_MINUTES',
+          default: 30,
+          description: 'a console session unused this long ends; the reviewer signs in again',
+        }),
+        sessionMaxHours: setting(positiveInt, {
+          env: 'TANDEM_CONSOLE_SESSION_MAX_HOURS',
+          default: 12,
+          description: 'a console session ends this long after sign-in, however busy',
+        }),
+      })
+      .strict()
+      .prefault({}),
     llm: z
       .object({
         baseUrl: setting(z.string().url(), {
@@ -298,6 +324,7 @@ export type TandemConfig = z.infer<typeof tandemConfigSchema> & {
   api: { url: string };
   temporal: { address: string };
   airflow: { url: string; dagsFolder: string };
+  console: { artifactRoots: string };
 };
 
 /** A declared setting and where it sits in the config (`api.port`). */
@@ -438,6 +465,14 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
       ...c.airflow,
       url: c.airflow.url ?? `http://${c.host}:${c.airflow.port}`,
       dagsFolder: path.resolve(cwd, c.airflow.dagsFolder ?? path.join(repoRoot, 'dags', 'generated')),
+    },
+    console: {
+      ...c.console,
+      artifactRoots: (c.console.artifactRoots ?? path.join(stateDir, 'examples'))
+        .split(path.delimiter)
+        .filter((root) => root !== '')
+        .map((root) => path.resolve(cwd, root))
+        .join(path.delimiter),
     },
   };
 }

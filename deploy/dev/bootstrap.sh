@@ -61,3 +61,21 @@ if [ "$(cat .venv/.tandem-stamp 2>/dev/null || true)" != "$py_hash" ]; then
   rm -f .venv/.tandem-installing
   say "Python packages installed in $(( $(now) - t0 )) s"
 fi
+
+# --- Chromium (the console's browser tests and `npm run screenshots`) ----------------------
+# Debian's chromium, not a browser download: playwright-core drives whatever `chromium` is on
+# PATH. `command -v` is the stamp here: it is instant when the browser is there. Without root or
+# apt-get we only say how to install it, since nothing but those tests needs it.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    t0=$(now)
+    say "installing chromium with apt-get (for the console's browser tests and screenshots; ~1 min)…"
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
+      say "chromium installed in $(( $(now) - t0 )) s"
+    else
+      say "warning: installing chromium failed; the console's browser tests and screenshots will not run" >&2
+    fi
+  else
+    say "note: chromium is not installed; the console's browser tests and \`npm run screenshots\` need it: sudo apt-get install -y chromium"
+  fi
+fi

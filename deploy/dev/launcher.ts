@@ -43,6 +43,7 @@ function printReady(stack: StackHandle): void {
     '',
     `tandem is ready in ${stack.readySeconds.toFixed(1)} s`,
     `  Control API      ${config.api.url}`,
+    `  Console          ${config.api.url}/console   (sign in with an API key)`,
     `  API docs         ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)`,
     `  Airflow UI       ${config.airflow.url}   (user ${stack.credentials.airflow.adminUser})`,
     `  Temporal UI      ${temporalUi}`,

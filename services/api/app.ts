@@ -23,6 +23,7 @@ import swaggerPlugin from './plugins/external/swagger.ts';
 import { problemErrorHandler, problemNotFoundHandler } from './problem-details.ts';
 import healthRoutes from './routes/health/index.ts';
 import v1Routes from './routes/v1/index.ts';
+import consoleRoutes from './routes/console/index.ts';
 
 export interface AppDeps {
   config: TandemConfig;
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
   await app.register(healthRoutes, { readinessTimeoutMs: deps.readinessTimeoutMs ?? 2000 });
   await app.register(v1Routes, { prefix: '/v1' });
+  await app.register(consoleRoutes, { prefix: '/console' });
 
   await app.ready();
   return app;

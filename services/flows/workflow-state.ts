@@ -86,6 +86,15 @@ function timestampOf(ts: { seconds?: unknown; nanos?: number | null } | null | u
   return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
 }
 
+/** The visibility query of a department's flows (all of them for `*`), by type and status. */
+export function workflowListQuery(request: Pick<WorkflowListRequest, 'principal' | 'type' | 'status'>): string {
+  const clauses: string[] = [];
+  if (request.principal.department !== allDepartments) clauses.push(`${departmentSearchAttribute.name} = '${request.principal.department}'`);
+  if (request.type) clauses.push(`WorkflowType = '${workflowTypes[request.type].workflowName}'`);
+  if (request.status) clauses.push(`ExecutionStatus = '${visibilityStatus[request.status]}'`);
+  return clauses.join(' AND ');
+}
+
 /**
  * One page of the caller's department's flows (every department for `*`), newest first, through
  * Temporal's visibility store. Every value in the query comes from a closed set (zod enums, a
@@ -93,14 +102,10 @@ function timestampOf(ts: { seconds?: unknown; nanos?: number | null } | null | u
  * spliced into it as text.
  */
 export async function listWorkflows(client: Client, request: WorkflowListRequest): Promise<{ workflows: WorkflowSummary[]; nextPageToken: Uint8Array | null }> {
-  const clauses: string[] = [];
-  if (request.principal.department !== allDepartments) clauses.push(`${departmentSearchAttribute.name} = '${request.principal.department}'`);
-  if (request.type) clauses.push(`WorkflowType = '${workflowTypes[request.type].workflowName}'`);
-  if (request.status) clauses.push(`ExecutionStatus = '${visibilityStatus[request.status]}'`);
   const response = await client.workflowService.listWorkflowExecutions({
     namespace: client.options.namespace,
     pageSize: request.pageSize,
-    query: clauses.join(' AND '),
+    query: workflowListQuery(request),
     ...(request.pageToken ? { nextPageToken: request.pageToken } : {}),
   });
   const workflows = (response.executions ?? []).map((execution) => {

@@ -31,6 +31,11 @@ export const auditEvents = [
   'workflow-finished',
   'handoff-cancelled',
   'handoff-restarted',
+  // The web console: sign-in and sign-out, and every post it refused (bad CSRF token, replayed
+  // form, tampered field, expired session or revoked key), with the reason.
+  'console-signed-in',
+  'console-signed-out',
+  'console-refused',
 ] as const;
 export type AuditEvent = (typeof auditEvents)[number];
 

@@ -234,4 +234,26 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE api_keys ADD COLUMN rotated_to TEXT;
     `,
   },
+  {
+    version: 9,
+    name: 'console_sessions',
+    // Form ids are deleted with their session (ON DELETE CASCADE), so the table stays as small as
+    // the set of live sessions.
+    sql: `
+      CREATE TABLE console_sessions (
+        id_hash       TEXT PRIMARY KEY,
+        key_id        TEXT NOT NULL REFERENCES api_keys (id),
+        csrf_secret   TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        last_seen_at  TEXT NOT NULL,
+        expires_at    TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE console_form_uses (
+        session_hash  TEXT NOT NULL REFERENCES console_sessions (id_hash) ON DELETE CASCADE,
+        form_id       TEXT NOT NULL,
+        used_at       TEXT NOT NULL,
+        PRIMARY KEY (session_hash, form_id)
+      ) STRICT;
+    `,
+  },
 ];

@@ -18,6 +18,7 @@ import { SqliteLlmTokenUsage } from './sqlite/llm-token-usage.ts';
 import { SqliteIndexAliases } from './sqlite/index-aliases.ts';
 import { SqliteHandoffs } from './sqlite/handoffs.ts';
 import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
+import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -75,6 +76,7 @@ export class SqliteStore implements Store {
   readonly indexAliases: SqliteIndexAliases;
   readonly handoffs: SqliteHandoffs;
   readonly idempotency: SqliteIdempotencyStore;
+  readonly consoleSessions: SqliteConsoleSessions;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -89,6 +91,7 @@ export class SqliteStore implements Store {
     this.indexAliases = new SqliteIndexAliases(db, now);
     this.handoffs = new SqliteHandoffs(db, now);
     this.idempotency = new SqliteIdempotencyStore(db, now);
+    this.consoleSessions = new SqliteConsoleSessions(db, now);
   }
 
   #statement(sql: string): StatementSync {

@@ -13,6 +13,7 @@ import type { LlmTokenUsage } from './llm-token-usage.ts';
 import type { IndexAliasStore } from './index-aliases.ts';
 import type { HandoffStore } from './handoffs.ts';
 import type { IdempotencyStore } from './idempotency.ts';
+import type { ConsoleSessionStore } from './console-sessions.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -57,6 +58,8 @@ export interface Store {
   readonly handoffs: HandoffStore;
   /** Idempotency-Key records of the control API: claims and responses to replay (idempotency.ts). */
   readonly idempotency: IdempotencyStore;
+  /** Web console sessions and their used form ids (console-sessions.ts). */
+  readonly consoleSessions: ConsoleSessionStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

@@ -11,7 +11,7 @@ let f: AppFixture;
 afterEach(() => f?.close());
 
 /** Routes that answer without a key. Anything else outside /v1 is a mistake this list catches. */
-const publicRoutes = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/];
+const publicRoutes = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/openapi\.json$/, /^\/docs(\/.*)?$/, /^\/console(\/|\/login|\/assets\/console\.css)?$/];
 
 /** `/v1/api-keys/:id` → `/v1/api-keys/some-id`, so the request reaches the route. */
 const concrete = (url: string) => url.replace(/:(\w+)/g, 'some-$1').replace(/\*/g, 'x');
@@ -24,6 +24,15 @@ describe('every registered route', () => {
 
     for (const route of routes) {
       const methods = ([] as HTTPMethods[]).concat(route.method);
+      if (route.url.startsWith('/console/') && !publicRoutes.some((pattern) => pattern.test(route.url))) {
+        // The web console authenticates by its session cookie (services/api/console/sessions.ts):
+        // without one, a page sends the visitor to sign in and a post is refused.
+        for (const method of methods) {
+          const res = await f.app.inject({ method, url: concrete(route.url) });
+          expect(res.statusCode, `${method} ${route.url} without a console session`).toBe(method === 'POST' ? 401 : 303);
+        }
+        continue;
+      }
       if (!route.url.startsWith('/v1')) {
         expect(publicRoutes.some((pattern) => pattern.test(route.url)), `${methods} ${route.url} is public`).toBe(true);
         continue;

@@ -9,8 +9,6 @@
  *
  * Every refused decision is audited as `decision-rejected` with the caller's identity.
  */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Principal } from '../../../../../shared/contracts/principal.ts';
@@ -23,16 +21,10 @@ import {
 } from '../../../../../shared/contracts/reviews.ts';
 import { decodeCursor, nextLinkSchema, pageOf, pageQuery } from '../../../../../shared/contracts/pagination.ts';
 import { departmentFilterOf, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type TandemError } from '../../../../../shared/errors.ts';
+import { ConflictError, NotFoundError } from '../../../../../shared/errors.ts';
 import { reviewTaskStatuses, type ReviewTask } from '../../../../../shared/store/review-inbox.ts';
-import {
-  commentUpdate,
-  decideUpdate,
-  reassignUpdate,
-  reviewRejections,
-  reviewStatusQuery,
-  type ReviewStatus,
-} from '../../../../../workflows/review/messages.ts';
+import { commentUpdate, reassignUpdate, reviewStatusQuery } from '../../../../../workflows/review/messages.ts';
+import { decideReview, reviewUpdateRefusal } from '../../../review-decisions.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
@@ -62,24 +54,6 @@ const reviewDetailSchema = reviewTaskSchema
 
 function visible(principal: Principal, task: ReviewTask): boolean {
   return scopeIncludes(principal.department, task.department);
-}
-
-/** Maps a refused update to the HTTP error the route answers with. */
-function refusal(err: unknown): TandemError | undefined {
-  if (err instanceof WorkflowNotFoundError) return new ConflictError('the review already has an outcome');
-  if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure)) return undefined;
-  const { type, message } = err.cause;
-  switch (type) {
-    case reviewRejections.forbidden:
-      return new ForbiddenError(message);
-    case reviewRejections.finished:
-    case reviewRejections.staleVersion:
-      return new ConflictError(message);
-    case reviewRejections.invalid:
-      return new ValidationError(message);
-    default:
-      return undefined;
-  }
 }
 
 const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
@@ -183,32 +157,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
     async (request) => {
       const principal = principalOf(request);
       const task = await taskFor(request.params.id, principal, { hideOtherDepartments: false });
-      const body = request.body;
-      const reject = async (error: TandemError) => {
-        await audit.append({
-          actor: auditActorOf(principal),
-          department: task.department,
-          subject: `review:${task.id}`,
-          event: 'decision-rejected',
-          workflowId: task.id,
-          artifactVersion: task.artifactVersion,
-          details: { status: error.status, reason: error.message, decision: body.decision, artifactVersion: body.artifactVersion },
-        });
-        request.log.info({ reviewId: task.id, status: error.status }, 'review decision refused');
-        return error;
-      };
-      if (task.status !== 'pending') {
-        throw await reject(new ConflictError(`review ${task.id} already has the outcome ${task.status}`));
-      }
-      let review: ReviewStatus;
-      try {
-        review = await client.workflow.getHandle(task.id).executeUpdate(decideUpdate, { args: [{ ...body, principal }] });
-      } catch (err) {
-        const mapped = refusal(err);
-        if (!mapped) throw err;
-        throw await reject(mapped);
-      }
-      request.log.info({ reviewId: task.id, decision: body.decision }, 'review decision accepted');
+      const review = await decideReview({ client, audit, log: request.log }, principal, task, request.body);
       return { accepted: true as const, review };
     },
   );
@@ -231,7 +180,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
       try {
         return await client.workflow.getHandle(task.id).executeUpdate(reassignUpdate, { args: [{ ...request.body, principal }] });
       } catch (err) {
-        throw refusal(err) ?? err;
+        throw reviewUpdateRefusal(err) ?? err;
       }
     },
   );
@@ -255,7 +204,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
         const review = await client.workflow.getHandle(task.id).executeUpdate(commentUpdate, { args: [{ ...request.body, principal }] });
         return reply.code(201).send(review);
       } catch (err) {
-        throw refusal(err) ?? err;
+        throw reviewUpdateRefusal(err) ?? err;
       }
     },
   );
