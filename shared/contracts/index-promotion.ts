@@ -49,6 +49,9 @@ export const evaluationReportSchema = z
     passed: z.boolean(),
     /** Why it did not pass, one line per failed check; empty when passed. */
     failures: z.array(z.string()),
+    /** The minimum each metric had to reach, and how far below the previous version it may drop. */
+    minimums: z.record(z.string(), z.number()).optional(),
+    regressionTolerance: z.number().optional(),
   })
   .meta({ id: 'EvaluationReport' });
 export type EvaluationReport = z.infer<typeof evaluationReportSchema>;

@@ -226,15 +226,16 @@ function evaluationSection(report: EvaluationReport): SafeHtml {
   return html`<section aria-labelledby="eval-h"><h2 id="eval-h">Evaluation</h2>
     <p>${report.passed ? 'Every check passed.' : 'Failed checks (each names its threshold):'}</p>
     ${report.failures.length ? html`<ul>${report.failures.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
-    <table><caption class="visually-hidden">Metrics of this version and the previous one</caption>
-      <thead><tr><th scope="col">Metric</th><th scope="col">This version <code>${report.version}</code></th><th scope="col">Previous version ${report.previousVersion ? html`<code>${report.previousVersion}</code>` : '(none)'}</th><th scope="col">Change</th></tr></thead>
+    <table><caption class="visually-hidden">Metrics of this version beside their thresholds and the previous version</caption>
+      <thead><tr><th scope="col">Metric</th><th scope="col">This version <code>${report.version}</code></th><th scope="col">Threshold (minimum)</th><th scope="col">Previous version ${report.previousVersion ? html`<code>${report.previousVersion}</code>` : '(none)'}</th><th scope="col">Change</th></tr></thead>
       <tbody>${names.map((name) => {
         const now = report.metrics[name];
         const before = report.previousMetrics?.[name];
         const delta = now !== undefined && before !== undefined ? now - before : undefined;
-        return html`<tr><th scope="row">${name}</th><td>${fmt(now)}</td><td>${fmt(before)}</td><td>${delta === undefined ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(3)}`}</td></tr>`;
+        return html`<tr><th scope="row">${name}</th><td>${fmt(now)}</td><td>${fmt(report.minimums?.[name])}</td><td>${fmt(before)}</td><td>${delta === undefined ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(3)}`}</td></tr>`;
       })}</tbody>
-    </table></section>`;
+    </table>
+    ${report.regressionTolerance !== undefined ? html`<p>A metric may drop at most ${report.regressionTolerance.toFixed(3)} below the previous version.</p>` : ''}</section>`;
 }
 
 export function reviewPage(options: {

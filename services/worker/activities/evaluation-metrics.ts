@@ -41,10 +41,14 @@ export function computeMetrics(golden: readonly GoldenQuery[], retrieved: Retrie
  * The gate: fails when a metric is below its threshold, or lower than the previous version's by
  * more than the tolerance. Metrics the previous version did not measure are not compared.
  */
+/** The minimum each metric must reach, by metric name. */
+export function metricMinimums(t: EvaluationThresholds): Record<string, number> {
+  return { [`recall@${t.k}`]: t.minRecallAtK, mrr: t.minMrr };
+}
+
 export function gateFailures(metrics: VersionMetrics, previous: VersionMetrics | null, t: EvaluationThresholds): string[] {
   const failures: string[] = [];
-  const recallKey = `recall@${t.k}`;
-  const minimums: Record<string, number> = { [recallKey]: t.minRecallAtK, mrr: t.minMrr };
+  const minimums = metricMinimums(t);
   for (const [name, min] of Object.entries(minimums)) {
     const value = metrics[name] ?? 0;
     if (value < min) failures.push(`${name} ${fmt(value)} is below the threshold ${fmt(min)}`);

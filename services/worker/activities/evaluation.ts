@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { EvaluationReport, EvaluationThresholds, GoldenQuery } from '../../../shared/contracts/index-promotion.ts';
 import type { IndexAliasStore } from '../../../shared/store/index-aliases.ts';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
-import { computeMetrics, gateFailures, type Retrievals } from './evaluation-metrics.ts';
+import { computeMetrics, gateFailures, metricMinimums, type Retrievals } from './evaluation-metrics.ts';
 
 export interface RetrievalSource {
   retrieve(alias: string, version: string, queries: readonly GoldenQuery[]): Promise<Retrievals>;
@@ -147,7 +147,16 @@ export function createEvaluationActivities({ aliases, retrievals }: { aliases: I
       const previousVersion = current === input.version ? null : current;
       const previousMetrics = previousVersion === null ? null : ((await aliases.metricsOf(input.alias, previousVersion)) ?? null);
       const failures = gateFailures(metrics, previousMetrics, input.thresholds);
-      return { version: input.version, previousVersion, metrics, previousMetrics, passed: failures.length === 0, failures };
+      return {
+        version: input.version,
+        previousVersion,
+        metrics,
+        previousMetrics,
+        passed: failures.length === 0,
+        failures,
+        minimums: metricMinimums(input.thresholds),
+        regressionTolerance: input.thresholds.regressionTolerance,
+      };
     },
 
     /** Points the alias at the version; returns the version it had before (null: none). */

@@ -205,7 +205,7 @@ describe('console inbox and review page', () => {
     expect(review).toContain('<table>');
   });
 
-  it('shows an evaluation gate’s metrics beside the previous version’s, with the failed checks', async () => {
+  it('shows an evaluation gate’s metrics beside their thresholds and the previous version’s, with the failed checks', async () => {
     const id = await addReview({ reviewType: 'kb-regression', artifactUri: 'tandem://index-versions/kb/v12/evaluation', artifactVersion: 'v12' });
     live.get(id)!.artifact.summary = JSON.stringify({
       version: 'v12',
@@ -214,12 +214,16 @@ describe('console inbox and review page', () => {
       previousMetrics: { 'recall@5': 0.86, mrr: 0.77 },
       passed: false,
       failures: ['recall@5 0.810 is below the threshold 0.850'],
+      minimums: { 'recall@5': 0.85, mrr: 0.7 },
+      regressionTolerance: 0.01,
     });
     const c = new ConsoleClient(f.app);
     await c.signIn(keys['dr-a']!);
     const page = (await c.get(`/console/reviews/${id}`)).body;
     expect(page).toContain('recall@5 0.810 is below the threshold 0.850');
-    expect(page).toMatch(/<th scope="row">recall@5<\/th><td>0\.810<\/td><td>0\.860<\/td><td>-0\.050<\/td>/);
+    expect(page).toMatch(/<th scope="row">recall@5<\/th><td>0\.810<\/td><td>0\.850<\/td><td>0\.860<\/td><td>-0\.050<\/td>/);
+    expect(page).toMatch(/<th scope="row">mrr<\/th><td>0\.740<\/td><td>0\.700<\/td><td>0\.770<\/td>/);
+    expect(page).toContain('at most 0.010 below the previous version');
     expect(page).toContain('The artifact is the evaluation report above.');
   });
 
