@@ -15,14 +15,16 @@ export interface NextReviewStep {
   at: Date;
 }
 
+/** Whether the task's span from creation to deadline is the default policy's (then its times are known without the audit). */
+export function hasDefaultSpan(task: Pick<ReviewTask, 'createdAt' | 'dueAt'>): boolean {
+  const spanHours = (new Date(task.dueAt).getTime() - new Date(task.createdAt).getTime()) / hourMs;
+  // The task row is written a moment after the workflow starts: allow a minute.
+  return Math.abs(spanHours - defaultReviewPolicy.deadlineHours) < 1 / 60;
+}
+
 export function nextReviewStep(task: Pick<ReviewTask, 'createdAt' | 'dueAt'>, now: Date, policy?: ReviewEscalationPolicy): NextReviewStep {
   const due = new Date(task.dueAt);
-  let known = policy;
-  if (!known) {
-    const spanHours = (due.getTime() - new Date(task.createdAt).getTime()) / hourMs;
-    // The task row is written a moment after the workflow starts: allow a minute.
-    if (Math.abs(spanHours - defaultReviewPolicy.deadlineHours) < 1 / 60) known = { ...defaultReviewPolicy };
-  }
+  const known = policy ?? (hasDefaultSpan(task) ? { ...defaultReviewPolicy } : undefined);
   if (known) {
     const start = due.getTime() - known.deadlineHours * hourMs;
     const reminder = new Date(start + known.notifyAfterHours * hourMs);

@@ -169,6 +169,23 @@ describe('console sign-in and sessions', () => {
 });
 
 describe('console inbox and review page', () => {
+  it('knows the next reminder of a review on a policy of its own, from its created audit entry', async () => {
+    // A 48 h review that reminds after 2 h and escalates after 6 h: not the default 7-day span.
+    const id = await addReview({ title: 'custom policy', reviewType: 'custom-policy', dueAt: new Date(Date.now() + 48 * 3_600_000).toISOString() });
+    await f.store.audit.append({
+      actor: { kind: 'workflow', name: 'reviewWorkflow' },
+      department: 'cardiology',
+      subject: `review:${id}`,
+      event: 'created',
+      workflowId: id,
+      details: { policy: { notifyAfterHours: 2, escalateAfterHours: 6, deadlineHours: 48 } },
+    });
+    const c = new ConsoleClient(f.app);
+    await c.signIn(keys['dr-a']!);
+    const page = await c.get('/console/inbox?type=custom-policy');
+    expect(page.body).toMatch(/reminder in 1 h 5\d min/);
+  });
+
   it('lists my department’s pending reviews with a count in the title, sorted and filtered, never another department’s', async () => {
     const mine = await addReview({ title: 'zz cardiology', reviewType: 'model-promotion' });
     const theirs = await addReview({ title: 'oncology only', department: 'oncology' });

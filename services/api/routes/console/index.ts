@@ -21,7 +21,7 @@ import type { ConsoleSession } from '../../../../shared/store/console-sessions.t
 import type { ReviewTask } from '../../../../shared/store/review-inbox.ts';
 import { reviewStatusQuery, type ReviewStatus } from '../../../../workflows/review/messages.ts';
 import { readArtifact } from '../../console/artifacts.ts';
-import { nextReviewStep } from '../../console/review-schedule.ts';
+import { hasDefaultSpan, nextReviewStep } from '../../console/review-schedule.ts';
 import { ConsoleSessions, newToken, sameToken } from '../../console/sessions.ts';
 import {
   consoleBase,
@@ -279,9 +279,16 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
     });
     const types = [...new Set(pending.map((t) => t.reviewType))].sort();
     const needle = query.q?.toLowerCase();
-    const rows: InboxRow[] = pending
-      .filter((t) => (!query.type || t.reviewType === query.type) && (!needle || t.title.toLowerCase().includes(needle)))
-      .map((task) => ({ task, next: nextReviewStep(task, now) }));
+    const shown = pending.filter((t) => (!query.type || t.reviewType === query.type) && (!needle || t.title.toLowerCase().includes(needle)));
+    // A review on the default policy has its reminder and escalation times in its row; one with a
+    // policy of its own has them in its `created` audit entry, looked up for those reviews only.
+    const rows: InboxRow[] = await Promise.all(
+      shown.map(async (task) => {
+        if (hasDefaultSpan(task)) return { task, next: nextReviewStep(task, now) };
+        const created = (await store.audit.list({ workflowId: task.id, limit: 50 })).findLast((e) => e.event === 'created');
+        return { task, next: nextReviewStep(task, now, created?.details.policy as ReviewEscalationPolicy | undefined) };
+      }),
+    );
     const key = (row: InboxRow): string | number => {
       switch (query.sort) {
         case 'age':
