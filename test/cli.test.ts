@@ -1,5 +1,5 @@
-// The CLI against the real API: it prints JSON on success, and on bad input the problem with
-// every path, exiting non-zero.
+// The CLI against the real API: tables for people, --json for scripts, and on bad input the
+// problem with every path, with the documented exit codes.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,8 +10,13 @@ import { repoRoot } from '../shared/config.ts';
 const stack = inject('stack');
 
 function tandem(...args: string[]) {
+  return run({ TANDEM_API_URL: stack.apiUrl, TANDEM_API_KEY: stack.adminKey }, ...args);
+}
+
+function run(env: Record<string, string>, ...args: string[]) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'TANDEM_API_URL' && k !== 'TANDEM_API_KEY'));
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'bin/tandem.ts'), ...args], {
-    env: { ...process.env, TANDEM_API_URL: stack.apiUrl, TANDEM_API_KEY: stack.adminKey },
+    env: { ...clean, ...env },
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -20,13 +25,13 @@ function tandem(...args: string[]) {
 
 describe('tandem CLI', () => {
   it('prints the API version', () => {
-    const r = tandem('version');
+    const r = tandem('--json', 'version');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ name: 'tandem' });
   });
 
   it('starts a workflow and shows a schema failure with its path', () => {
-    const ok = tandem('workflows', 'start', '--type', 'smoke.echo', '--input', '{"message":"from the cli"}');
+    const ok = tandem('--json', 'workflows', 'start', '--type', 'smoke.echo', '--input', '{"message":"from the cli"}');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ type: 'smoke.echo', created: true });
 
@@ -37,7 +42,7 @@ describe('tandem CLI', () => {
   });
 
   it('validates a pipeline spec file, and lists every problem of a bad one with its path', () => {
-    const ok = tandem('pipelines', 'validate', '-f', path.join(repoRoot, 'examples/kb-refresh/pipeline.yaml'));
+    const ok = tandem('--json', 'pipelines', 'validate', '-f', path.join(repoRoot, 'examples/kb-refresh/pipeline.yaml'));
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, dagId: 'tandem__kb-refresh' });
 
@@ -48,5 +53,34 @@ describe('tandem CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^tandem: 422 Request is not valid/);
     expect(r.stderr).toMatch(/schedule\.cron: /);
+  });
+
+  it('prints tables for people: the API keys, and flows of a type', () => {
+    const r = tandem('keys', 'list');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/│ id\s+│ name\s+│ role\s+│ department/);
+    expect(r.stdout).toMatch(/│ admin\s+│ \*\s+│/);
+    expect(() => JSON.parse(r.stdout)).toThrow();
+    const flows = tandem('workflows', 'list', '--type', 'smoke.echo', '--limit', '5');
+    expect(flows.code).toBe(0);
+    expect(flows.stdout).toMatch(/workflow id|\(none\)/);
+  });
+
+  it('reads URL and key from its config file when the environment has none', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tandem-cli-')), 'cli.json');
+    writeFileSync(file, JSON.stringify({ apiUrl: stack.apiUrl, apiKey: stack.adminKey }), { mode: 0o600 });
+    const r = run({ TANDEM_CLI_CONFIG: file }, '--json', 'version');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'tandem' });
+  });
+
+  it('exits with the documented codes: 2 for bad usage, 3 when the API cannot be reached', () => {
+    expect(tandem('pipelines', 'nosuch').code).toBe(2);
+    expect(tandem('workflows', 'start', '--type', 'smoke.echo', '--input', '{not json').code).toBe(2);
+    const down = run({ TANDEM_API_URL: 'http://127.0.0.1:9', TANDEM_API_KEY: 'x'.repeat(20) }, 'version');
+    expect(down.code).toBe(3);
+    expect(down.stderr).toContain('cannot reach the tandem API');
+    expect(tandem('--help').code).toBe(0);
+    expect(tandem('--help').stdout).toContain('Exit codes:');
   });
 });
