@@ -11,7 +11,9 @@ import type { Store } from '../../shared/store/store.ts';
 import type { AirflowClient } from '../airflow/client.ts';
 import airflowPlugin, { type AirflowReadinessProbe } from './plugins/app/airflow.ts';
 import authPlugin from './plugins/app/auth.ts';
+import domainMetricsPlugin from './plugins/app/domain-metrics.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
+import requestLogPlugin from './plugins/app/request-log.ts';
 import storePlugin from './plugins/app/store.ts';
 import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
 import handoffsPlugin from './plugins/app/handoffs.ts';
@@ -61,6 +63,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
     genReqId: requestId,
+    // One line per request, with the engine ids it touched, comes from plugins/app/request-log.ts.
+    disableRequestLogging: true,
     // A Fastify server option rather than a plugin: it caps every content type parser at once.
     bodyLimit: config.api.bodyLimitBytes,
   }).withTypeProvider<ZodTypeProvider>();
@@ -81,12 +85,14 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(swaggerPlugin);
 
   await app.register(metricsPlugin);
+  await app.register(requestLogPlugin);
   await app.register(storePlugin, { store: deps.store });
   await app.register(temporalPlugin, { gateway: deps.temporal });
   await app.register(airflowPlugin, { probe: deps.airflowProbe, client: deps.airflowClient });
   await app.register(pipelinesPlugin);
   await app.register(handoffsPlugin);
   await app.register(handoffReconcilerPlugin);
+  await app.register(domainMetricsPlugin);
   await app.register(authPlugin);
   await app.register(idempotencyPlugin);
 

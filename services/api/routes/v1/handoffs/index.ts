@@ -22,6 +22,7 @@ import { handoffReconcileReportSchema } from '../../../../../shared/contracts/ha
 import { AirflowUnavailableError } from '../../../../../shared/errors.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { correlate } from '../../../plugins/app/request-log.ts';
 
 const serviceOnly = ['service'] as const;
 const idParams = z.object({ id: z.string().min(1).max(1100) });
@@ -40,6 +41,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
     },
     async (request, reply) => {
       const started = await fastify.handoffs.start(request.body, principalOf(request));
+      correlate(request, { handoffId: started.handoffId, workflowId: started.workflowId, runId: started.runId });
       return reply.code(started.created ? 201 : 200).send(started);
     },
   );

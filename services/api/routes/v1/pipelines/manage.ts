@@ -20,6 +20,7 @@ import {
 } from '../../../../../shared/contracts/pipelines.ts';
 import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { correlate } from '../../../plugins/app/request-log.ts';
 
 const appliers = ['admin', 'data-engineer'] as const;
 const triggerers = ['admin', 'data-engineer', 'service'] as const;
@@ -123,6 +124,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
     },
     async (request, reply) => {
       const runs = await pipelines.triggerRuns(principalOf(request), request.params.id, request.body, request.headers['idempotency-key']);
+      correlate(request, { dagRunId: runs.map((r) => r.runId) });
       return reply.code(201).send({ runs });
     },
   );

@@ -22,6 +22,7 @@ import { inputDepartmentOf, parseFlow, startWorkflow } from '../../../../flows/s
 import { listWorkflows, workflowStateOf } from '../../../../flows/workflow-state.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { correlate } from '../../../plugins/app/request-log.ts';
 
 const starters = ['admin', 'ai-engineer', 'data-engineer', 'service'] as const;
 const readers = ['admin', 'ai-engineer', 'data-engineer', 'reviewer', 'service'] as const;
@@ -61,6 +62,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
         taskQueue,
         reuse: 'once',
       });
+      correlate(request, { workflowId: started.workflowId, runId: started.runId });
       if (started.created) request.log.info({ workflowId: started.workflowId, type: flow.type }, 'workflow started');
       return reply.code(started.created ? 201 : 200).send({ workflowId: started.workflowId, runId: started.runId, type: started.type, created: started.created });
     },

@@ -73,6 +73,12 @@ describe('GET /v1/workflows', () => {
     }
     expect(seen.sort()).toEqual([...cardiology].sort());
 
+    // /metrics counts flows by type and status from the same visibility store.
+    const metrics = (await f.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const countedRunning = Number(/^tandem_workflows\{type="review.request",status="running"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(countedRunning).toBeGreaterThanOrEqual(4);
+    expect(metrics).toMatch(/^tandem_workflows\{type="smoke.echo",status="completed"\} [1-9]/m);
+
     for (const id of [...cardiology, oncology]) await f.app.inject({ method: 'POST', url: `/v1/workflows/${encodeURIComponent(id)}/cancel`, headers: f.headers('admin') });
   });
 

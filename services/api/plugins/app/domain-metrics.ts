@@ -1,0 +1,99 @@
+/**
+ * What an operator watches besides HTTP: durable flows by type and status (counted in Temporal's
+ * visibility store), reviews pending and escalated per department (the inbox), and errors from
+ * the engines behind the API (Airflow, Temporal) as they reached a request. Gauges are computed
+ * when `/metrics` is scraped; the Temporal counts are cached briefly so a fast scraper does not
+ * turn into a query storm.
+ */
+import { isGrpcServiceError } from '@temporalio/client';
+import fp from 'fastify-plugin';
+import { Counter, Gauge } from 'prom-client';
+import { workflowTypes, type WorkflowTypeName } from '../../../../shared/contracts/workflow-types.ts';
+import { AirflowApiError } from '../../../airflow/errors.ts';
+
+const countedStatuses = { running: 'Running', completed: 'Completed', failed: 'Failed' } as const;
+const countCacheMs = 15_000;
+
+/** Which engine an error came from, if any: the label of `tandem_engine_errors_total`. */
+export function engineOf(err: unknown): 'airflow' | 'temporal' | undefined {
+  if (err instanceof AirflowApiError) return 'airflow';
+  if (isGrpcServiceError(err) || (err as { name?: unknown } | null)?.name === 'ServiceError') return 'temporal';
+  let cause = (err as { cause?: unknown } | null)?.cause;
+  for (let depth = 0; cause && depth < 5; depth++) {
+    if (cause instanceof AirflowApiError) return 'airflow';
+    if (isGrpcServiceError(cause)) return 'temporal';
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export default fp(
+  async (fastify) => {
+    const registers = [fastify.metricsRegistry];
+    const { client } = fastify.temporal;
+
+    let cached: { at: number; counts: [WorkflowTypeName, string, number][] } | undefined;
+    const workflowCounts = async () => {
+      if (cached && Date.now() - cached.at < countCacheMs) return cached.counts;
+      const counts: [WorkflowTypeName, string, number][] = [];
+      for (const [type, definition] of Object.entries(workflowTypes) as [WorkflowTypeName, { workflowName: string }][]) {
+        for (const [status, visibility] of Object.entries(countedStatuses)) {
+          const { count } = await client.workflowService.countWorkflowExecutions({
+            namespace: client.options.namespace,
+            query: `WorkflowType = '${definition.workflowName}' AND ExecutionStatus = '${visibility}'`,
+          });
+          counts.push([type, status, Number(count ?? 0)]);
+        }
+      }
+      cached = { at: Date.now(), counts };
+      return counts;
+    };
+    new Gauge({
+      name: 'tandem_workflows',
+      help: 'Durable flows by public type and status, as Temporal visibility counts them (cached 15 s)',
+      labelNames: ['type', 'status'] as const,
+      registers,
+      async collect() {
+        try {
+          for (const [type, status, count] of await workflowCounts()) this.set({ type, status }, count);
+        } catch (err) {
+          // A Temporal without visibility counts (the time-skipping test server) reports nothing here.
+          fastify.log.debug({ err }, 'could not count workflows for /metrics');
+        }
+      },
+    });
+
+    const reviewGauge = (name: string, help: string, escalatedOnly: boolean) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['department'] as const,
+        registers,
+        async collect() {
+          this.reset();
+          const pending = await fastify.store.reviews.list({ status: 'pending', limit: 1_000_000 });
+          const byDepartment = new Map<string, number>();
+          for (const task of pending) {
+            if (escalatedOnly && task.escalationLevel === 0) continue;
+            byDepartment.set(task.department, (byDepartment.get(task.department) ?? 0) + 1);
+          }
+          for (const [department, count] of byDepartment) this.set({ department }, count);
+        },
+      });
+    reviewGauge('tandem_reviews_pending', 'Reviews waiting for a decision, per department', false);
+    reviewGauge('tandem_reviews_escalated', 'Pending reviews escalated at least once, per department', true);
+
+    const engineErrors = new Counter({
+      name: 'tandem_engine_errors_total',
+      help: 'Requests that failed because Airflow or Temporal answered with an error or could not be reached',
+      labelNames: ['engine'] as const,
+      registers,
+    });
+    for (const engine of ['airflow', 'temporal']) engineErrors.inc({ engine }, 0);
+    fastify.addHook('onError', async (_request, _reply, err) => {
+      const engine = engineOf(err);
+      if (engine) engineErrors.inc({ engine });
+    });
+  },
+  { name: 'domain-metrics', fastify: '5.x', dependencies: ['metrics', 'store', 'temporal'] },
+);
