@@ -96,3 +96,11 @@ export class RateLimitedError extends TandemError {
     super(detail, { status: 429, slug: 'rate-limited', title: 'Too many requests' }, options);
   }
 }
+
+/** A body sent to an operation that takes none, or in a media type it does not read. */
+export class UnsupportedMediaTypeError extends TandemError {
+  override name = 'UnsupportedMediaTypeError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 415, slug: 'unsupported-media-type', title: 'Unsupported media type' }, options);
+  }
+}

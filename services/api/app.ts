@@ -11,6 +11,7 @@ import type { Store } from '../../shared/store/store.ts';
 import type { AirflowClient } from '../airflow/client.ts';
 import airflowPlugin, { type AirflowReadinessProbe } from './plugins/app/airflow.ts';
 import authPlugin from './plugins/app/auth.ts';
+import contractPlugin from './plugins/app/contract.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import storePlugin from './plugins/app/store.ts';
 import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts';
@@ -76,6 +77,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
   // Framework add-ons first: rate limiting and OpenAPI only see routes registered after them.
   await app.register(rateLimitPlugin, { perMinute: config.api.rateLimitPerMinute });
+  // Before every route: it documents each route's standard problems, refuses unread bodies and
+  // knows every path for 405.
+  await app.register(contractPlugin);
   await app.register(swaggerPlugin);
 
   await app.register(metricsPlugin);

@@ -85,6 +85,20 @@ export function problemErrorHandler(error: unknown, request: FastifyRequest, rep
 }
 
 export function problemNotFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?', 1)[0]!;
+  // A known path asked with a method it does not have: 405 names the ones it has.
+  const allowed = request.server.allowedMethods?.(path) ?? [];
+  if (allowed.length > 0) {
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(reply, {
+      type: 'about:blank',
+      title: statusTitle(405),
+      status: 405,
+      detail: `${request.method} is not supported on ${path}; allowed: ${allowed.join(', ')}`,
+      instance: path,
+      requestId: request.id,
+    });
+  }
   return sendProblem(reply, {
     type: 'about:blank',
     title: statusTitle(404),

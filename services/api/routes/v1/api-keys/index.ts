@@ -11,15 +11,10 @@ import {
   createApiKeyRequestSchema,
   createdApiKeySchema,
 } from '../../../../../shared/contracts/api-keys.ts';
-import { problemContentType, problemDetailsSchema } from '../../../../../shared/contracts/problem.ts';
+import { problemResponse as problem } from '../../../../../shared/contracts/problem.ts';
 import { ConflictError, NotFoundError } from '../../../../../shared/errors.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
-
-const problem = (description: string) => ({
-  description,
-  content: { [problemContentType]: { schema: problemDetailsSchema } },
-});
 
 const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
   const adminOnly = { roles: ['admin'] as const };
