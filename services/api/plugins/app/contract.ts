@@ -3,7 +3,8 @@
  *
  * - Every documented operation declares the problem statuses the framework and the shared hooks
  *   can give it: 400 (malformed), 404 (a path parameter that names nothing), 413 and 415 (body),
- *   422 (schema validation), 429 (rate limit). Auth adds 401/403 on `/v1`; a route adds what only
+ *   422 (schema validation), 429 (rate limit); 502 and 503 (with Retry-After) where the route
+ *   says it `dependsOn` Airflow or Temporal. Auth adds 401/403 on `/v1`; a route adds what only
  *   its handler can answer (409, 503, a 404 without path parameters) in its own `schema.response`,
  *   which wins over these defaults.
  * - An operation without a body schema refuses a body with 415: the operation reads no content,
@@ -18,18 +19,23 @@ import { problemResponse } from '../../../../shared/contracts/problem.ts';
 import { UnsupportedMediaTypeError } from '../../../../shared/errors.ts';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The engines this route calls; each may fail it with 503 (down, busy) or 502 (refused). */
+    dependsOn?: readonly ('airflow' | 'temporal')[];
+  }
   interface FastifyInstance {
     /** Methods registered for a concrete path (e.g. `/v1/pipelines/kb`); empty when no route matches it. */
     allowedMethods(path: string): string[];
   }
 }
 
-const retryAfter = { 'retry-after': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } };
+const retryAfter = { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying' } };
 
 /** The problems shared hooks and the framework can answer for this route, by status. */
 export function standardProblems(route: Pick<RouteOptions, 'schema' | 'config'>): Record<number, unknown> {
   const schema = route.schema ?? {};
   const hasBody = schema.body !== undefined;
+  const engines = route.config?.dependsOn ?? [];
   const hasInput = hasBody || schema.params !== undefined || schema.querystring !== undefined || schema.headers !== undefined;
   return {
     400: problemResponse('The request is malformed: not valid JSON, or not readable at all'),
@@ -39,6 +45,12 @@ export function standardProblems(route: Pick<RouteOptions, 'schema' | 'config'>)
     ...(hasInput ? { 422: problemResponse('The request does not match its schema; every issue is listed with its path') } : {}),
     ...((route.config as { rateLimit?: unknown } | undefined)?.rateLimit !== false
       ? { 429: problemResponse('Too many requests from this client; wait for Retry-After', retryAfter) }
+      : {}),
+    ...(engines.length > 0
+      ? {
+          502: problemResponse(`${engines.join(' or ')} refused a call tandem made`),
+          503: problemResponse(`${engines.join(' or ')} is unavailable or busy; retry after Retry-After`, retryAfter),
+        }
       : {}),
   };
 }

@@ -13,6 +13,7 @@ import {
 } from '../../../../../shared/contracts/fingerprints.ts';
 import { ConflictError } from '../../../../../shared/errors.ts';
 import { NothingPendingError } from '../../../../../shared/store/fingerprints.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
 const callers = ['service', 'admin'] as const;
 
@@ -62,7 +63,7 @@ const fingerprintRoutes: FastifyPluginAsyncZod = async (fastify) => {
         tags: ['fingerprints'],
         summary: 'The partition’s stages succeeded: make the checked fingerprints the committed ones',
         body: fingerprintCommitBodySchema,
-        response: { 200: z.object({ committed: z.number().int() }) },
+        response: { 200: z.object({ committed: z.number().int() }), 409: problemResponse('Nothing was checked for this run') },
       },
     },
     async (request) => {

@@ -22,6 +22,7 @@ import { handoffReconcileReportSchema } from '../../../../../shared/contracts/ha
 import { AirflowUnavailableError } from '../../../../../shared/errors.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
 const serviceOnly = ['service'] as const;
 const idParams = z.object({ id: z.string().min(1).max(1100) });
@@ -30,7 +31,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Start the workflow of a hand-off task instance, or attach to the run already serving it',
@@ -47,7 +48,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.get(
     '/:id',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'State of a hand-off; waits up to waitMs for its workflow to end',
@@ -68,7 +69,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/reconcile',
     {
-      config: { roles: ['admin', 'service'] },
+      config: { roles: ['admin', 'service'], dependsOn: ['airflow', 'temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Reconcile hand-offs with Airflow and Temporal now, and report what was done',
@@ -88,14 +89,14 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/xcom',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['airflow', 'temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Write a succeeded hand-off’s result as its Airflow task’s return_value XCom',
         description:
           'Called by the hand-off trigger right before it ends the task from the triggerer, so downstream tasks `xcom_pull` the result as JSON. 409 unless the hand-off succeeded.',
         params: idParams,
-        response: { 200: handoffStateSchema },
+        response: { 200: handoffStateSchema, 409: problemResponse('The hand-off has not succeeded') },
       },
     },
     async (request) => fastify.handoffs.publishResult(request.params.id, principalOf(request)),
@@ -104,7 +105,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/cancel',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Request cancellation of the hand-off’s workflow (audited); the Airflow task then fails as cancelled',

@@ -34,11 +34,13 @@ import {
 } from '../../../../../workflows/review/messages.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
 const reviewerRoles = ['reviewer', 'admin'] as const;
 const readerRoles = ['reviewer', 'admin', 'ai-engineer'] as const;
 
 const idParams = z.object({ id: z.string().min(1).max(400) });
+const finished = problemResponse('The review is finished, or the decision names a stale artifact version');
 
 const reviewStatusSchema = z
   .object({
@@ -166,14 +168,14 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/decision',
     {
-      config: { roles: reviewerRoles },
+      config: { roles: reviewerRoles, dependsOn: ['temporal'] },
       schema: {
         tags: ['reviews'],
         summary: 'Decide on a review; answers at once whether the decision was accepted',
         description: 'The reviewer is the API key’s owner. 403: not allowed; 409: already decided, or a stale artifact version.',
         params: idParams,
         body: reviewDecisionBodySchema,
-        response: { 200: z.object({ accepted: z.literal(true), review: reviewStatusSchema }) },
+        response: { 200: z.object({ accepted: z.literal(true), review: reviewStatusSchema }), 409: finished },
       },
     },
     async (request) => {
@@ -212,13 +214,13 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/reassign',
     {
-      config: { roles: reviewerRoles },
+      config: { roles: reviewerRoles, dependsOn: ['temporal'] },
       schema: {
         tags: ['reviews'],
         summary: 'Hand the review to another reviewer (the current assignee, or an admin of the department)',
         params: idParams,
         body: reviewReassignBodySchema,
-        response: { 200: reviewStatusSchema },
+        response: { 200: reviewStatusSchema, 409: finished },
       },
     },
     async (request) => {
@@ -235,13 +237,13 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/comments',
     {
-      config: { roles: reviewerRoles },
+      config: { roles: reviewerRoles, dependsOn: ['temporal'] },
       schema: {
         tags: ['reviews'],
         summary: 'Comment on an open review (any reviewer or admin of its department)',
         params: idParams,
         body: reviewCommentBodySchema,
-        response: { 201: reviewStatusSchema },
+        response: { 201: reviewStatusSchema, 409: finished },
       },
     },
     async (request, reply) => {

@@ -31,7 +31,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: starters },
+      config: { roles: starters, dependsOn: ['temporal'] },
       schema: {
         tags: ['workflows'],
         summary: 'Start a durable flow by type; the input is checked against that type’s schema',
@@ -61,7 +61,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.get(
     '/:id',
     {
-      config: { roles: readers },
+      config: { roles: readers, dependsOn: ['temporal'] },
       schema: {
         tags: ['workflows'],
         summary: 'State of a workflow, with its result once completed',
@@ -75,7 +75,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/cancel',
     {
-      config: { roles: starters },
+      config: { roles: starters, dependsOn: ['temporal'] },
       schema: {
         tags: ['workflows'],
         summary: 'Request cancellation; the workflow decides how to clean up',
