@@ -97,6 +97,16 @@ export class RateLimitedError extends TandemError {
   }
 }
 
+/** A known path asked with a method it does not have; `allow` lists the ones it has. */
+export class MethodNotAllowedError extends TandemError {
+  override name = 'MethodNotAllowedError';
+  readonly allow: string[];
+  constructor(detail: string, allow: string[], options?: ErrorOptions) {
+    super(detail, { status: 405, slug: 'method-not-allowed', title: 'Method not allowed' }, options);
+    this.allow = allow;
+  }
+}
+
 /** A body sent to an operation that takes none, or in a media type it does not read. */
 export class UnsupportedMediaTypeError extends TandemError {
   override name = 'UnsupportedMediaTypeError';

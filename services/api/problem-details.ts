@@ -9,7 +9,7 @@ import { isGrpcServiceError } from '@temporalio/client';
 import { isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AirflowApiError, AirflowUnavailableError as AirflowServerError } from '../airflow/errors.ts';
 import { problemContentType, type ProblemDetails } from '../../shared/contracts/problem.ts';
-import { TandemError, UnauthorizedError, ValidationError, type FieldIssue } from '../../shared/errors.ts';
+import { MethodNotAllowedError, TandemError, UnauthorizedError, ValidationError, type FieldIssue } from '../../shared/errors.ts';
 
 function statusTitle(status: number): string {
   return STATUS_CODES[status] ?? 'Error';
@@ -116,24 +116,11 @@ export function problemErrorHandler(error: unknown, request: FastifyRequest, rep
     request.log.info({ status: problem.status, type: problem.type, detail: problem.detail }, 'request rejected');
   }
   if (error instanceof UnauthorizedError) reply.header('www-authenticate', 'Bearer realm="tandem"');
+  if (error instanceof MethodNotAllowedError) reply.header('allow', error.allow.join(', '));
   return sendProblem(reply, problem);
 }
 
 export function problemNotFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const path = request.url.split('?', 1)[0]!;
-  // A known path asked with a method it does not have: 405 names the ones it has.
-  const allowed = request.server.allowedMethods?.(path) ?? [];
-  if (allowed.length > 0) {
-    reply.header('allow', allowed.join(', '));
-    return sendProblem(reply, {
-      type: 'about:blank',
-      title: statusTitle(405),
-      status: 405,
-      detail: `${request.method} is not supported on ${path}; allowed: ${allowed.join(', ')}`,
-      instance: path,
-      requestId: request.id,
-    });
-  }
   return sendProblem(reply, {
     type: 'about:blank',
     title: statusTitle(404),

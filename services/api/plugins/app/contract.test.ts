@@ -40,7 +40,9 @@ describe('an unsupported method on a known path', () => {
     expect(res.statusCode).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD, POST');
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.json()).toMatchObject({ status: 405, instance: '/v1/pipelines/kb/runs' });
+    expect(res.json()).toMatchObject({ type: 'urn:tandem:problem:method-not-allowed', status: 405, instance: '/v1/pipelines/kb/runs' });
+    const query = await f.app.inject({ method: 'QUERY' as 'GET', url: '/v1/version', headers: f.headers('admin') });
+    expect(query.statusCode).toBe(405);
     expect((await f.app.inject({ method: 'PUT', url: '/v1/pipelines/kb/runs' })).statusCode).toBe(401);
     expect((await f.app.inject({ method: 'DELETE', url: '/healthz' })).headers.allow).toBe('GET, HEAD');
   });

@@ -10,13 +10,15 @@
  * - An operation without a body schema refuses a body with 415: the operation reads no content,
  *   so any content is in a format it does not support. 415 rather than 400 because the request is
  *   otherwise well formed, and a client fixes it by sending nothing, not by changing the content.
- * - `allowedMethods(path)` knows every route pattern, so the not-found handler answers an
- *   unsupported method on a known path with 405 and `Allow` instead of 404.
+ * - Every route pattern is known, so an unsupported method on a known path is 405 with `Allow`
+ *   instead of 404 — decided in preParsing, after authentication (so strangers learn nothing) and
+ *   before any body parser, which would otherwise answer a body method such as QUERY with 400.
+ *   Unknown paths fall through to the not-found handler.
  */
 import type { FastifyRequest, HTTPMethods, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { problemResponse } from '../../../../shared/contracts/problem.ts';
-import { UnsupportedMediaTypeError } from '../../../../shared/errors.ts';
+import { MethodNotAllowedError, UnsupportedMediaTypeError } from '../../../../shared/errors.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -80,6 +82,14 @@ export default fp(
       const methods = new Set<string>();
       for (const route of routes) if (route.pattern.test(path)) route.methods.forEach((m) => methods.add(m));
       return [...methods].sort();
+    });
+
+    fastify.addHook('preParsing', async (request, _reply, payload) => {
+      if (!request.is404) return payload;
+      const path = request.url.split('?', 1)[0]!;
+      const allowed = fastify.allowedMethods(path);
+      if (allowed.length > 0) throw new MethodNotAllowedError(`${request.method} is not supported on ${path}; allowed: ${allowed.join(', ')}`, allowed);
+      return payload;
     });
 
     fastify.addHook('onRoute', (route) => {

@@ -53,11 +53,12 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
       schema: {
         tags: ['pipelines'],
         summary: 'Pipelines of the caller’s department (all departments for a `*` key)',
-        querystring: z.object({ includeDeleted: z.coerce.boolean().default(false) }),
+        // Not z.coerce.boolean: that reads `false` (any non-empty string) as true.
+        querystring: z.object({ includeDeleted: z.enum(['true', 'false']).default('false') }).strict(),
         response: { 200: pipelineListSchema },
       },
     },
-    async (request) => ({ pipelines: await pipelines.list(principalOf(request), request.query.includeDeleted) }),
+    async (request) => ({ pipelines: await pipelines.list(principalOf(request), request.query.includeDeleted === 'true') }),
   );
 
   fastify.get(
