@@ -19,7 +19,8 @@ import {
   startHandoffRequestSchema,
 } from '../../../../../shared/contracts/handoffs.ts';
 import { handoffReconcileReportSchema } from '../../../../../shared/contracts/handoff-reconciler.ts';
-import { AirflowUnavailableError } from '../../../../../shared/errors.ts';
+import { allDepartments } from '../../../../../shared/contracts/roles.ts';
+import { AirflowUnavailableError, ForbiddenError } from '../../../../../shared/errors.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 import { problemResponse } from '../../../../../shared/contracts/problem.ts';
@@ -78,7 +79,11 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
         response: { 200: handoffReconcileReportSchema },
       },
     },
-    async () => {
+    async (request) => {
+      // A pass acts on every department's hand-offs, so only a key that sees them all may ask.
+      if (principalOf(request).department !== allDepartments) {
+        throw new ForbiddenError('reconciling acts on every department; it needs a key scoped to `*`');
+      }
       if (!fastify.handoffReconciler) {
         throw new AirflowUnavailableError('this API runs without an Airflow client, so hand-offs cannot be reconciled');
       }

@@ -4,10 +4,12 @@
  * workflow, carrying the caller's principal from its API key. The workflow's validator decides
  * whether the caller may act, so the answer is immediate and a refused request changes nothing:
  *
- *   200 accepted · 403 not allowed (another department, not the assignee) · 409 the review is
- *   finished, or the decision names a stale artifact version · 422 the body is not valid.
+ *   200 accepted · 403 not allowed (not the assignee) · 404 no such review, or another
+ *   department's (ids are not a side channel) · 409 the review is finished, or the decision names
+ *   a stale artifact version · 422 the body is not valid.
  *
- * Every refused decision is audited as `decision-rejected` with the caller's identity.
+ * Every refused decision is audited as `decision-rejected` with the caller's identity, the
+ * attempt on another department's review included.
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -87,17 +89,16 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   const { client } = fastify.temporal;
   const { reviews, audit } = fastify.store;
 
-  async function taskFor(id: string, principal: Principal, options: { hideOtherDepartments: boolean }): Promise<ReviewTask> {
+  /** Another department's review answers exactly like a missing one (ids are not a side channel). */
+  async function taskFor(id: string, principal: Principal): Promise<ReviewTask> {
     const task = await reviews.get(id);
-    // Reads hide other departments' reviews (ids are not a side channel); decisions let the
-    // workflow refuse them, so the attempt is answered 403 and audited.
-    if (!task || (options.hideOtherDepartments && !visible(principal, task))) throw new NotFoundError(`review ${id} not found`);
+    if (!task || !visible(principal, task)) throw new NotFoundError(`review ${id} not found`);
     return task;
   }
 
   /** The open review a reassignment or comment applies to; 404/409 before Temporal is asked. */
   async function openTaskFor(id: string, principal: Principal): Promise<ReviewTask> {
-    const task = await taskFor(id, principal, { hideOtherDepartments: true });
+    const task = await taskFor(id, principal);
     if (task.status !== 'pending') throw new ConflictError(`review ${task.id} already has the outcome ${task.status}`);
     return task;
   }
@@ -145,7 +146,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
     },
     async (request) => {
       const principal = principalOf(request);
-      const task = await taskFor(request.params.id, principal, { hideOtherDepartments: true });
+      const task = await taskFor(request.params.id, principal);
       const live = await client.workflow
         .getHandle(task.id)
         .query(reviewStatusQuery)
@@ -180,7 +181,8 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
     },
     async (request) => {
       const principal = principalOf(request);
-      const task = await taskFor(request.params.id, principal, { hideOtherDepartments: false });
+      const task = await reviews.get(request.params.id);
+      if (!task) throw new NotFoundError(`review ${request.params.id} not found`);
       const body = request.body;
       const reject = async (error: TandemError) => {
         await audit.append({
@@ -195,6 +197,8 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
         request.log.info({ reviewId: task.id, status: error.status }, 'review decision refused');
         return error;
       };
+      // Audited like any refused decision, then answered as if the review did not exist.
+      if (!visible(principal, task)) throw await reject(new NotFoundError(`review ${task.id} not found`));
       if (task.status !== 'pending') {
         throw await reject(new ConflictError(`review ${task.id} already has the outcome ${task.status}`));
       }
