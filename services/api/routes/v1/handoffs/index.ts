@@ -115,7 +115,8 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
         tags: ['handoffs'],
         summary: 'Request cancellation of the hand-off’s workflow (audited); the Airflow task then fails as cancelled',
         params: idParams,
-        body: cancelHandoffBodySchema.optional(),
+        // Fastify hands a request without a body to the validator as null, not undefined.
+        body: cancelHandoffBodySchema.nullish(),
         response: { 202: handoffStateSchema },
       },
     },
