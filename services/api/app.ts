@@ -63,8 +63,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     // A Fastify server option rather than a plugin: it caps every content type parser at once.
     bodyLimit: config.api.bodyLimitBytes,
     // The router's default (100 characters) is below what the id schemas allow (hand-off ids run
-    // to 1100), and its refusal is a bare 414: let the schemas decide, as the document says.
-    maxParamLength: 2048,
+    // to 1100 characters, up to 12 bytes each percent-encoded), and its refusal is a bare 414: let
+    // the schemas decide, as the document says. Node's 16 KiB header limit caps the URL anyway.
+    routerOptions: { maxParamLength: 16 * 1024 },
     // A `__proto__` key is dropped rather than refused: a body the document calls valid (a
     // fingerprint's free-form `value`) must not be a 400, and the key never reaches an object.
     onProtoPoisoning: 'remove',

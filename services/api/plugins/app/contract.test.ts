@@ -45,6 +45,8 @@ describe('an unsupported method on a known path', () => {
     expect(query.statusCode).toBe(405);
     expect((await f.app.inject({ method: 'PUT', url: '/v1/pipelines/kb/runs' })).statusCode).toBe(401);
     expect((await f.app.inject({ method: 'DELETE', url: '/healthz' })).headers.allow).toBe('GET, HEAD');
+    // The static route wins over `GET /v1/handoffs/:id`, as in the document.
+    expect((await f.app.inject({ method: 'PUT', url: '/v1/handoffs/reconcile', headers: f.headers('admin') })).headers.allow).toBe('POST');
   });
 
   it('leaves unknown paths 404', async () => {

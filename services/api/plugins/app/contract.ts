@@ -76,11 +76,14 @@ function pathPattern(url: string): RegExp {
 
 export default fp(
   async (fastify) => {
-    const routes: { pattern: RegExp; methods: string[] }[] = [];
+    const routes: { pattern: RegExp; staticSegments: number; methods: string[] }[] = [];
 
+    // The most specific patterns win, as in the document's path items: `/v1/handoffs/reconcile`
+    // allows POST only, though `GET /v1/handoffs/:id` would match the same text.
     fastify.decorate('allowedMethods', (path: string) => {
-      const methods = new Set<string>();
-      for (const route of routes) if (route.pattern.test(path)) route.methods.forEach((m) => methods.add(m));
+      const matching = routes.filter((route) => route.pattern.test(path));
+      const mostStatic = Math.max(...matching.map((route) => route.staticSegments));
+      const methods = new Set(matching.filter((route) => route.staticSegments === mostStatic).flatMap((route) => route.methods));
       return [...methods].sort();
     });
 
@@ -94,7 +97,7 @@ export default fp(
 
     fastify.addHook('onRoute', (route) => {
       const methods = ([] as HTTPMethods[]).concat(route.method).map((m) => m.toUpperCase());
-      routes.push({ pattern: pathPattern(route.url), methods });
+      routes.push({ pattern: pathPattern(route.url), staticSegments: route.url.split('/').filter((s) => s && !s.startsWith(':') && s !== '*').length, methods });
 
       if (route.schema?.body === undefined) {
         const refuseBody = async (request: FastifyRequest, _reply: unknown, payload: unknown) => {
