@@ -42,11 +42,12 @@ describe('the OpenAPI contract', () => {
       '--header',
       `Authorization: Bearer ${created.body.key}`,
       // Bounded for a 2-core machine; a fixed seed makes a failure reproducible with the same
-      // command. Explore further with TANDEM_SCHEMATHESIS_EXAMPLES and TANDEM_SCHEMATHESIS_SEED.
+      // command. Explore further with CONTRACT_FUZZ_EXAMPLES and CONTRACT_FUZZ_SEED (not TANDEM_*:
+      // the config loader refuses unknown TANDEM_ variables).
       '--max-examples',
-      process.env.TANDEM_SCHEMATHESIS_EXAMPLES ?? '15',
+      process.env.CONTRACT_FUZZ_EXAMPLES ?? '30',
       '--seed',
-      process.env.TANDEM_SCHEMATHESIS_SEED ?? '20261201',
+      process.env.CONTRACT_FUZZ_SEED ?? '20261201',
       '--request-timeout',
       '30',
       '--no-color',
