@@ -104,3 +104,21 @@ export class RateLimitedError extends TandemError {
     super(detail, { status: 429, slug: 'rate-limited', title: 'Too many requests' }, options);
   }
 }
+
+/** A known path asked with a method it does not have; `allow` lists the ones it has. */
+export class MethodNotAllowedError extends TandemError {
+  override name = 'MethodNotAllowedError';
+  readonly allow: string[];
+  constructor(detail: string, allow: string[], options?: ErrorOptions) {
+    super(detail, { status: 405, slug: 'method-not-allowed', title: 'Method not allowed' }, options);
+    this.allow = allow;
+  }
+}
+
+/** A body sent to an operation that takes none, or in a media type it does not read. */
+export class UnsupportedMediaTypeError extends TandemError {
+  override name = 'UnsupportedMediaTypeError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 415, slug: 'unsupported-media-type', title: 'Unsupported media type' }, options);
+  }
+}

@@ -4,8 +4,9 @@
  * - Auth: SimpleAuthManager's `POST /auth/token` (username/password) → JWT sent as Bearer. A 401
  *   refreshes the token once and replays the request; concurrent callers share one token fetch.
  * - Retries (axios-retry): only idempotent calls — GET, HEAD, PUT, DELETE, and any call the
- *   caller marks `idempotent` — on connection errors, timeouts and 502/503/504, with bounded
- *   exponential backoff (jittered; honours Retry-After up to the cap). A plain POST is never
+ *   caller marks `idempotent` — on connection errors, timeouts and every 5xx but 501, with bounded
+ *   exponential backoff (jittered; honours Retry-After up to the cap). 500 is included because
+ *   Airflow's embedded SQLite answers a lock timeout as 500 "Database error", which passes. A plain POST is never
  *   retried: a trigger that reached Airflow before the connection dropped must not run twice.
  * - Errors: every failure is an `AirflowApiError` subclass carrying status, Airflow's `detail`,
  *   method and path (see airflow-errors.ts).
@@ -255,7 +256,8 @@ export interface CallOptions {
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 const IDEMPOTENT_METHODS = new Set<Method>(['GET', 'PUT', 'DELETE']);
-const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+/** 501 says the call will never work; any other 5xx may pass (a restart, a lock wait). */
+const isRetryableStatus = (status: number): boolean => status >= 500 && status !== 501;
 
 const seg = (value: string | number) => encodeURIComponent(String(value));
 
@@ -286,7 +288,7 @@ export class AirflowClient {
       retryCondition: (error) => {
         if (error.code === AxiosError.ERR_CANCELED) return false;
         if (!error.response) return true; // refused, reset, DNS, timeout
-        return RETRYABLE_STATUSES.has(error.response.status);
+        return isRetryableStatus(error.response.status);
       },
       retryDelay: (retryNumber, error) => {
         const exponential = base * 2 ** (retryNumber - 1);

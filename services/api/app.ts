@@ -12,6 +12,7 @@ import type { AirflowClient } from '../airflow/client.ts';
 import airflowPlugin, { type AirflowReadinessProbe } from './plugins/app/airflow.ts';
 import authPlugin from './plugins/app/auth.ts';
 import domainMetricsPlugin from './plugins/app/domain-metrics.ts';
+import contractPlugin from './plugins/app/contract.ts';
 import metricsPlugin from './plugins/app/metrics.ts';
 import requestLogPlugin from './plugins/app/request-log.ts';
 import storePlugin from './plugins/app/store.ts';
@@ -67,6 +68,13 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     disableRequestLogging: true,
     // A Fastify server option rather than a plugin: it caps every content type parser at once.
     bodyLimit: config.api.bodyLimitBytes,
+    // The router's default (100 characters) is below what the id schemas allow (hand-off ids run
+    // to 1100 characters, up to 12 bytes each percent-encoded), and its refusal is a bare 414: let
+    // the schemas decide, as the document says. Node's 16 KiB header limit caps the URL anyway.
+    routerOptions: { maxParamLength: 16 * 1024 },
+    // A `__proto__` key is dropped rather than refused: a body the document calls valid (a
+    // fingerprint's free-form `value`) must not be a 400, and the key never reaches an object.
+    onProtoPoisoning: 'remove',
   }).withTypeProvider<ZodTypeProvider>();
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
@@ -82,6 +90,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
   // Framework add-ons first: rate limiting and OpenAPI only see routes registered after them.
   await app.register(rateLimitPlugin, { perMinute: config.api.rateLimitPerMinute });
+  // Before every route: it documents each route's standard problems, refuses unread bodies and
+  // knows every path for 405.
+  await app.register(contractPlugin);
   await app.register(swaggerPlugin);
 
   await app.register(metricsPlugin);

@@ -5,9 +5,11 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
+import { isGrpcServiceError } from '@temporalio/client';
 import { isResponseSerializationError } from 'fastify-type-provider-zod';
+import { AirflowApiError, AirflowUnavailableError as AirflowServerError } from '../airflow/errors.ts';
 import { problemContentType, type ProblemDetails } from '../../shared/contracts/problem.ts';
-import { TandemError, UnauthorizedError, ValidationError, type FieldIssue } from '../../shared/errors.ts';
+import { MethodNotAllowedError, TandemError, UnauthorizedError, ValidationError, type FieldIssue } from '../../shared/errors.ts';
 
 function statusTitle(status: number): string {
   return STATUS_CODES[status] ?? 'Error';
@@ -23,6 +25,36 @@ function validationIssues(error: FastifyError & { validation: FastifySchemaValid
     path: issuePath(error.validationContext, issue.instancePath),
     message: issue.message ?? 'is not valid',
   }));
+}
+
+/** Seconds a caller should wait after a 503 from an engine that is down or busy. */
+export const upstreamRetryAfterSeconds = 5;
+
+/** gRPC codes of a Temporal call that may pass later: unavailable, deadline exceeded, resource exhausted. */
+const transientGrpcCodes = new Set([14, 4, 8]);
+
+function grpcCodeOf(error: unknown): number | undefined {
+  if (isGrpcServiceError(error)) return error.code;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  return isGrpcServiceError(cause) ? cause.code : undefined;
+}
+
+/**
+ * Airflow or Temporal failing is not a tandem bug, so it is not a 500: down, busy or answering
+ * 5xx after the client's retries → 503 with Retry-After; Airflow refusing a call tandem made → 502.
+ */
+function upstreamProblem(error: unknown): Pick<ProblemDetails, 'type' | 'title' | 'status' | 'detail'> | undefined {
+  if (error instanceof AirflowServerError) {
+    return { type: 'urn:tandem:problem:upstream-unavailable', title: 'An engine tandem depends on is unavailable', status: 503, detail: 'Airflow is unavailable or failed to answer; retry later' };
+  }
+  if (error instanceof AirflowApiError) {
+    return { type: 'urn:tandem:problem:upstream-refused', title: 'An engine tandem depends on refused the call', status: 502, detail: `Airflow refused the call (${error.status ?? 'no status'})` };
+  }
+  const code = grpcCodeOf(error);
+  if (code !== undefined && transientGrpcCodes.has(code)) {
+    return { type: 'urn:tandem:problem:upstream-unavailable', title: 'An engine tandem depends on is unavailable', status: 503, detail: 'Temporal is unavailable or did not answer in time; retry later' };
+  }
+  return undefined;
 }
 
 export function toProblem(error: unknown, request: FastifyRequest): ProblemDetails {
@@ -50,6 +82,8 @@ export function toProblem(error: unknown, request: FastifyRequest): ProblemDetai
       ...base,
     };
   }
+  const upstream = upstreamProblem(error);
+  if (upstream) return { ...upstream, ...base };
   const status = fastifyError?.statusCode;
   // Framework client errors (malformed JSON 400, body too large 413, unsupported media type 415…)
   // describe the request, not our internals, so their message is safe to return.
@@ -75,12 +109,14 @@ export function sendProblem(reply: FastifyReply, problem: ProblemDetails): Fasti
 
 export function problemErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const problem = toProblem(error, request);
+  if (problem.status === 503) reply.header('retry-after', String(upstreamRetryAfterSeconds));
   if (problem.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {
     request.log.info({ status: problem.status, type: problem.type, detail: problem.detail }, 'request rejected');
   }
   if (error instanceof UnauthorizedError) reply.header('www-authenticate', 'Bearer realm="tandem"');
+  if (error instanceof MethodNotAllowedError) reply.header('allow', error.allow.join(', '));
   return sendProblem(reply, problem);
 }
 

@@ -9,7 +9,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../../shared/contracts/principal.ts';
 import type { ReviewDecisionBody } from '../../shared/contracts/reviews.ts';
-import { ConflictError, ForbiddenError, ValidationError, type TandemError } from '../../shared/errors.ts';
+import { scopeIncludes } from '../../shared/contracts/roles.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type TandemError } from '../../shared/errors.ts';
 import { auditActorOf, type AuditLog } from '../../shared/store/audit-log.ts';
 import type { ReviewTask } from '../../shared/store/review-inbox.ts';
 import { decideUpdate, reviewRejections, type ReviewStatus } from '../../workflows/review/messages.ts';
@@ -38,7 +39,7 @@ export interface ReviewDecisionDeps {
   log: FastifyBaseLogger;
 }
 
-/** Decides `task` as `principal`; throws the refusal (403/409/422) after auditing it. */
+/** Decides `task` as `principal`; throws the refusal (403/404/409/422) after auditing it. */
 export async function decideReview(
   deps: ReviewDecisionDeps,
   principal: Principal,
@@ -58,6 +59,9 @@ export async function decideReview(
     deps.log.info({ reviewId: task.id, status: error.status }, 'review decision refused');
     return error;
   };
+  // Another department's review answers as if it did not exist (ids are not a side channel),
+  // and the attempt is audited like any refused decision.
+  if (!scopeIncludes(principal.department, task.department)) throw await reject(new NotFoundError(`review ${task.id} not found`));
   if (task.status !== 'pending') {
     throw await reject(new ConflictError(`review ${task.id} already has the outcome ${task.status}`));
   }

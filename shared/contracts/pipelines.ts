@@ -35,7 +35,8 @@ export const pipelineViewSchema = z
 export type PipelineView = z.infer<typeof pipelineViewSchema>;
 
 export const pipelineListSchema = z.object({ pipelines: z.array(pipelineViewSchema), next: nextLinkSchema });
-export const pipelineListQuerySchema = z.object({ includeDeleted: z.coerce.boolean().default(false), ...pageQuery() }).strict();
+// Not z.coerce.boolean: that reads `false` (any non-empty string) as true.
+export const pipelineListQuerySchema = z.object({ includeDeleted: z.enum(['true', 'false']).default('false'), ...pageQuery() }).strict();
 
 export const applyResultSchema = z
   .object({

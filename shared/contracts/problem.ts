@@ -20,3 +20,8 @@ export const problemDetailsSchema = z
   })
   .meta({ id: 'Problem' });
 export type ProblemDetails = z.infer<typeof problemDetailsSchema>;
+
+/** An OpenAPI response entry whose body is a problem, for a route's `schema.response`. */
+export function problemResponse(description: string, headers?: Record<string, unknown>) {
+  return { description, content: { [problemContentType]: { schema: problemDetailsSchema } }, ...(headers ? { headers } : {}) };
+}

@@ -75,15 +75,24 @@ export const reviewResultSchema = z
   .meta({ id: 'ReviewResult' });
 export type ReviewResult = z.infer<typeof reviewResultSchema>;
 
-/** Body of `POST /v1/reviews/{id}/decision`; the reviewer comes from the API key. */
+/**
+ * Free text that is not blank. A pattern rather than trim-then-min, so the OpenAPI document says
+ * what is enforced (a body of spaces is refused by both); the accepted text is then trimmed.
+ */
+const reviewText = z.string().min(1).max(10_000).regex(/\S/, 'must not be blank').trim();
+
+const decisionVersion = artifactVersionSchema.describe('The artifact version the reviewer looked at');
+const otherDecisions = reviewDecisions.filter((d): d is Exclude<(typeof reviewDecisions)[number], 'reject'> => d !== 'reject');
+
+/**
+ * Body of `POST /v1/reviews/{id}/decision`; the reviewer comes from the API key. A union on
+ * `decision` (not a refinement) so the document states that rejecting needs a comment.
+ */
 export const reviewDecisionBodySchema = z
-  .object({
-    decision: z.enum(reviewDecisions),
-    artifactVersion: artifactVersionSchema.describe('The artifact version the reviewer looked at'),
-    comment: z.string().trim().min(1).max(10_000).optional(),
-  })
-  .strict()
-  .refine((d) => d.decision !== 'reject' || d.comment !== undefined, { path: ['comment'], message: 'is required when rejecting' })
+  .discriminatedUnion('decision', [
+    z.object({ decision: z.literal('reject'), artifactVersion: decisionVersion, comment: reviewText.describe('Required when rejecting') }).strict(),
+    z.object({ decision: z.enum(otherDecisions), artifactVersion: decisionVersion, comment: reviewText.optional() }).strict(),
+  ])
   .meta({ id: 'ReviewDecisionBody' });
 export type ReviewDecisionBody = z.infer<typeof reviewDecisionBodySchema>;
 
@@ -94,7 +103,7 @@ export const reviewReassignBodySchema = z
 export type ReviewReassignBody = z.infer<typeof reviewReassignBodySchema>;
 
 export const reviewCommentBodySchema = z
-  .object({ text: z.string().trim().min(1).max(10_000) })
+  .object({ text: reviewText })
   .strict()
   .meta({ id: 'ReviewCommentBody' });
 export type ReviewCommentBody = z.infer<typeof reviewCommentBodySchema>;

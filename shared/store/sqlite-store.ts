@@ -146,10 +146,11 @@ export class SqliteStore implements Store {
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
 
-  async listApiKeys(page: { after?: { createdAt: string; id: string }; limit?: number } = {}): Promise<ApiKeyRecord[]> {
+  async listApiKeys(page: { after?: { createdAt: string; id: string }; limit?: number; department?: string } = {}): Promise<ApiKeyRecord[]> {
     const rows = this.#statement(
-      `SELECT * FROM api_keys WHERE (created_at, id) > (:afterCreatedAt, :afterId) ORDER BY created_at, id LIMIT :limit`,
-    ).all({ afterCreatedAt: page.after?.createdAt ?? '', afterId: page.after?.id ?? '', limit: page.limit ?? -1 });
+      `SELECT * FROM api_keys WHERE (created_at, id) > (:afterCreatedAt, :afterId) AND (:department IS NULL OR department = :department)
+       ORDER BY created_at, id LIMIT :limit`,
+    ).all({ afterCreatedAt: page.after?.createdAt ?? '', afterId: page.after?.id ?? '', limit: page.limit ?? -1, department: page.department ?? null });
     return rows.map((row) => toApiKey(row as unknown as ApiKeyRow));
   }
 

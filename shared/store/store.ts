@@ -69,7 +69,7 @@ export interface Store {
   /** Includes revoked keys, so callers can tell "revoked" from "unknown" in their logs. */
   findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
   /** Oldest first; includes revoked keys; `after` and `limit` page through them. */
-  listApiKeys(page?: { after?: { createdAt: string; id: string }; limit?: number }): Promise<ApiKeyRecord[]>;
+  listApiKeys(page?: { after?: { createdAt: string; id: string }; limit?: number; department?: string }): Promise<ApiKeyRecord[]>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   /** Records that the key authenticated a request at `at` (callers throttle: this is a write). */
   touchApiKey(id: string, at: string): Promise<void>;

@@ -33,7 +33,12 @@ export async function setup(project: TestProject): Promise<void> {
     return;
   }
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-it-'));
-  Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? 'info' });
+  // The rate limit counts per client address, and every test (the contract fuzzer's thousands of
+  // requests included) comes from loopback: a shared limit would turn later files' calls into 429s.
+  Object.assign(process.env, await isolatedStackEnv(stateDir), {
+    TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? 'info',
+    TANDEM_API_RATE_LIMIT_PER_MINUTE: process.env.TANDEM_API_RATE_LIMIT_PER_MINUTE ?? '1000000',
+  });
   const config = loadConfig();
   console.log(`[integration] starting the embedded stack in ${stateDir}`);
   stack = await startStack(config, (line) => console.log(`[integration] ${line}`));

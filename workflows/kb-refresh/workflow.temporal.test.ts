@@ -132,7 +132,9 @@ async function decideChild(parentId: string, decision: 'approve' | 'reject', ver
   expect(await store.reviews.get(childId)).toMatchObject({ reviewType: expect.any(String), artifactVersion: version, status: 'pending' });
   await env.client.workflow
     .getHandle(childId)
-    .executeUpdate(decideUpdate, { args: [{ decision, artifactVersion: version, principal: reviewer, comment: decision === 'reject' ? 'recall dropped' : undefined }] });
+    .executeUpdate(decideUpdate, {
+      args: [decision === 'reject' ? { decision, artifactVersion: version, principal: reviewer, comment: 'recall dropped' } : { decision, artifactVersion: version, principal: reviewer }],
+    });
 }
 
 describe('kbRefreshWorkflow', () => {

@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Principal } from '../../../../shared/contracts/principal.ts';
-import { problemContentType, problemDetailsSchema } from '../../../../shared/contracts/problem.ts';
+import { problemResponse } from '../../../../shared/contracts/problem.ts';
 import type { Role } from '../../../../shared/contracts/roles.ts';
 import { ForbiddenError, UnauthorizedError } from '../../../../shared/errors.ts';
 import { hashApiKey } from '../../../../shared/store/api-key-hash.ts';
@@ -49,10 +49,6 @@ export function presentedApiKey(headers: IncomingHttpHeaders): string | undefine
 
 /** Shown in the OpenAPI document; the schemes are declared in plugins/external/swagger.ts. */
 const security: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
-const problemResponse = (description: string) => ({
-  description,
-  content: { [problemContentType]: { schema: problemDetailsSchema } },
-});
 
 export default fp(
   async (fastify) => {

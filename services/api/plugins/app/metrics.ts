@@ -5,6 +5,7 @@
  * `fastify.metricsRegistry`.
  */
 import fp from 'fastify-plugin';
+import { z } from 'zod';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 declare module 'fastify' {
@@ -48,7 +49,11 @@ export default fp(
       '/metrics',
       {
         config: { rateLimit: false },
-        schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' },
+        schema: {
+          tags: ['operations'],
+          summary: 'Prometheus metrics (text exposition format)',
+          response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } } },
+        },
       },
       async (_request, reply) => {
         reply.type(registry.contentType);

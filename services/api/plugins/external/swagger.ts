@@ -8,6 +8,22 @@ import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { tandemVersion } from '../../version.ts';
 
+type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
+
+/**
+ * The zod transform rebuilds `{description, content}` responses and drops their `headers`;
+ * put them back so a 429 or 503 documents its Retry-After.
+ */
+function transformKeepingResponseHeaders(input: TransformInput) {
+  const output = jsonSchemaTransform(input);
+  const original = (input.schema as { response?: Record<string, { headers?: unknown }> } | undefined)?.response ?? {};
+  const transformed = (output.schema as { response?: Record<string, Record<string, unknown>> }).response ?? {};
+  for (const [status, entry] of Object.entries(original)) {
+    if (entry && typeof entry === 'object' && entry.headers && transformed[status]) transformed[status].headers = entry.headers;
+  }
+  return output;
+}
+
 export default fp(
   async (fastify) => {
     await fastify.register(swagger, {
@@ -27,7 +43,7 @@ export default fp(
           },
         },
       },
-      transform: jsonSchemaTransform,
+      transform: transformKeepingResponseHeaders,
       transformObject: jsonSchemaTransformObject,
     });
     await fastify.register(swaggerUi, { routePrefix: '/docs' });

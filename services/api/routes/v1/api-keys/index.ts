@@ -2,7 +2,9 @@
  * API key administration (admin only). The plaintext key exists only in the create (or rotate)
  * response; the store keeps its sha256. Keys are revoked or expire, never deleted, so audit entries
  * keep resolving. Rotation without downtime: rotate (new key, the old one works for the overlap),
- * deploy the new key, revoke the old one (or let it expire).
+ * deploy the new key, revoke the old one (or let it expire). An admin scoped to one department
+ * lists, creates, rotates and revokes keys of that department only: it cannot mint a `*` key (that
+ * would widen its own reach), and another department's key reads as missing.
  */
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -18,15 +20,12 @@ import {
   rotatedApiKeySchema,
 } from '../../../../../shared/contracts/api-keys.ts';
 import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
-import { problemContentType, problemDetailsSchema } from '../../../../../shared/contracts/problem.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
+import { problemResponse as problem } from '../../../../../shared/contracts/problem.ts';
+import { departmentFilterOf, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
+import type { ApiKeyRecord } from '../../../../../shared/store/store.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
-
-const problem = (description: string) => ({
-  description,
-  content: { [problemContentType]: { schema: problemDetailsSchema } },
-});
 
 /** An expiry must lie ahead: a key that is born expired is a mistake, not a request. */
 function futureInstant(value: string | undefined, path: string): string | null {
@@ -37,6 +36,12 @@ function futureInstant(value: string | undefined, path: string): string | null {
 }
 
 const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
+  /** The key, if the caller's scope includes its department; another department's reads as missing. */
+  const visibleKey = async (id: string, scope: string): Promise<ApiKeyRecord | undefined> => {
+    const record = await fastify.store.getApiKey(id);
+    return record && scopeIncludes(scope, record.department) ? record : undefined;
+  };
+
   const adminOnly = { roles: ['admin'] as const };
 
   fastify.get(
@@ -48,7 +53,11 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
     async (request) => {
       const { limit, cursor } = request.query;
       const after = decodeCursor(cursor, z.tuple([z.string(), z.string()]));
-      const keys = await fastify.store.listApiKeys({ limit: limit + 1, ...(after ? { after: { createdAt: after[0], id: after[1] } } : {}) });
+      const keys = await fastify.store.listApiKeys({
+        limit: limit + 1,
+        ...departmentFilterOf(principalOf(request).department),
+        ...(after ? { after: { createdAt: after[0], id: after[1] } } : {}),
+      });
       const page = pageOf(keys, limit, (key) => [key.createdAt, key.id], request.url);
       return { items: page.items, next: page.next };
     },
@@ -62,10 +71,14 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
         tags: ['api-keys'],
         summary: 'Create an API key; the response carries the plaintext key, once',
         body: createApiKeyRequestSchema,
-        response: { 201: createdApiKeySchema, 422: problem('The request body is not valid') },
+        response: { 201: createdApiKeySchema },
       },
     },
     async (request, reply) => {
+      const { department } = principalOf(request);
+      if (!scopeIncludes(department, request.body.department)) {
+        throw new ForbiddenError(`this key is scoped to department ${department} and may not create keys for ${request.body.department}`);
+      }
       const expiresAt = futureInstant(request.body.expiresAt, 'body.expiresAt');
       const key = newApiKey('key');
       const record = await fastify.store.createApiKey({ ...request.body, expiresAt, keyHash: hashApiKey(key) });
@@ -86,7 +99,7 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
       },
     },
     async (request) => {
-      const record = await fastify.store.getApiKey(request.params.id);
+      const record = await visibleKey(request.params.id, principalOf(request).department);
       if (!record) throw new NotFoundError(`no API key with id ${request.params.id}`);
       return record;
     },
@@ -109,6 +122,7 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const expiresAt = futureInstant(request.body.expiresAt, 'body.expiresAt');
       const key = newApiKey('key');
       const oldExpiresAt = new Date(Date.now() + request.body.overlapHours * 3_600_000).toISOString();
+      if (!(await visibleKey(request.params.id, principalOf(request).department))) throw new NotFoundError(`no live API key with id ${request.params.id}`);
       const rotated = await fastify.store.rotateApiKey(request.params.id, { keyHash: hashApiKey(key), expiresAt }, oldExpiresAt);
       if (!rotated) throw new NotFoundError(`no live API key with id ${request.params.id}`);
       request.log.info({ rotatedKeyId: rotated.old.id, newKeyId: rotated.created.id, oldExpiresAt: rotated.old.expiresAt }, 'API key rotated');
@@ -136,6 +150,10 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
       // admin key first and revoking the old one with it.
       if (request.params.id === principalOf(request).keyId) {
         throw new ConflictError('a key cannot revoke itself; use another admin key');
+      }
+      const target = await visibleKey(request.params.id, principalOf(request).department);
+      if (!target) {
+        throw new NotFoundError(`no API key with id ${request.params.id}`);
       }
       const revoked = await fastify.store.revokeApiKey(request.params.id);
       if (!revoked) throw new NotFoundError(`no API key with id ${request.params.id}`);

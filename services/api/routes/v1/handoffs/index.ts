@@ -19,10 +19,12 @@ import {
   startHandoffRequestSchema,
 } from '../../../../../shared/contracts/handoffs.ts';
 import { handoffReconcileReportSchema } from '../../../../../shared/contracts/handoff-reconciler.ts';
-import { AirflowUnavailableError } from '../../../../../shared/errors.ts';
+import { allDepartments } from '../../../../../shared/contracts/roles.ts';
+import { AirflowUnavailableError, ForbiddenError } from '../../../../../shared/errors.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 import { correlate } from '../../../plugins/app/request-log.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
 const serviceOnly = ['service'] as const;
 const idParams = z.object({ id: z.string().min(1).max(1100) });
@@ -31,7 +33,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: serviceOnly, idempotent: true },
+      config: { roles: serviceOnly, idempotent: true, dependsOn: ['temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Start the workflow of a hand-off task instance, or attach to the run already serving it',
@@ -49,7 +51,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.get(
     '/:id',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'State of a hand-off; waits up to waitMs for its workflow to end',
@@ -70,7 +72,7 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/reconcile',
     {
-      config: { roles: ['admin', 'service'] },
+      config: { roles: ['admin', 'service'], dependsOn: ['airflow', 'temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Reconcile hand-offs with Airflow and Temporal now, and report what was done',
@@ -79,7 +81,11 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
         response: { 200: handoffReconcileReportSchema },
       },
     },
-    async () => {
+    async (request) => {
+      // A pass acts on every department's hand-offs, so only a key that sees them all may ask.
+      if (principalOf(request).department !== allDepartments) {
+        throw new ForbiddenError('reconciling acts on every department; it needs a key scoped to `*`');
+      }
       if (!fastify.handoffReconciler) {
         throw new AirflowUnavailableError('this API runs without an Airflow client, so hand-offs cannot be reconciled');
       }
@@ -90,14 +96,14 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/xcom',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['airflow', 'temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Write a succeeded hand-off’s result as its Airflow task’s return_value XCom',
         description:
           'Called by the hand-off trigger right before it ends the task from the triggerer, so downstream tasks `xcom_pull` the result as JSON. 409 unless the hand-off succeeded.',
         params: idParams,
-        response: { 200: handoffStateSchema },
+        response: { 200: handoffStateSchema, 409: problemResponse('The hand-off has not succeeded') },
       },
     },
     async (request) => fastify.handoffs.publishResult(request.params.id, principalOf(request)),
@@ -106,12 +112,13 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/cancel',
     {
-      config: { roles: serviceOnly },
+      config: { roles: serviceOnly, dependsOn: ['temporal'] },
       schema: {
         tags: ['handoffs'],
         summary: 'Request cancellation of the hand-off’s workflow (audited); the Airflow task then fails as cancelled',
         params: idParams,
-        body: cancelHandoffBodySchema.optional(),
+        // Fastify hands a request without a body to the validator as null, not undefined.
+        body: cancelHandoffBodySchema.nullish(),
         response: { 202: handoffStateSchema },
       },
     },

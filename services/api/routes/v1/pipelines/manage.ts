@@ -21,6 +21,7 @@ import {
 import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 import { correlate } from '../../../plugins/app/request-log.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
 const appliers = ['admin', 'data-engineer'] as const;
 const triggerers = ['admin', 'data-engineer', 'service'] as const;
@@ -32,14 +33,14 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: appliers, idempotent: true },
+      config: { roles: appliers, idempotent: true, dependsOn: ['airflow'] },
       schema: {
         tags: ['pipelines'],
         summary: 'Apply a pipeline spec (JSON or YAML): validate, lint, generate the DAG and deploy it to Airflow',
         description:
           'Lint errors block (422 listing every finding with its spec path); warnings are returned. A DAG file Airflow rejects is a 422 with the import error, and the previous version keeps running.',
         body: z.unknown(),
-        response: { 200: applyResultSchema, 201: applyResultSchema },
+        response: { 200: applyResultSchema, 201: applyResultSchema, 404: problemResponse('The pipeline id belongs to another department') },
       },
     },
     async (request, reply) => {
@@ -62,7 +63,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
     async (request) => {
       const { includeDeleted, limit, cursor } = request.query;
       const [afterId] = decodeCursor(cursor, z.tuple([z.string()])) ?? [];
-      const list = await pipelines.list(principalOf(request), includeDeleted, { afterId, limit: limit + 1 });
+      const list = await pipelines.list(principalOf(request), includeDeleted === 'true', { afterId, limit: limit + 1 });
       const page = pageOf(list, limit, (p) => [p.id], request.url);
       return { pipelines: page.items, next: page.next };
     },
@@ -81,7 +82,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
     fastify.post(
       `/:id/${action}`,
       {
-        config: { roles: appliers },
+        config: { roles: appliers, dependsOn: ['airflow'] },
         schema: {
           tags: ['pipelines'],
           summary: action === 'pause' ? 'Pause: no new runs until unpaused (runs in flight finish)' : 'Unpause',
@@ -96,7 +97,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.delete(
     '/:id',
     {
-      config: { roles: appliers },
+      config: { roles: appliers, dependsOn: ['airflow'] },
       schema: {
         tags: ['pipelines'],
         summary: 'Pause the DAG and remove its file; run history stays in Airflow and the pipeline is kept as deleted',
@@ -110,7 +111,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/runs',
     {
-      config: { roles: triggerers, idempotent: true },
+      config: { roles: triggerers, idempotent: true, dependsOn: ['airflow'] },
       schema: {
         tags: ['pipelines'],
         summary: 'Trigger a run of chosen partitions (default all), or one run per day of a backfill range',
@@ -132,7 +133,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.get(
     '/:id/runs',
     {
-      config: { roles: readers },
+      config: { roles: readers, dependsOn: ['airflow'] },
       schema: {
         tags: ['pipelines'],
         summary: 'Recent runs from Airflow, newest first, each with the state of every partition',
@@ -154,7 +155,7 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.get(
     '/:id/partitions',
     {
-      config: { roles: readers },
+      config: { roles: readers, dependsOn: ['airflow'] },
       schema: {
         tags: ['pipelines'],
         summary: 'Per partition: last committed fingerprints, when they last changed, and the last run (ran, skipped or failed, and why)',

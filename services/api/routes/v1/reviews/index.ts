@@ -4,10 +4,12 @@
  * workflow, carrying the caller's principal from its API key. The workflow's validator decides
  * whether the caller may act, so the answer is immediate and a refused request changes nothing:
  *
- *   200 accepted · 403 not allowed (another department, not the assignee) · 409 the review is
- *   finished, or the decision names a stale artifact version · 422 the body is not valid.
+ *   200 accepted · 403 not allowed (not the assignee) · 404 no such review, or another
+ *   department's (ids are not a side channel) · 409 the review is finished, or the decision names
+ *   a stale artifact version · 422 the body is not valid.
  *
- * Every refused decision is audited as `decision-rejected` with the caller's identity.
+ * Every refused decision is audited as `decision-rejected` with the caller's identity, the
+ * attempt on another department's review included.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -27,11 +29,13 @@ import { commentUpdate, reassignUpdate, reviewStatusQuery } from '../../../../..
 import { decideReview, reviewUpdateRefusal } from '../../../review-decisions.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
 const reviewerRoles = ['reviewer', 'admin'] as const;
 const readerRoles = ['reviewer', 'admin', 'ai-engineer'] as const;
 
 const idParams = z.object({ id: z.string().min(1).max(400) });
+const finished = problemResponse('The review is finished, or the decision names a stale artifact version');
 
 const reviewStatusSchema = z
   .object({
@@ -60,17 +64,16 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   const { client } = fastify.temporal;
   const { reviews, audit } = fastify.store;
 
-  async function taskFor(id: string, principal: Principal, options: { hideOtherDepartments: boolean }): Promise<ReviewTask> {
+  /** Another department's review answers exactly like a missing one (ids are not a side channel). */
+  async function taskFor(id: string, principal: Principal): Promise<ReviewTask> {
     const task = await reviews.get(id);
-    // Reads hide other departments' reviews (ids are not a side channel); decisions let the
-    // workflow refuse them, so the attempt is answered 403 and audited.
-    if (!task || (options.hideOtherDepartments && !visible(principal, task))) throw new NotFoundError(`review ${id} not found`);
+    if (!task || !visible(principal, task)) throw new NotFoundError(`review ${id} not found`);
     return task;
   }
 
   /** The open review a reassignment or comment applies to; 404/409 before Temporal is asked. */
   async function openTaskFor(id: string, principal: Principal): Promise<ReviewTask> {
-    const task = await taskFor(id, principal, { hideOtherDepartments: true });
+    const task = await taskFor(id, principal);
     if (task.status !== 'pending') throw new ConflictError(`review ${task.id} already has the outcome ${task.status}`);
     return task;
   }
@@ -121,7 +124,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
     },
     async (request) => {
       const principal = principalOf(request);
-      const task = await taskFor(request.params.id, principal, { hideOtherDepartments: true });
+      const task = await taskFor(request.params.id, principal);
       const live = await client.workflow
         .getHandle(task.id)
         .query(reviewStatusQuery)
@@ -144,19 +147,21 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/decision',
     {
-      config: { roles: reviewerRoles, idempotent: true },
+      config: { roles: reviewerRoles, idempotent: true, dependsOn: ['temporal'] },
       schema: {
         tags: ['reviews'],
         summary: 'Decide on a review; answers at once whether the decision was accepted',
         description: 'The reviewer is the API key’s owner. 403: not allowed; 409: already decided, or a stale artifact version.',
         params: idParams,
         body: reviewDecisionBodySchema,
-        response: { 200: z.object({ accepted: z.literal(true), review: reviewStatusSchema }) },
+        response: { 200: z.object({ accepted: z.literal(true), review: reviewStatusSchema }), 409: finished },
       },
     },
     async (request) => {
       const principal = principalOf(request);
-      const task = await taskFor(request.params.id, principal, { hideOtherDepartments: false });
+      const task = await reviews.get(request.params.id);
+      if (!task) throw new NotFoundError(`review ${request.params.id} not found`);
+      // Another department's review is refused (audited) as if it did not exist: see decideReview.
       const review = await decideReview({ client, audit, log: request.log }, principal, task, request.body);
       return { accepted: true as const, review };
     },
@@ -165,13 +170,13 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/reassign',
     {
-      config: { roles: reviewerRoles, idempotent: true },
+      config: { roles: reviewerRoles, idempotent: true, dependsOn: ['temporal'] },
       schema: {
         tags: ['reviews'],
         summary: 'Hand the review to another reviewer (the current assignee, or an admin of the department)',
         params: idParams,
         body: reviewReassignBodySchema,
-        response: { 200: reviewStatusSchema },
+        response: { 200: reviewStatusSchema, 409: finished },
       },
     },
     async (request) => {
@@ -188,13 +193,13 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/comments',
     {
-      config: { roles: reviewerRoles, idempotent: true },
+      config: { roles: reviewerRoles, idempotent: true, dependsOn: ['temporal'] },
       schema: {
         tags: ['reviews'],
         summary: 'Comment on an open review (any reviewer or admin of its department)',
         params: idParams,
         body: reviewCommentBodySchema,
-        response: { 201: reviewStatusSchema },
+        response: { 201: reviewStatusSchema, 409: finished },
       },
     },
     async (request, reply) => {

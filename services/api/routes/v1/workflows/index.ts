@@ -40,7 +40,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '',
     {
-      config: { roles: starters, idempotent: true },
+      config: { roles: starters, idempotent: true, dependsOn: ['temporal'] },
       schema: {
         tags: ['workflows'],
         summary: 'Start a durable flow by type; the input is checked against that type’s schema',
@@ -110,7 +110,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.get(
     '/:id',
     {
-      config: { roles: readers },
+      config: { roles: readers, dependsOn: ['temporal'] },
       schema: {
         tags: ['workflows'],
         summary: 'State of a workflow, with its result once completed',
@@ -124,7 +124,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
   fastify.post(
     '/:id/cancel',
     {
-      config: { roles: starters },
+      config: { roles: starters, dependsOn: ['temporal'] },
       schema: {
         tags: ['workflows'],
         summary: 'Request cancellation; the workflow decides how to clean up',
