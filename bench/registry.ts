@@ -1,4 +1,5 @@
 /** Every benchmark by name; `npm run bench -- <name>` runs one. */
+import { apiBenchmark } from './api.ts';
 import { consoleBenchmark } from './console.ts';
 import { fingerprintBenchmark } from './fingerprint.ts';
 import { handoffBenchmark } from './handoff.ts';
@@ -20,4 +21,5 @@ export const benchmarks: Record<string, Benchmark> = {
   'pipelines-skip': pipelinesSkipBenchmark,
   fingerprint: fingerprintBenchmark,
   console: consoleBenchmark,
+  api: apiBenchmark,
 };

@@ -67,7 +67,6 @@ export class SqliteStore implements Store {
   readonly file: string;
   readonly #db: DatabaseSync;
   readonly #now: () => Date;
-  readonly #statements = new Map<string, StatementSync>();
   readonly audit: SqliteAuditLog;
   readonly reviews: SqliteReviewInbox;
   readonly pipelines: SqlitePipelineRegistry;
@@ -94,17 +93,8 @@ export class SqliteStore implements Store {
     this.consoleSessions = new SqliteConsoleSessions(db, now);
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
   async ping(): Promise<void> {
-    this.#statement('SELECT 1').get();
+    this.#db.prepare('SELECT 1').get();
   }
 
   async createApiKey(key: NewApiKey): Promise<ApiKeyRecord> {
@@ -120,7 +110,7 @@ export class SqliteStore implements Store {
       rotatedTo: null,
     };
     try {
-      this.#statement(
+      this.#db.prepare(
         `INSERT INTO api_keys (id, name, key_hash, role, department, created_at, expires_at)
          VALUES (:id, :name, :keyHash, :role, :department, :createdAt, :expiresAt)`,
       ).run({
@@ -142,12 +132,12 @@ export class SqliteStore implements Store {
   }
 
   async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.#statement('SELECT * FROM api_keys WHERE key_hash = ?').get(keyHash);
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE key_hash = ?').get(keyHash);
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
 
   async listApiKeys(page: { after?: { createdAt: string; id: string }; limit?: number; department?: string } = {}): Promise<ApiKeyRecord[]> {
-    const rows = this.#statement(
+    const rows = this.#db.prepare(
       `SELECT * FROM api_keys WHERE (created_at, id) > (:afterCreatedAt, :afterId) AND (:department IS NULL OR department = :department)
        ORDER BY created_at, id LIMIT :limit`,
     ).all({ afterCreatedAt: page.after?.createdAt ?? '', afterId: page.after?.id ?? '', limit: page.limit ?? -1, department: page.department ?? null });
@@ -155,12 +145,12 @@ export class SqliteStore implements Store {
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.#statement('SELECT * FROM api_keys WHERE id = ?').get(id);
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
 
   async touchApiKey(id: string, at: string): Promise<void> {
-    this.#statement('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(at, id, at);
+    this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(at, id, at);
   }
 
   async rotateApiKey(id: string, replacement: { keyHash: string; expiresAt: string | null }, oldExpiresAt: string): Promise<{ old: ApiKeyRecord; created: ApiKeyRecord } | undefined> {
@@ -174,7 +164,7 @@ export class SqliteStore implements Store {
       }
       const created = await this.createApiKey({ name: old.name, role: old.role, department: old.department, keyHash: replacement.keyHash, expiresAt: replacement.expiresAt });
       const expiresAt = old.expiresAt && old.expiresAt < oldExpiresAt ? old.expiresAt : oldExpiresAt;
-      this.#statement('UPDATE api_keys SET expires_at = ?, rotated_to = ? WHERE id = ?').run(expiresAt, created.id, id);
+      this.#db.prepare('UPDATE api_keys SET expires_at = ?, rotated_to = ? WHERE id = ?').run(expiresAt, created.id, id);
       this.#db.exec('COMMIT');
       return { old: (await this.getApiKey(id))!, created };
     } catch (err) {
@@ -184,11 +174,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeApiKey(id: string): Promise<ApiKeyRecord | undefined> {
-    this.#statement('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(
+    this.#db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(
       this.#now().toISOString(),
       id,
     );
-    const row = this.#statement('SELECT * FROM api_keys WHERE id = ?').get(id);
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
 
@@ -202,6 +192,24 @@ export class SqliteStore implements Store {
  * message naming the file, a file that is not SQLite, a SQLite file that is not a tandem store, and
  * a store migrated by a newer tandem. It never deletes or rewrites a file it refuses.
  */
+/**
+ * A connection that prepares each SQL text once: every store method runs the same few statements
+ * over and over, and preparing one costs more than running it (a list of pipelines spent most of
+ * its time in `prepare`). SQLite re-prepares a cached statement itself after a schema change.
+ */
+class StatementCachingDatabase extends DatabaseSync {
+  readonly #statements = new Map<string, StatementSync>();
+
+  override prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = super.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
 export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): SqliteStore {
   const migrations = options.migrations ?? knownMigrations;
   assertWellFormed(migrations);
@@ -210,7 +218,7 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   mkdirSync(path.dirname(file), { recursive: true });
   let db: DatabaseSync;
   try {
-    db = new DatabaseSync(file);
+    db = new StatementCachingDatabase(file);
   } catch (err) {
     throw new StoreOpenError(`cannot open store ${file}: ${(err as Error).message}`, { cause: err });
   }
