@@ -183,4 +183,64 @@ describe('webhook events', () => {
     expect(foreign.statusCode).toBe(404);
     expect(oncReceiver.received).toEqual([]);
   }, 120_000);
+
+  it('an escalation delivers review.escalated', async () => {
+    const start = await f.app.inject({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: f.headers('ai-engineer'),
+      payload: {
+        type: 'review.request',
+        input: {
+          department: 'cardiology',
+          reviewType: 'discharge-summary',
+          title: `summary ${randomUUID()}`,
+          artifact: { uri: 's3://summaries/1', version: 'v2' },
+          assignee: 'dr-a',
+          escalationContact: 'dr-chief',
+          policy: { notifyAfterHours: 1, escalateAfterHours: 2, deadlineHours: 3 },
+        },
+      },
+    });
+    const reviewId = start.json().workflowId as string;
+    await env.client.workflow.getHandle(reviewId).result();
+    const got = await until('review.escalated', () =>
+      cardioReceiver.accepted().find((r) => bodyFor(reviewId)(r) && (JSON.parse(r.body) as { type: string }).type === 'review.escalated'),
+    );
+    expect((new Webhook(cardioSub.secret).verify(got.body, got.headers as Record<string, string>) as { data: unknown }).data).toEqual({
+      department: 'cardiology',
+      reviewId,
+      level: 1,
+      escalatedAt: expect.any(String),
+    });
+    // Expired, not decided: no review.decided for it.
+    expect(cardioReceiver.received.filter(bodyFor(reviewId)).map((r) => (JSON.parse(r.body) as { type: string }).type)).toEqual(['review.escalated']);
+  });
+
+  it('a workflow’s end delivers workflow.completed (ids and types only), never to a subscriber not asking for it', async () => {
+    const receiver = await startReceiver();
+    try {
+      await addKey('cardio-ai', 'ai-engineer', 'cardiology');
+      const sub = (
+        await f.app.inject({ method: 'POST', url: '/v1/subscriptions', headers: as('cardio-svc'), payload: { department: 'cardiology', url: receiver.url, eventTypes: ['workflow.completed', 'workflow.failed'] } })
+      ).json();
+      const start = await f.app.inject({ method: 'POST', url: '/v1/workflows', headers: as('cardio-ai'), payload: { type: 'smoke.echo', input: { message: 'secret text' } } });
+      expect(start.statusCode).toBe(201);
+      const workflowId = start.json().workflowId as string;
+      await env.client.workflow.getHandle(workflowId).result();
+      const got = await until('workflow.completed', () => receiver.accepted()[0]);
+      expect(new Webhook(sub.secret).verify(got.body, got.headers as Record<string, string>)).toEqual({
+        type: 'workflow.completed',
+        timestamp: expect.any(String),
+        data: { department: 'cardiology', workflowId, runId: expect.any(String), type: 'smoke.echo', workflowType: 'echoWorkflow', status: 'completed' },
+      });
+      expect(got.body).not.toContain('secret text');
+      // Its delivery workflow's own end is no event, and the review subscriber did not ask for workflow ends.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(receiver.received).toHaveLength(1);
+      expect(cardioReceiver.received.filter((r) => r.body.includes(workflowId))).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
+  });
 });

@@ -58,7 +58,11 @@ export const createWebhookSubscriptionRequestSchema = z
   .strictObject({
     department: departmentIdSchema.describe('Whose events; must be within the key’s scope'),
     url: receiverUrlSchema,
-    eventTypes: z.array(webhookEventTypeSchema).min(1).max(webhookEventTypes.length),
+    eventTypes: z
+      .array(webhookEventTypeSchema)
+      .min(1)
+      .max(webhookEventTypes.length)
+      .describe('`partition.failed` is accepted but not emitted yet: a failed partition is not recorded when it happens (README, Events)'),
     description: z.string().trim().min(1).max(200).optional(),
   })
   .meta({ id: 'CreateWebhookSubscriptionRequest' });
