@@ -18,6 +18,7 @@
  */
 import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 import { activityErrorTypes } from '../shared/contracts/activity-errors.ts';
+import { webhookRetry } from '../shared/contracts/webhooks.ts';
 
 
 /**
@@ -168,3 +169,19 @@ export const local = {
     maximumAttempts: 3,
   },
 } satisfies ActivityOptions & LocalActivityOptions;
+
+/**
+ * One webhook delivery attempt (a POST to a subscriber). Every failure retries — a receiver that
+ * answers 4xx today may be fixed tomorrow — with backoff from 10 s to 10 min, for up to 3 days
+ * (shared/contracts/webhooks.ts, which the delivery log's "next try" reads too). At-least-once: the
+ * `webhook-id` header is the event's, the same on every attempt, for receivers to deduplicate.
+ */
+export const webhookDelivery = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: webhookRetry.giveUpAfterMs,
+  retry: {
+    initialInterval: webhookRetry.initialIntervalMs,
+    backoffCoefficient: webhookRetry.backoffCoefficient,
+    maximumInterval: webhookRetry.maximumIntervalMs,
+  },
+} satisfies ActivityOptions;

@@ -10,3 +10,4 @@ export { gpuBatchWorkflow } from './gpu-batch/workflow.ts';
 export { kbRefreshWorkflow } from './kb-refresh/workflow.ts';
 export { modelPromotionWorkflow } from './model-promotion/workflow.ts';
 export { pipelineRunWorkflow } from './pipeline-run/workflow.ts';
+export { webhookDeliveryWorkflow } from './webhook-delivery/workflow.ts';

@@ -40,10 +40,21 @@ let dagsFolder: string;
 const keys = {} as Record<Role, Record<Scope, string>>;
 const as = (role: Role, scope: Scope) => ({ authorization: `Bearer ${keys[role][scope]}` });
 /** Department A's resources. */
-const ids = { pipeline: 'kb-a', review: '', handoff: '', apiKey: '' };
+const ids = { pipeline: 'kb-a', review: '', handoff: '', apiKey: '', subscription: '', delivery: '' };
 
 const savePipeline = (id: string) =>
   f.store.pipelines.save({ id, department: A, spec: {}, specHash: 'h', dagId: `tandem__${id}`, fileName: `tandem__${id}.py`, status: 'deployed', deployedAt: null, lastError: null });
+
+/** A subscription of department A, with one delivery recorded (its receiver is a closed loopback port). */
+async function addSubscription(): Promise<{ subscription: string; delivery: string }> {
+  const subscription = `whs_tenancy_${randomUUID()}`;
+  await f.store.webhooks.createSubscription({
+    id: subscription, department: A, url: 'http://127.0.0.1:9/hooks', eventTypes: ['review.decided'], description: null, secret: `whsec_${Buffer.from(randomUUID()).toString('base64')}`, createdBy: 'tenancy-test',
+  });
+  const delivery = `whd_tenancy_${randomUUID()}`;
+  await f.store.webhooks.recordDelivery({ id: delivery, subscriptionId: subscription, department: A, eventId: `evt_${randomUUID()}`, eventType: 'review.decided', payload: '{}' });
+  return { subscription, delivery };
+}
 
 async function addKey(name: string, role: Role, department: string): Promise<{ key: string; id: string }> {
   const key = newApiKey('key');
@@ -147,6 +158,29 @@ const matrix: Record<string, Expectation> = {
   'GET /v1/handoffs/:id': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}` }), other: 'not-found' },
   'POST /v1/handoffs/:id/xcom': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}/xcom` }), other: 'not-found' },
   'POST /v1/handoffs/:id/cancel': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}/cancel` }), other: 'not-found' },
+  'POST /v1/subscriptions': {
+    roles: ['admin', 'service'],
+    call: () => ({ url: '/v1/subscriptions', payload: { department: A, url: 'http://127.0.0.1:9/hooks', eventTypes: ['review.decided'] } }),
+    other: 'forbidden',
+  },
+  'GET /v1/subscriptions': { roles: ['admin', 'service'], call: () => ({ url: '/v1/subscriptions' }), other: 'hidden' },
+  'GET /v1/subscriptions/:id': { roles: ['admin', 'service'], call: () => ({ url: `/v1/subscriptions/${ids.subscription}` }), other: 'not-found' },
+  'DELETE /v1/subscriptions/:id': { roles: ['admin', 'service'], call: async () => ({ url: `/v1/subscriptions/${(await addSubscription()).subscription}` }), other: 'not-found' },
+  'GET /v1/subscriptions/:id/deliveries': { roles: ['admin', 'service'], call: () => ({ url: `/v1/subscriptions/${ids.subscription}/deliveries` }), other: 'not-found' },
+  'GET /v1/subscriptions/:id/deliveries/:deliveryId': {
+    roles: ['admin', 'service'],
+    call: () => ({ url: `/v1/subscriptions/${ids.subscription}/deliveries/${ids.delivery}` }),
+    other: 'not-found',
+  },
+  'POST /v1/subscriptions/:id/deliveries/:deliveryId/redeliver': {
+    roles: ['admin', 'service'],
+    call: async () => {
+      const { subscription, delivery } = await addSubscription();
+      return { url: `/v1/subscriptions/${subscription}/deliveries/${delivery}/redeliver` };
+    },
+    other: 'not-found',
+  },
+
   // A pass acts on every department: only `*` keys, the department's own included, are refused.
   'POST /v1/handoffs/reconcile': { roles: ['admin', 'service'], call: () => ({ url: '/v1/handoffs/reconcile' }), other: 'forbidden', inScope: ['*'] },
 };
@@ -163,6 +197,7 @@ beforeAll(async () => {
   }
   await savePipeline(ids.pipeline);
   ids.apiKey = (await addKey('dr-a', 'reviewer', A)).id;
+  ({ subscription: ids.subscription, delivery: ids.delivery } = await addSubscription());
 
   const review = await f.app.inject({ method: 'POST', url: '/v1/workflows', headers: f.headers('admin'), payload: { type: 'review.request', input: reviewInput() } });
   expect(review.statusCode).toBe(201);
@@ -242,6 +277,7 @@ describe('the authorisation matrix', () => {
             expect(res.body, label).not.toContain(ids.review);
             expect(res.body, label).not.toContain('"kb-a"');
             expect(res.body, label).not.toContain(ids.apiKey);
+            expect(res.body, label).not.toContain(ids.subscription);
           }
           if (expectation.other === 'open') expect(res.statusCode, label).toBe(200);
         }

@@ -256,4 +256,51 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 10,
+    name: 'webhooks',
+    // Subscriptions are marked deleted, never removed, so their delivery log keeps resolving. A
+    // delivery's id is derived from its event and subscription, so a re-emitted event is one row.
+    sql: `
+      CREATE TABLE webhook_subscriptions (
+        id           TEXT PRIMARY KEY,
+        department   TEXT NOT NULL,
+        url          TEXT NOT NULL,
+        event_types  TEXT NOT NULL,
+        description  TEXT,
+        secret       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        created_by   TEXT NOT NULL,
+        deleted_at   TEXT
+      ) STRICT;
+      CREATE INDEX webhook_subscriptions_department ON webhook_subscriptions (department, created_at);
+      CREATE TABLE webhook_deliveries (
+        id                TEXT PRIMARY KEY,
+        subscription_id   TEXT NOT NULL REFERENCES webhook_subscriptions (id),
+        department        TEXT NOT NULL,
+        event_id          TEXT NOT NULL,
+        event_type        TEXT NOT NULL,
+        payload           TEXT NOT NULL,
+        status            TEXT NOT NULL,
+        attempts          INTEGER NOT NULL,
+        last_status_code  INTEGER,
+        last_latency_ms   INTEGER,
+        next_attempt_at   TEXT,
+        created_at        TEXT NOT NULL,
+        delivered_at      TEXT,
+        UNIQUE (subscription_id, event_id)
+      ) STRICT;
+      CREATE INDEX webhook_deliveries_subscription ON webhook_deliveries (subscription_id, created_at);
+      CREATE TABLE webhook_delivery_attempts (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id  TEXT NOT NULL REFERENCES webhook_deliveries (id),
+        attempt      INTEGER NOT NULL,
+        at           TEXT NOT NULL,
+        status_code  INTEGER,
+        latency_ms   INTEGER NOT NULL,
+        error        TEXT
+      ) STRICT;
+      CREATE INDEX webhook_delivery_attempts_delivery ON webhook_delivery_attempts (delivery_id, seq);
+    `,
+  },
 ];

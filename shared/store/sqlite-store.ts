@@ -19,6 +19,7 @@ import { SqliteIndexAliases } from './sqlite/index-aliases.ts';
 import { SqliteHandoffs } from './sqlite/handoffs.ts';
 import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
 import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
+import { SqliteWebhooks } from './sqlite/webhooks.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -76,6 +77,7 @@ export class SqliteStore implements Store {
   readonly handoffs: SqliteHandoffs;
   readonly idempotency: SqliteIdempotencyStore;
   readonly consoleSessions: SqliteConsoleSessions;
+  readonly webhooks: SqliteWebhooks;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -91,6 +93,7 @@ export class SqliteStore implements Store {
     this.handoffs = new SqliteHandoffs(db, now);
     this.idempotency = new SqliteIdempotencyStore(db, now);
     this.consoleSessions = new SqliteConsoleSessions(db, now);
+    this.webhooks = new SqliteWebhooks(db, now);
   }
 
   async ping(): Promise<void> {

@@ -14,6 +14,7 @@ import type { IndexAliasStore } from './index-aliases.ts';
 import type { HandoffStore } from './handoffs.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { ConsoleSessionStore } from './console-sessions.ts';
+import type { WebhookStore } from './webhooks.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -60,6 +61,8 @@ export interface Store {
   readonly idempotency: IdempotencyStore;
   /** Web console sessions and their used form ids (console-sessions.ts). */
   readonly consoleSessions: ConsoleSessionStore;
+  /** Webhook subscriptions and their delivery log (webhooks.ts). */
+  readonly webhooks: WebhookStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

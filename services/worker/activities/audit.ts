@@ -10,7 +10,12 @@ import { auditEvents, type AuditEntry, type AuditLog, type NewAuditEntry } from 
 /** What a workflow sends: a dedupe key is required, so a retried activity never writes twice. */
 export type AuditAppend = NewAuditEntry & { dedupeKey: string };
 
-export function createAuditActivities(log: AuditLog) {
+/**
+ * `onAppended` sees every appended entry (also one a retried append found already written): the
+ * worker passes the webhook emitter (./webhooks.ts). A failure there fails the append, which the
+ * `audit` preset retries, so no event is lost; the entry itself is written once.
+ */
+export function createAuditActivities(log: AuditLog, onAppended?: (entry: AuditEntry) => Promise<void>) {
   return {
     async appendAudit(entry: AuditAppend): Promise<Pick<AuditEntry, 'seq' | 'hash'>> {
       if (!(auditEvents as readonly string[]).includes(entry.event) || !entry.dedupeKey || !entry.subject) {
@@ -21,6 +26,7 @@ export function createAuditActivities(log: AuditLog) {
         });
       }
       const stored = await log.append(entry);
+      await onAppended?.(stored);
       return { seq: stored.seq, hash: stored.hash };
     },
   };

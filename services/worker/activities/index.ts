@@ -23,6 +23,7 @@ import { createAirflowActivities } from './airflow.ts';
 import { createPipelineActivities } from './pipelines.ts';
 import { createEvaluationActivities, publishedIndexRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
+import { createWebhookActivities, workerWebhookEmitter } from './webhooks.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
@@ -65,7 +66,9 @@ export function createActivities({ store, config }: ActivityDependencies) {
   const airflow = () => (airflowClient ??= airflowClientOf(config));
   return registerFamilies({
     standalone: activities,
-    audit: createAuditActivities(store.audit),
+    // Audit entries of decisions, escalations and workflow ends become webhook events (webhooks.ts).
+    audit: createAuditActivities(store.audit, workerWebhookEmitter(store.webhooks)),
+    webhooks: createWebhookActivities({ store: store.webhooks }),
     'review-tasks': createReviewTaskActivities(inboxTaskSystem(store.reviews)),
     notify: createNotifyActivities({ webhookUrl: config.notify.webhookUrl }),
     llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm)),

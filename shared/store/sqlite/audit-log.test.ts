@@ -37,7 +37,7 @@ describe('SqliteAuditLog', () => {
     const { audit } = open();
     const first = await audit.append(entry());
     const second = await audit.append(entry({ event: 'decided', subject: 'review:r1' }));
-    expect(first).toMatchObject({ seq: 1, prevHash: genesisHash, at: expect.stringMatching(/^2030-01-01T00:00:0\d/) });
+    expect(first).toMatchObject({ seq: 1, prevHash: genesisHash, at: expect.stringMatching(/^2030-01-01T00:00:\d\d/) });
     expect(second.prevHash).toBe(first.hash);
     const { hash, ...unhashed } = second;
     expect(auditEntryHash(unhashed)).toBe(hash);

@@ -9,6 +9,7 @@ import fingerprintRoutes from './fingerprints/index.ts';
 import handoffRoutes from './handoffs/index.ts';
 import pipelineRoutes from './pipelines/index.ts';
 import reviewRoutes from './reviews/index.ts';
+import subscriptionRoutes from './subscriptions/index.ts';
 import versionRoutes from './version/index.ts';
 import workflowRoutes from './workflows/index.ts';
 
@@ -21,6 +22,7 @@ const v1Routes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(reviewRoutes, { prefix: '/reviews' });
   await fastify.register(auditRoutes, { prefix: '/audit' });
   await fastify.register(handoffRoutes, { prefix: '/handoffs' });
+  await fastify.register(subscriptionRoutes, { prefix: '/subscriptions' });
 };
 
 export default v1Routes;

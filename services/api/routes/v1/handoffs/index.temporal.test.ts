@@ -279,6 +279,8 @@ describe('one start path with POST /v1/workflows', () => {
     }
     await f.app.handoffs.cancel(handoff.handoffId, { kind: 'system', name: 'test' }, 'done');
     await f.app.inject({ method: 'POST', url: `/v1/workflows/${encodeURIComponent(workflowId)}/cancel`, headers: f.headers('admin') });
+    // Both ends are audited before the runs close; the next test counts audit entries.
+    await Promise.allSettled([handoff.workflowId, workflowId].map((id) => env.client.workflow.getHandle(id).result()));
   });
 
   it('refuses a key whose scope does not include the flow’s department with 403, before anything starts', async () => {

@@ -1,0 +1,246 @@
+// Webhook events end to end: a review decision in the app with a real worker on the time-skipping
+// test server, delivered to receivers on 127.0.0.1 (signed per Standard Webhooks), a receiver down
+// for an hour of skipped time, redelivery through the API, and department isolation.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { newApiKey } from '../../shared/credentials.ts';
+import type { Role } from '../../shared/contracts/roles.ts';
+import { hashApiKey } from '../../shared/store/api-key-hash.ts';
+import type { AppFixture } from '../../test/support/app-fixture.ts';
+import { appWithWorker, type AppWithWorker } from '../../test/support/app-with-worker.ts';
+import { webhookDeliveryWorkflowId } from './events.ts';
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+  answered: number;
+}
+
+/** A webhook receiver on loopback; while `down`, it answers 503 (and records the attempt). */
+async function startReceiver() {
+  const received: Received[] = [];
+  const state = { down: false };
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const answered = state.down ? 503 : 204;
+    received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answered });
+    res.writeHead(answered).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+  return {
+    url,
+    received,
+    state,
+    accepted: () => received.filter((r) => r.answered < 300),
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
+type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+let env: TestWorkflowEnvironment;
+let f: AppFixture;
+let stack: AppWithWorker;
+let cardioReceiver: Receiver;
+let oncReceiver: Receiver;
+const keys: Record<string, string> = {};
+const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
+let cardioSub: { id: string; secret: string };
+
+async function addKey(name: string, role: Role, department: string) {
+  keys[name] = newApiKey('key');
+  await f.store.createApiKey({ name, role, department, keyHash: hashApiKey(keys[name]) });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  stack = await appWithWorker('time-skipping');
+  ({ env, f } = stack);
+  [cardioReceiver, oncReceiver] = await Promise.all([startReceiver(), startReceiver()]);
+  await addKey('dr-a', 'reviewer', 'cardiology');
+  await addKey('cardio-svc', 'service', 'cardiology');
+  await addKey('onc-svc', 'service', 'oncology');
+  const subscribe = async (who: string, department: string, url: string) => {
+    const res = await f.app.inject({ method: 'POST', url: '/v1/subscriptions', headers: as(who), payload: { department, url, eventTypes: ['review.decided', 'review.escalated'] } });
+    expect(res.statusCode).toBe(201);
+    return res.json();
+  };
+  cardioSub = await subscribe('cardio-svc', 'cardiology', cardioReceiver.url);
+  await subscribe('onc-svc', 'oncology', oncReceiver.url);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.close();
+  await cardioReceiver?.close();
+  await oncReceiver?.close();
+});
+
+/** Starts a cardiology review and approves it; resolves when the review workflow has ended. */
+async function decidedReview(): Promise<string> {
+  const start = await f.app.inject({
+    method: 'POST',
+    url: '/v1/workflows',
+    headers: f.headers('ai-engineer'),
+    payload: {
+      type: 'review.request',
+      input: {
+        department: 'cardiology',
+        reviewType: 'discharge-summary',
+        title: `summary ${randomUUID()}`,
+        artifact: { uri: 's3://summaries/1', version: 'v2' },
+        assignee: 'dr-a',
+        escalationContact: 'dr-chief',
+      },
+    },
+  });
+  expect(start.statusCode).toBe(201);
+  const id = start.json().workflowId as string;
+  await until('the inbox task', () => f.store.reviews.get(id));
+  const decision = await f.app.inject({ method: 'POST', url: `/v1/reviews/${id}/decision`, headers: as('dr-a'), payload: { decision: 'approve', artifactVersion: 'v2' } });
+  expect(decision.statusCode).toBe(200);
+  await env.client.workflow.getHandle(id).result();
+  return id;
+}
+
+const deliveriesOf = async (subscriptionId: string) =>
+  (await f.app.inject({ method: 'GET', url: `/v1/subscriptions/${subscriptionId}/deliveries`, headers: as('cardio-svc') })).json().items as {
+    id: string;
+    eventId: string;
+    eventType: string;
+    status: string;
+    attempts: number;
+  }[];
+
+const bodyFor = (reviewId: string) => (r: Received) => (JSON.parse(r.body) as { data: { reviewId: string } }).data.reviewId === reviewId;
+
+describe('webhook events', () => {
+  it('a review decision delivers a signed review.decided to its department’s subscriber only', async () => {
+    const reviewId = await decidedReview();
+    const got = await until('the delivery', () => cardioReceiver.accepted().find(bodyFor(reviewId)));
+    const payload = new Webhook(cardioSub.secret).verify(got.body, got.headers as Record<string, string>) as Record<string, unknown>;
+    expect(payload).toEqual({
+      type: 'review.decided',
+      timestamp: expect.any(String),
+      data: { department: 'cardiology', reviewId, outcome: 'approved', artifactVersion: 'v2', escalationLevel: 0, decidedAt: expect.any(String) },
+    });
+    expect(got.headers['webhook-id']).toMatch(/^evt_/);
+    const [delivery] = await until('the delivery log', async () => (await deliveriesOf(cardioSub.id)).filter((d) => d.eventId === got.headers['webhook-id'] && d.status === 'delivered'));
+    expect(delivery).toMatchObject({ eventType: 'review.decided', status: 'delivered', attempts: 1 });
+    expect(oncReceiver.received).toEqual([]);
+  });
+
+  it('a receiver down for an hour gets the event when it is back, with the same event id; then redelivery sends it again', async () => {
+    cardioReceiver.state.down = true;
+    const downSince = await env.currentTimeMs();
+    const reviewId = await decidedReview();
+    const first = await until('the first attempt', () => cardioReceiver.received.find(bodyFor(reviewId)));
+    const eventId = first.headers['webhook-id'] as string;
+    const [delivery] = (await deliveriesOf(cardioSub.id)).filter((d) => d.eventId === eventId);
+    expect(delivery).toBeDefined();
+    // Skip time while every attempt fails, until the receiver has been down for over an hour.
+    while ((await env.currentTimeMs()) - downSince < 65 * 60_000) await env.sleep('5 minutes');
+    expect(cardioReceiver.accepted().filter(bodyFor(reviewId))).toEqual([]);
+    cardioReceiver.state.down = false;
+    await env.client.workflow.getHandle(webhookDeliveryWorkflowId(delivery!.id)).result();
+
+    const attempts = cardioReceiver.received.filter(bodyFor(reviewId));
+    expect(attempts.length).toBeGreaterThan(5);
+    expect(new Set(attempts.map((a) => a.headers['webhook-id']))).toEqual(new Set([eventId]));
+    expect(new Set(attempts.map((a) => a.body)).size).toBe(1);
+    const accepted = cardioReceiver.accepted().filter(bodyFor(reviewId));
+    expect(accepted).toHaveLength(1);
+    new Webhook(cardioSub.secret).verify(accepted[0]!.body, accepted[0]!.headers as Record<string, string>);
+
+    const detail = (await f.app.inject({ url: `/v1/subscriptions/${cardioSub.id}/deliveries/${delivery!.id}`, headers: as('cardio-svc') })).json();
+    expect(detail).toMatchObject({ status: 'delivered', attempts: attempts.length, lastStatusCode: 204, nextAttemptAt: null });
+    expect(detail.attemptLog.map((a: { statusCode: number }) => a.statusCode)).toEqual([...attempts.slice(0, -1).map(() => 503), 204]);
+
+    // Redelivery through the API: the same event id and body once more.
+    const redeliver = await f.app.inject({ method: 'POST', url: `/v1/subscriptions/${cardioSub.id}/deliveries/${delivery!.id}/redeliver`, headers: as('cardio-svc') });
+    expect(redeliver.statusCode).toBe(202);
+    expect(redeliver.json()).toEqual({ deliveryId: delivery!.id, eventId, workflowId: webhookDeliveryWorkflowId(delivery!.id) });
+    await until('the redelivery', () => cardioReceiver.accepted().filter(bodyFor(reviewId)).length === 2 || undefined);
+    const again = cardioReceiver.accepted().filter(bodyFor(reviewId))[1]!;
+    expect(again.headers['webhook-id']).toBe(eventId);
+    expect(again.body).toBe(accepted[0]!.body);
+    new Webhook(cardioSub.secret).verify(again.body, again.headers as Record<string, string>);
+    // Another department cannot redeliver it (or see it).
+    const foreign = await f.app.inject({ method: 'POST', url: `/v1/subscriptions/${cardioSub.id}/deliveries/${delivery!.id}/redeliver`, headers: as('onc-svc') });
+    expect(foreign.statusCode).toBe(404);
+    expect(oncReceiver.received).toEqual([]);
+  }, 120_000);
+
+  it('an escalation delivers review.escalated', async () => {
+    const start = await f.app.inject({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: f.headers('ai-engineer'),
+      payload: {
+        type: 'review.request',
+        input: {
+          department: 'cardiology',
+          reviewType: 'discharge-summary',
+          title: `summary ${randomUUID()}`,
+          artifact: { uri: 's3://summaries/1', version: 'v2' },
+          assignee: 'dr-a',
+          escalationContact: 'dr-chief',
+          policy: { notifyAfterHours: 1, escalateAfterHours: 2, deadlineHours: 3 },
+        },
+      },
+    });
+    const reviewId = start.json().workflowId as string;
+    await env.client.workflow.getHandle(reviewId).result();
+    const got = await until('review.escalated', () =>
+      cardioReceiver.accepted().find((r) => bodyFor(reviewId)(r) && (JSON.parse(r.body) as { type: string }).type === 'review.escalated'),
+    );
+    expect((new Webhook(cardioSub.secret).verify(got.body, got.headers as Record<string, string>) as { data: unknown }).data).toEqual({
+      department: 'cardiology',
+      reviewId,
+      level: 1,
+      escalatedAt: expect.any(String),
+    });
+    // Expired, not decided: no review.decided for it.
+    expect(cardioReceiver.received.filter(bodyFor(reviewId)).map((r) => (JSON.parse(r.body) as { type: string }).type)).toEqual(['review.escalated']);
+  });
+
+  it('a workflow’s end delivers workflow.completed (ids and types only), never to a subscriber not asking for it', async () => {
+    const receiver = await startReceiver();
+    try {
+      await addKey('cardio-ai', 'ai-engineer', 'cardiology');
+      const sub = (
+        await f.app.inject({ method: 'POST', url: '/v1/subscriptions', headers: as('cardio-svc'), payload: { department: 'cardiology', url: receiver.url, eventTypes: ['workflow.completed', 'workflow.failed'] } })
+      ).json();
+      const start = await f.app.inject({ method: 'POST', url: '/v1/workflows', headers: as('cardio-ai'), payload: { type: 'smoke.echo', input: { message: 'secret text' } } });
+      expect(start.statusCode).toBe(201);
+      const workflowId = start.json().workflowId as string;
+      await env.client.workflow.getHandle(workflowId).result();
+      const got = await until('workflow.completed', () => receiver.accepted()[0]);
+      expect(new Webhook(sub.secret).verify(got.body, got.headers as Record<string, string>)).toEqual({
+        type: 'workflow.completed',
+        timestamp: expect.any(String),
+        data: { department: 'cardiology', workflowId, runId: expect.any(String), type: 'smoke.echo', workflowType: 'echoWorkflow', status: 'completed' },
+      });
+      expect(got.body).not.toContain('secret text');
+      // Its delivery workflow's own end is no event, and the review subscriber did not ask for workflow ends.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(receiver.received).toHaveLength(1);
+      expect(cardioReceiver.received.filter((r) => r.body.includes(workflowId))).toEqual([]);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
