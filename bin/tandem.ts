@@ -10,6 +10,7 @@ import { registerKeys } from './cli/keys.ts';
 import { printRecord } from './cli/output.ts';
 import { registerPipelines } from './cli/pipelines.ts';
 import { registerReviews } from './cli/reviews.ts';
+import { registerSubscriptions } from './cli/subscriptions.ts';
 import { registerWorkflows } from './cli/workflows.ts';
 
 export function buildCli(): Command {
@@ -53,6 +54,7 @@ Exit codes:
   registerPipelines(program, global);
   registerReviews(program, global);
   registerKeys(program, global);
+  registerSubscriptions(program, global);
   return program;
 }
 

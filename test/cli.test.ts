@@ -66,6 +66,19 @@ describe('tandem CLI', () => {
     expect(flows.stdout).toMatch(/workflow id|\(none\)/);
   });
 
+  it('subscribes a receiver, lists it and its (empty) deliveries, and deletes it', () => {
+    const created = tandem('--json', 'subscriptions', 'create', '--department', 'cli-dept', '--url', 'http://127.0.0.1:9/hooks', '-e', 'review.decided', 'workflow.failed');
+    expect(created.code).toBe(0);
+    const subscription = JSON.parse(created.stdout);
+    expect(subscription).toMatchObject({ department: 'cli-dept', eventTypes: ['review.decided', 'workflow.failed'], secret: expect.stringMatching(/^whsec_/) });
+    const listed = tandem('subscriptions', 'list');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(subscription.id);
+    expect(tandem('subscriptions', 'deliveries', subscription.id).stdout).toContain('(none)');
+    expect(tandem('subscriptions', 'delete', subscription.id).code).toBe(0);
+    expect(tandem('subscriptions', 'deliveries', 'whs_nope').code).toBe(1);
+  });
+
   it('reads URL and key from its config file when the environment has none', () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tandem-cli-')), 'cli.json');
     writeFileSync(file, JSON.stringify({ apiUrl: stack.apiUrl, apiKey: stack.adminKey }), { mode: 0o600 });

@@ -73,4 +73,6 @@ export interface WebhookStore {
   ): Promise<void>;
   setDeliveryStatus(deliveryId: string, status: WebhookDeliveryStatus): Promise<void>;
   attemptsOf(deliveryId: string): Promise<WebhookDeliveryAttempt[]>;
+  /** Deliveries by department and status, and attempts that failed, for `/metrics`. */
+  deliveryCounts(): Promise<{ department: string; status: WebhookDeliveryStatus; deliveries: number; failedAttempts: number }[]>;
 }

@@ -146,6 +146,21 @@ export class SqliteWebhooks implements WebhookStore {
     return row ? deliveryOf(row) : undefined;
   }
 
+  async deliveryCounts(): Promise<{ department: string; status: WebhookDeliveryStatus; deliveries: number; failedAttempts: number }[]> {
+    // An attempt failed when the receiver did not answer 2xx (or did not answer at all).
+    const rows = this.#db
+      .prepare(
+        `SELECT d.department AS department, d.status AS status, COUNT(DISTINCT d.id) AS deliveries,
+                COUNT(a.delivery_id) AS failedAttempts
+         FROM webhook_deliveries d
+         LEFT JOIN webhook_delivery_attempts a
+           ON a.delivery_id = d.id AND (a.status_code IS NULL OR a.status_code < 200 OR a.status_code >= 300)
+         GROUP BY d.department, d.status`,
+      )
+      .all() as { department: string; status: WebhookDeliveryStatus; deliveries: number; failedAttempts: number }[];
+    return rows.map((r) => ({ ...r, deliveries: Number(r.deliveries), failedAttempts: Number(r.failedAttempts) }));
+  }
+
   async listDeliveries(q: { subscriptionId: string; before?: { createdAt: string; id: string }; limit: number }): Promise<WebhookDelivery[]> {
     const rows = this.#db
       .prepare(

@@ -1,7 +1,8 @@
 /**
  * What an operator watches besides HTTP: durable flows by type and status (counted in Temporal's
- * visibility store), reviews pending and escalated per department (the inbox), and errors from
- * the engines behind the API (Airflow, Temporal) as they reached a request. Gauges are computed
+ * visibility store), reviews pending and escalated per department (the inbox), webhook deliveries
+ * and failed attempts (the delivery log), and errors from the engines behind the API (Airflow,
+ * Temporal) as they reached a request. Gauges are computed
  * when `/metrics` is scraped; the Temporal counts are cached briefly so a fast scraper does not
  * turn into a query storm.
  */
@@ -82,6 +83,30 @@ export default fp(
       });
     reviewGauge('tandem_reviews_pending', 'Reviews waiting for a decision, per department', false);
     reviewGauge('tandem_reviews_escalated', 'Pending reviews escalated at least once, per department', true);
+
+    // From the delivery log, so every API replica reports the same numbers.
+    new Gauge({
+      name: 'tandem_webhook_deliveries',
+      help: 'Webhook deliveries by department and status (pending, retrying, delivered, failed, cancelled), from the delivery log',
+      labelNames: ['department', 'status'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        for (const row of await fastify.store.webhooks.deliveryCounts()) this.set({ department: row.department, status: row.status }, row.deliveries);
+      },
+    });
+    new Gauge({
+      name: 'tandem_webhook_failed_attempts',
+      help: 'Delivery attempts a receiver did not acknowledge with 2xx (or did not answer), by department, from the delivery log',
+      labelNames: ['department'] as const,
+      registers,
+      async collect() {
+        this.reset();
+        const byDepartment = new Map<string, number>();
+        for (const row of await fastify.store.webhooks.deliveryCounts()) byDepartment.set(row.department, (byDepartment.get(row.department) ?? 0) + row.failedAttempts);
+        for (const [department, count] of byDepartment) this.set({ department }, count);
+      },
+    });
 
     const engineErrors = new Counter({
       name: 'tandem_engine_errors_total',

@@ -40,6 +40,20 @@ describe('operator metrics', () => {
     expect(metric(text, 'tandem_reviews_escalated{department="oncology"}')).toBeUndefined();
   });
 
+  it('counts webhook deliveries by status and the attempts receivers did not acknowledge', async () => {
+    f = await appFixture();
+    await f.store.webhooks.createSubscription({ id: 'whs_m', department: 'cardiology', url: 'http://127.0.0.1:9/h', eventTypes: ['review.decided'], description: null, secret: 'whsec_x', createdBy: 't' });
+    for (const id of ['whd_1', 'whd_2']) await f.store.webhooks.recordDelivery({ id, subscriptionId: 'whs_m', department: 'cardiology', eventId: id, eventType: 'review.decided', payload: '{}' });
+    const at = new Date().toISOString();
+    await f.store.webhooks.recordAttempt('whd_1', { attempt: 1, at, statusCode: 503, latencyMs: 3, error: null }, { status: 'retrying', nextAttemptAt: at });
+    await f.store.webhooks.recordAttempt('whd_1', { attempt: 2, at, statusCode: null, latencyMs: 3, error: 'ECONNREFUSED' }, { status: 'retrying', nextAttemptAt: at });
+    await f.store.webhooks.recordAttempt('whd_2', { attempt: 1, at, statusCode: 204, latencyMs: 2, error: null }, { status: 'delivered', nextAttemptAt: null });
+    const text = (await f.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metric(text, 'tandem_webhook_deliveries{department="cardiology",status="retrying"}')).toMatch(/ 1$/);
+    expect(metric(text, 'tandem_webhook_deliveries{department="cardiology",status="delivered"}')).toMatch(/ 1$/);
+    expect(metric(text, 'tandem_webhook_failed_attempts{department="cardiology"}')).toMatch(/ 2$/);
+  });
+
   it('counts requests that failed because an engine did, by engine', async () => {
     const failingAirflow = {
       pauseDag: async () => {
