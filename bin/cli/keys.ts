@@ -13,11 +13,11 @@ export function registerKeys(program: Command, global: () => GlobalOptions): voi
     .requiredOption('-n, --name <name>', 'who or what uses it')
     .requiredOption('-r, --role <role>', 'admin, data-engineer, ai-engineer, reviewer or service')
     .requiredOption('--department <department>', 'a department id, or * for every department')
-    .option('--expires-at <iso>', 'when it stops working (ISO 8601)')
-    .action(async (opts: { name: string; role: string; department: string; expiresAt?: string }) =>
+    .option('--expires-in <seconds>', 'how long it works, from now')
+    .action(async (opts: { name: string; role: string; department: string; expiresIn?: string }) =>
       printRecord(
         global().json ?? false,
-        await call(global(), 'POST', '/v1/api-keys', { json: { name: opts.name, role: opts.role, department: opts.department, ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) } }),
+        await call(global(), 'POST', '/v1/api-keys', { json: { name: opts.name, role: opts.role, department: opts.department, ...(opts.expiresIn ? { expiresInSeconds: Number(opts.expiresIn) } : {}) } }),
         [...keyColumns.slice(0, 6), 'key'],
       ),
     );

@@ -18,13 +18,19 @@ export const apiKeySchema = z
   .meta({ id: 'ApiKey' });
 export type ApiKey = z.infer<typeof apiKeySchema>;
 
+/**
+ * A lifetime rather than an instant: always in the future, whatever the caller's clock says, and a
+ * rule the document can state (up to five years).
+ */
+const expiresInSecondsSchema = z.number().int().min(1).max(5 * 365 * 86_400);
+
 export const createApiKeyRequestSchema = z
   .strictObject({
     name: z.string().trim().min(1).max(100).describe('Who or what uses the key, e.g. `airflow-prod`'),
     role: roleSchema,
     // No default: a forgotten scope must not silently become access to every department.
     department: departmentScopeSchema,
-    expiresAt: z.iso.datetime({ offset: true }).optional().describe('When the key stops working; must be in the future. Omit for a key that does not expire.'),
+    expiresInSeconds: expiresInSecondsSchema.optional().describe('How long the key works, from now (it is refused after). Omit for a key that does not expire.'),
   })
   .meta({ id: 'CreateApiKeyRequest' });
 export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
@@ -42,7 +48,7 @@ export const apiKeyIdParamsSchema = z.object({ id: z.string().min(1).max(100) })
 export const rotateApiKeyRequestSchema = z
   .strictObject({
     overlapHours: z.number().min(0).max(720).default(24).describe('How long the old key keeps working (0: it stops at once)'),
-    expiresAt: z.iso.datetime({ offset: true }).optional().describe('Expiry of the new key; omit for none'),
+    expiresInSeconds: expiresInSecondsSchema.optional().describe('How long the new key works, from now; omit for a key that does not expire'),
   })
   .meta({ id: 'RotateApiKeyRequest' });
 

@@ -3,13 +3,14 @@
  * page carries `next`, the URL of the following page (null on the last one). A cursor is a
  * position in the list's own order (keyset, not offset, for the store's lists), so inserts between
  * two pages neither repeat nor skip items. Cursors are opaque to callers, checked when they come
- * back (a malformed one is a 422 naming `query.cursor`, like any other bad query parameter) and
- * expire after a day.
+ * back, and expire after a day: a cursor that names no page this API handed out (forged, for
+ * another list, or expired) is a 404 — the page it asks for does not exist — rather than a
+ * schema error, since any base64url text is a well-formed cursor.
  *
  * Pure: zod only.
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 
 /** A position: the sort key values of the last item on the page. */
 export type CursorPosition = (string | number)[];
@@ -18,7 +19,13 @@ const cursorTtlMs = 24 * 60 * 60 * 1000;
 
 const cursorSchema = z.object({ v: z.literal(1), t: z.number().int(), p: z.array(z.union([z.string(), z.number()])).min(1).max(4) }).strict();
 
-export const cursorParamSchema = z.string().min(1).max(2000).optional().describe('Opaque: the `next` link of the previous page carries it');
+// base64url only, as the API writes them: the document then says exactly which strings can be a
+// cursor (a length limit alone counts characters differently in JSON Schema and in zod).
+export const cursorParamSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,2000}$/)
+  .optional()
+  .describe('Opaque: the `next` link of the previous page carries it');
 
 /** `limit` and `cursor`, for a list's querystring (extend with the list's own filters). */
 export function pageQuery(defaultLimit = 50, maxLimit = 200) {
@@ -31,8 +38,8 @@ export function pageQuery(defaultLimit = 50, maxLimit = 200) {
 /** The `next` field of a page. */
 export const nextLinkSchema = z.string().nullable().describe('URL of the next page; null on the last page');
 
-function badCursor(why: string): ValidationError {
-  return new ValidationError(`query.cursor ${why}; start again without it`, [{ path: 'query.cursor', message: why }]);
+function badCursor(why: string): NotFoundError {
+  return new NotFoundError(`no such page: query.cursor ${why}; start again without it`);
 }
 
 export function encodeCursor(position: CursorPosition, now = Date.now()): string {
@@ -40,7 +47,7 @@ export function encodeCursor(position: CursorPosition, now = Date.now()): string
 }
 
 /**
- * The position a cursor carries, in the shape the list expects; a 422 for a cursor this API did
+ * The position a cursor carries, in the shape the list expects; a 404 for a cursor this API did
  * not hand out (or for another list), or one a day old.
  */
 export function decodeCursor<P extends CursorPosition>(cursor: string | undefined, shape: z.ZodType<P>, now = Date.now()): P | undefined {

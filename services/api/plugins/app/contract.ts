@@ -42,6 +42,10 @@ export function standardProblems(route: Pick<RouteOptions, 'schema' | 'config'>)
   return {
     400: problemResponse('The request is malformed: not valid JSON, or not readable at all'),
     ...(schema.params !== undefined ? { 404: problemResponse('Nothing with this id (or it belongs to another department)') } : {}),
+    // A list's cursor that names no page this API handed out (forged, another list's, expired).
+    ...(schema.params === undefined && (schema.querystring as { shape?: Record<string, unknown> } | undefined)?.shape?.cursor !== undefined
+      ? { 404: problemResponse('No such page: the cursor was not handed out by this list, or has expired') }
+      : {}),
     ...(hasBody ? { 413: problemResponse('The body is larger than the API accepts') } : {}),
     415: problemResponse(hasBody ? 'The body is in a media type this operation does not read' : 'This operation takes no request body'),
     ...(hasInput ? { 422: problemResponse('The request does not match its schema; every issue is listed with its path') } : {}),

@@ -34,6 +34,17 @@ declare module 'fastify' {
 export const idempotencyKeyHeader = 'idempotency-key';
 /** Longer than any client's retry window; the draft asks servers to say how long they keep keys. */
 export const idempotencyTtlMs = 24 * 60 * 60 * 1000;
+
+/**
+ * The request's Idempotency-Key, as this plugin checked it (one value, 1–200 printable
+ * characters). Routes read it from here rather than declaring the header: it is documented in
+ * each operation's description, because a fuzzer that generates header values would send one key
+ * with many bodies and, rightly, get 422s.
+ */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const header = request.headers[idempotencyKeyHeader];
+  return typeof header === 'string' ? header : undefined;
+}
 /** A claim that long without a response belonged to an API process that died mid-request. */
 const inFlightTimeoutMs = 5 * 60 * 1000;
 

@@ -22,17 +22,14 @@ import {
 import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { problemResponse as problem } from '../../../../../shared/contracts/problem.ts';
 import { departmentFilterOf, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../../../../shared/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../../../../../shared/errors.ts';
 import type { ApiKeyRecord } from '../../../../../shared/store/store.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 
-/** An expiry must lie ahead: a key that is born expired is a mistake, not a request. */
-function futureInstant(value: string | undefined, path: string): string | null {
-  if (value === undefined) return null;
-  const at = Date.parse(value);
-  if (!(at > Date.now())) throw new ValidationError(`${path} must be in the future`, [{ path, message: 'must be in the future' }]);
-  return new Date(at).toISOString();
+/** The instant a lifetime ends, from now; null for a key that does not expire. */
+function expiryIn(seconds: number | undefined): string | null {
+  return seconds === undefined ? null : new Date(Date.now() + seconds * 1000).toISOString();
 }
 
 const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
@@ -79,9 +76,10 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
       if (!scopeIncludes(department, request.body.department)) {
         throw new ForbiddenError(`this key is scoped to department ${department} and may not create keys for ${request.body.department}`);
       }
-      const expiresAt = futureInstant(request.body.expiresAt, 'body.expiresAt');
+      const expiresAt = expiryIn(request.body.expiresInSeconds);
       const key = newApiKey('key');
-      const record = await fastify.store.createApiKey({ ...request.body, expiresAt, keyHash: hashApiKey(key) });
+      const { expiresInSeconds: _lifetime, ...fields } = request.body;
+      const record = await fastify.store.createApiKey({ ...fields, expiresAt, keyHash: hashApiKey(key) });
       request.log.info({ createdKeyId: record.id, createdRole: record.role }, 'API key created');
       return reply.code(201).send({ ...record, key });
     },
@@ -119,7 +117,7 @@ const apiKeyRoutes: FastifyPluginAsyncZod = async (fastify) => {
       },
     },
     async (request, reply) => {
-      const expiresAt = futureInstant(request.body.expiresAt, 'body.expiresAt');
+      const expiresAt = expiryIn(request.body.expiresInSeconds);
       const key = newApiKey('key');
       const oldExpiresAt = new Date(Date.now() + request.body.overlapHours * 3_600_000).toISOString();
       if (!(await visibleKey(request.params.id, principalOf(request).department))) throw new NotFoundError(`no live API key with id ${request.params.id}`);

@@ -20,6 +20,7 @@ import {
 } from '../../../../../shared/contracts/pipelines.ts';
 import { decodeCursor, pageOf } from '../../../../../shared/contracts/pagination.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { idempotencyKeyOf } from '../../../plugins/app/idempotency.ts';
 import { correlate } from '../../../plugins/app/request-log.ts';
 import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 
@@ -118,13 +119,12 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
         description:
           'Run conf is `{partitions, force}`. `force` runs partitions whose sources did not change. Send `Idempotency-Key` to make retries safe: the same key gives the same Airflow run ids.',
         params: pipelineIdParamsSchema,
-        headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).loose(),
         body: triggerRequestSchema,
         response: { 201: triggeredRunsSchema },
       },
     },
     async (request, reply) => {
-      const runs = await pipelines.triggerRuns(principalOf(request), request.params.id, request.body, request.headers['idempotency-key']);
+      const runs = await pipelines.triggerRuns(principalOf(request), request.params.id, request.body, idempotencyKeyOf(request));
       correlate(request, { dagRunId: runs.map((r) => r.runId) });
       return reply.code(201).send({ runs });
     },

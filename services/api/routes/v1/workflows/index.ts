@@ -17,11 +17,12 @@ import {
   workflowStartedSchema,
   workflowStateSchema,
 } from '../../../../../shared/contracts/workflow-runs.ts';
-import { FeatureUnavailableError, ValidationError } from '../../../../../shared/errors.ts';
+import { FeatureUnavailableError, NotFoundError } from '../../../../../shared/errors.ts';
 import { inputDepartmentOf, parseFlow, startWorkflow } from '../../../../flows/start-workflow.ts';
 import { listWorkflows, workflowStateOf } from '../../../../flows/workflow-state.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { idempotencyKeyOf } from '../../../plugins/app/idempotency.ts';
 import { correlate } from '../../../plugins/app/request-log.ts';
 
 const starters = ['admin', 'ai-engineer', 'data-engineer', 'service'] as const;
@@ -45,7 +46,6 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
         tags: ['workflows'],
         summary: 'Start a durable flow by type; the input is checked against that type’s schema',
         description: `Known types: ${Object.keys(workflowTypes).join(', ')}. Send \`Idempotency-Key\` to make retries safe: the same key returns the same workflow.`,
-        headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).loose(),
         body: z.object({ type: z.string().min(1), input: z.unknown() }).strict(),
         response: { 201: workflowStartedSchema, 200: workflowStartedSchema },
       },
@@ -55,7 +55,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const flow = parseFlow(request.body.type, request.body.input);
       const started = await startWorkflow({ client, store: fastify.store, departmentSearchAttribute: fastify.temporal.departmentSearchAttribute }, {
         flow,
-        workflowId: workflowIdFor(flow.type, principal, request.headers['idempotency-key']),
+        workflowId: workflowIdFor(flow.type, principal, idempotencyKeyOf(request)),
         // A flow about one department (a review, a pipeline run) belongs to it; others to the caller's scope.
         department: inputDepartmentOf(flow.input) ?? principal.department,
         starter: { scope: principal.department, name: principal.name, actor: auditActorOf(principal) },
@@ -97,7 +97,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
         // dev server's SQL visibility, UNKNOWN: either way the caller's cursor is at fault.
         const code = (err as { code?: number }).code;
         if (token !== undefined && (code === 3 || code === 2)) {
-          throw new ValidationError('query.cursor is not a cursor this API handed out; start again without it', [{ path: 'query.cursor', message: 'not accepted by Temporal' }]);
+          throw new NotFoundError('no such page: query.cursor is not a cursor this API handed out; start again without it');
         }
         throw err;
       });
