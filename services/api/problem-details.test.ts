@@ -1,23 +1,11 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { capturingLogger } from '../../test/support/capturing-logger.ts';
 import { appFixture, type AppFixture } from '../../test/support/app-fixture.ts';
 
 let f: AppFixture;
 afterEach(() => f?.close());
 
 const problemFields = { type: expect.any(String), title: expect.any(String), status: expect.any(Number), requestId: expect.any(String) };
-
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 describe('problem+json errors', () => {
   it('404 for an unknown route', async () => {

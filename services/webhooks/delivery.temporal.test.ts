@@ -6,6 +6,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestReview } from '../../test/support/reviews.ts';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { newApiKey } from '../../shared/credentials.ts';
 import type { Role } from '../../shared/contracts/roles.ts';
@@ -91,24 +92,7 @@ afterAll(async () => {
 
 /** Starts a cardiology review and approves it; resolves when the review workflow has ended. */
 async function decidedReview(): Promise<string> {
-  const start = await f.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: f.headers('ai-engineer'),
-    payload: {
-      type: 'review.request',
-      input: {
-        department: 'cardiology',
-        reviewType: 'discharge-summary',
-        title: `summary ${randomUUID()}`,
-        artifact: { uri: 's3://summaries/1', version: 'v2' },
-        assignee: 'dr-a',
-        escalationContact: 'dr-chief',
-      },
-    },
-  });
-  expect(start.statusCode).toBe(201);
-  const id = start.json().workflowId as string;
+  const id = await startTestReview(f);
   await until('the inbox task', () => f.store.reviews.get(id));
   const decision = await f.app.inject({ method: 'POST', url: `/v1/reviews/${id}/decision`, headers: as('dr-a'), payload: { decision: 'approve', artifactVersion: 'v2' } });
   expect(decision.statusCode).toBe(200);

@@ -1,24 +1,12 @@
 // /metrics beyond HTTP, and the one log line per request with the engine ids it touched.
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { capturingLogger } from '../../../../test/support/capturing-logger.ts';
 import type { AirflowClient } from '../../../airflow/client.ts';
 import { airflowApiError } from '../../../airflow/errors.ts';
 import { appFixture, type AppFixture } from '../../../../test/support/app-fixture.ts';
 
 let f: AppFixture;
 afterEach(() => f?.close());
-
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
 
 const pipeline = (id: string) => ({ id, department: 'cardiology', spec: { id, stages: [] }, specHash: 'h', dagId: `tandem__${id}`, fileName: `tandem__${id}.py`, status: 'deployed' as const, deployedAt: null, lastError: null });
 const review = (id: string, department: string) => ({

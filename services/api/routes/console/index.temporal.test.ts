@@ -1,8 +1,8 @@
 // Console decisions against a real review workflow (time-skipping test server, real worker and
 // activities on the fixture's store): the console uses the same decide Update as
 // POST /v1/reviews/{id}/decision, so its answers are the workflow validator's.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestReview } from '../../../../test/support/reviews.ts';
 import { newApiKey } from '../../../../shared/credentials.ts';
 import type { Role } from '../../../../shared/contracts/roles.ts';
 import { hashApiKey } from '../../../../shared/store/api-key-hash.ts';
@@ -19,28 +19,7 @@ async function addKey(name: string, role: Role, department: string) {
   await f.store.createApiKey({ name, role, department, keyHash: hashApiKey(keys[name]) });
 }
 
-async function startReview(assignee = 'dr-a'): Promise<string> {
-  const res = await f.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: f.headers('ai-engineer'),
-    payload: {
-      type: 'review.request',
-      input: {
-        department: 'cardiology',
-        reviewType: 'discharge-summary',
-        title: `summary ${randomUUID()}`,
-        artifact: { uri: 's3://summaries/1', version: 'v2' },
-        assignee,
-        escalationContact: 'dr-chief',
-      },
-    },
-  });
-  expect(res.statusCode).toBe(201);
-  const id = res.json().workflowId as string;
-  for (let i = 0; i < 200 && !(await f.store.reviews.get(id)); i++) await new Promise((r) => setTimeout(r, 25));
-  return id;
-}
+const startReview = (assignee = 'dr-a') => startTestReview(f, { assignee });
 
 async function as(name: string): Promise<ConsoleClient> {
   const c = new ConsoleClient(f.app);

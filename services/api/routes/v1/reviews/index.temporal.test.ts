@@ -1,7 +1,7 @@
 // The reviews and audit routes against a real review workflow: the app fixture's SQLite store is
 // also the worker's store, and Temporal is the time-skipping test server.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestReview } from '../../../../../test/support/reviews.ts';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { appWithWorker, type AppWithWorker } from '../../../../../test/support/app-with-worker.ts';
 import { newApiKey } from '../../../../../shared/credentials.ts';
@@ -34,28 +34,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function startReview(department = 'cardiology'): Promise<string> {
-  const res = await f.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: f.headers('ai-engineer'),
-    payload: {
-      type: 'review.request',
-      input: {
-        department,
-        reviewType: 'discharge-summary',
-        title: `summary ${randomUUID()}`,
-        artifact: { uri: 's3://summaries/1', version: 'v2' },
-        assignee: 'dr-a',
-        escalationContact: 'dr-chief',
-      },
-    },
-  });
-  expect(res.statusCode).toBe(201);
-  const id = res.json().workflowId as string;
-  for (let i = 0; i < 200 && !(await f.store.reviews.get(id)); i++) await new Promise((r) => setTimeout(r, 25));
-  return id;
-}
+const startReview = (department = 'cardiology') => startTestReview(f, { department });
 
 const decide = (id: string, who: string, payload: Record<string, unknown>) =>
   f.app.inject({ method: 'POST', url: `/v1/reviews/${id}/decision`, headers: as(who), payload });
