@@ -10,16 +10,22 @@
  *   `client.workflow.start` of the same workflow called directly, on the same Temporal dev server,
  *   interleaved one by one. The difference is HTTP, auth, input validation, the idempotency and
  *   audit records in the store.
+ * - `webhook_delivery_p95`: from emitting an event (one subscriber) to the receiver reading the
+ *   signed POST, through the delivery workflow on a worker in this process; against a plain POST
+ *   to the same receiver, interleaved.
  *
- * `--quick`: 3 s load rounds and 50 starts (else 10 s and 200, after 10 warm-up starts each).
+ * `--quick`: 3 s load rounds, 50 starts and 20 deliveries (else 10 s, 200 and 60, after 10
+ * warm-up starts each and 3 warm-up deliveries).
  */
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import Fastify from 'fastify';
 import { buildApp } from '../services/api/app.ts';
 import { temporalGateway } from '../services/api/plugins/app/temporal.ts';
@@ -28,6 +34,9 @@ import { loadConfig, repoRoot, statePaths } from '../shared/config.ts';
 import { newApiKey } from '../shared/credentials.ts';
 import { hashApiKey } from '../shared/store/api-key-hash.ts';
 import { openSqliteStore } from '../shared/store/sqlite-store.ts';
+import { emitWebhookEvent, webhookDeliveryWorkflowId, webhookDeliveryWorkflowName } from '../services/webhooks/events.ts';
+import { createActivities } from '../services/worker/activities/index.ts';
+import { prebuildWorkflowBundle } from '../services/worker/bundle.ts';
 import { percentile } from './measure.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
@@ -59,6 +68,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function apiBenchmark({ quick }: { quick: boolean }): Promise<Figure[]> {
   const seconds = quick ? 3 : 10;
   const starts = quick ? 50 : 200;
+  const deliveries = quick ? 20 : 60;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-api-'));
   const env = await TestWorkflowEnvironment.createLocal({
     server: { ip: '127.0.0.1', ui: false, executable: { type: 'existing-path', path: path.join(repoRoot, '.venv/bin/temporal') } },
@@ -71,6 +81,17 @@ export async function apiBenchmark({ quick }: { quick: boolean }): Promise<Figur
   const bare = Fastify();
   bare.get('/empty', async () => ({}));
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  // The webhook receiver: resolves the waiter of each event id as its POST arrives.
+  const arrivals = new Map<string, () => void>();
+  const receiver: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      arrivals.get(String(req.headers['webhook-id'] ?? 'plain'))?.();
+      res.writeHead(204).end();
+    });
+  });
   try {
     const key = newApiKey('key');
     await store.createApiKey({ name: 'bench-admin', role: 'admin', department: '*', keyHash: hashApiKey(key) });
@@ -97,6 +118,44 @@ export async function apiBenchmark({ quick }: { quick: boolean }): Promise<Figur
     }
     const apiRps = median(tandemRuns.map((r) => r.rps));
     const bareRps = median(bareRuns.map((r) => r.rps));
+
+    // --- webhook delivery, interleaved with a plain POST to the same receiver ---
+    const { codePath } = await prebuildWorkflowBundle();
+    worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'tandem-bench', workflowBundle: { codePath }, activities: createActivities({ store, config }) });
+    workerRun = worker.run();
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+    await store.webhooks.createSubscription({
+      id: 'whs_bench', department: 'cardiology', url: receiverUrl, eventTypes: ['review.decided'], description: null, secret: `whsec_${Buffer.from('bench-secret-0123456789ab').toString('base64')}`, createdBy: 'bench',
+    });
+    const arrived = (key: string) => new Promise<void>((resolve) => arrivals.set(key, resolve));
+    const deliveryMs: number[] = [];
+    const plainMs: number[] = [];
+    for (let i = 0; i < deliveries + 3; i++) {
+      const eventId = `evt_bench_${i}_${Date.now()}`;
+      let t0 = performance.now();
+      const got = arrived(eventId);
+      await emitWebhookEvent(
+        store.webhooks,
+        async ({ deliveryId, department }) => {
+          await client.workflow.start(webhookDeliveryWorkflowName, { workflowId: webhookDeliveryWorkflowId(deliveryId), taskQueue: 'tandem-bench', args: [{ deliveryId, department }] });
+        },
+        { id: eventId, type: 'review.decided', department: 'cardiology', timestamp: new Date().toISOString(), data: { reviewId: `r${i}` } },
+      );
+      await got;
+      const delivered = performance.now() - t0;
+      t0 = performance.now();
+      const plain = arrived('plain');
+      await fetch(receiverUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      await plain;
+      const direct = performance.now() - t0;
+      if (i >= 3) {
+        deliveryMs.push(delivered);
+        plainMs.push(direct);
+      }
+    }
+    deliveryMs.sort((a, b) => a - b);
+    plainMs.sort((a, b) => a - b);
 
     // --- start latency, interleaved ---
     const apiMs: number[] = [];
@@ -142,9 +201,22 @@ export async function apiBenchmark({ quick }: { quick: boolean }): Promise<Figur
         note: `POST /v1/workflows p50 ${round(apiP50, 2)} ms, p95 ${round(percentile(apiMs, 95), 2)} ms; direct p95 ${round(percentile(directMs, 95), 2)} ms; ${starts} each after 10 warm-up`,
       }),
     ];
+    figures.push(
+      figure({
+        metric: 'webhook_delivery_p95',
+        unit: 'ms',
+        value: percentile(deliveryMs, 95),
+        baseline: 'plain POST to the receiver p95 (ms)',
+        baseline_value: round(percentile(plainMs, 95), 2),
+        note: `event to receiver p50 ${round(percentile(deliveryMs, 50), 1)} ms over ${deliveries} deliveries (record, start the delivery workflow, worker, sign, POST)`,
+      }),
+    );
     writeReport('api', figures);
     return figures;
   } finally {
+    worker?.shutdown();
+    await workerRun;
+    receiver.close();
     await app?.close();
     await bare.close();
     await store.close();
