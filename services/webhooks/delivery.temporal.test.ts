@@ -1,7 +1,6 @@
 // Webhook events end to end: a review decision in the app with a real worker on the time-skipping
 // test server, delivered to receivers on 127.0.0.1 (signed per Standard Webhooks), a receiver down
 // for an hour of skipped time, redelivery through the API, and department isolation.
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
@@ -169,24 +168,7 @@ describe('webhook events', () => {
   }, 120_000);
 
   it('an escalation delivers review.escalated', async () => {
-    const start = await f.app.inject({
-      method: 'POST',
-      url: '/v1/workflows',
-      headers: f.headers('ai-engineer'),
-      payload: {
-        type: 'review.request',
-        input: {
-          department: 'cardiology',
-          reviewType: 'discharge-summary',
-          title: `summary ${randomUUID()}`,
-          artifact: { uri: 's3://summaries/1', version: 'v2' },
-          assignee: 'dr-a',
-          escalationContact: 'dr-chief',
-          policy: { notifyAfterHours: 1, escalateAfterHours: 2, deadlineHours: 3 },
-        },
-      },
-    });
-    const reviewId = start.json().workflowId as string;
+    const reviewId = await startTestReview(f, { policy: { notifyAfterHours: 1, escalateAfterHours: 2, deadlineHours: 3 } });
     await env.client.workflow.getHandle(reviewId).result();
     const got = await until('review.escalated', () =>
       cardioReceiver.accepted().find((r) => bodyFor(reviewId)(r) && (JSON.parse(r.body) as { type: string }).type === 'review.escalated'),

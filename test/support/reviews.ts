@@ -9,6 +9,8 @@ import type { AppFixture } from './app-fixture.ts';
 export interface TestReviewOptions {
   department?: string;
   assignee?: string;
+  /** Escalation hours; the default policy when omitted. */
+  policy?: { notifyAfterHours: number; escalateAfterHours: number; deadlineHours: number };
 }
 
 /** A discharge-summary review at artifact version `v2`; resolves with its id once its task is in the inbox. */
@@ -26,6 +28,7 @@ export async function startTestReview(f: AppFixture, options: TestReviewOptions 
         artifact: { uri: 's3://summaries/1', version: 'v2' },
         assignee: options.assignee ?? 'dr-a',
         escalationContact: 'dr-chief',
+        ...(options.policy ? { policy: options.policy } : {}),
       },
     },
   });
