@@ -37,16 +37,8 @@ export const workflowStateSchema = z
 export type WorkflowState = z.infer<typeof workflowStateSchema>;
 
 /** One row of `GET /v1/workflows`, from Temporal's visibility store (no input, result or memo). */
-export const workflowSummarySchema = z
-  .object({
-    workflowId: z.string(),
-    runId: z.string(),
-    type: z.string(),
-    status: workflowStatusSchema,
-    department: z.string().nullable(),
-    startedAt: z.string(),
-    closedAt: z.string().nullable(),
-  })
+export const workflowSummarySchema = workflowStateSchema
+  .pick({ workflowId: true, runId: true, type: true, status: true, department: true, startedAt: true, closedAt: true })
   .meta({ id: 'WorkflowSummary' });
 export type WorkflowSummary = z.infer<typeof workflowSummarySchema>;
 

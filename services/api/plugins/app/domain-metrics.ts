@@ -28,6 +28,15 @@ export function engineOf(err: unknown): 'airflow' | 'temporal' | undefined {
   return undefined;
 }
 
+/**
+ * One load shared by the gauges of one scrape: prom-client collects every metric at once, and two
+ * gauges read the same rows (pending reviews; the delivery log).
+ */
+function sharedPerScrape<T>(load: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | undefined;
+  return () => (inFlight ??= load().finally(() => (inFlight = undefined)));
+}
+
 export default fp(
   async (fastify) => {
     const registers = [fastify.metricsRegistry];
@@ -64,6 +73,7 @@ export default fp(
       },
     });
 
+    const pendingReviews = sharedPerScrape(() => fastify.store.reviews.list({ status: 'pending', limit: 1_000_000 }));
     const reviewGauge = (name: string, help: string, escalatedOnly: boolean) =>
       new Gauge({
         name,
@@ -72,7 +82,7 @@ export default fp(
         registers,
         async collect() {
           this.reset();
-          const pending = await fastify.store.reviews.list({ status: 'pending', limit: 1_000_000 });
+          const pending = await pendingReviews();
           const byDepartment = new Map<string, number>();
           for (const task of pending) {
             if (escalatedOnly && task.escalationLevel === 0) continue;
@@ -85,6 +95,7 @@ export default fp(
     reviewGauge('tandem_reviews_escalated', 'Pending reviews escalated at least once, per department', true);
 
     // From the delivery log, so every API replica reports the same numbers.
+    const deliveryCounts = sharedPerScrape(() => fastify.store.webhooks.deliveryCounts());
     new Gauge({
       name: 'tandem_webhook_deliveries',
       help: 'Webhook deliveries by department and status (pending, retrying, delivered, failed, cancelled), from the delivery log',
@@ -92,7 +103,7 @@ export default fp(
       registers,
       async collect() {
         this.reset();
-        for (const row of await fastify.store.webhooks.deliveryCounts()) this.set({ department: row.department, status: row.status }, row.deliveries);
+        for (const row of await deliveryCounts()) this.set({ department: row.department, status: row.status }, row.deliveries);
       },
     });
     new Gauge({
@@ -103,7 +114,7 @@ export default fp(
       async collect() {
         this.reset();
         const byDepartment = new Map<string, number>();
-        for (const row of await fastify.store.webhooks.deliveryCounts()) byDepartment.set(row.department, (byDepartment.get(row.department) ?? 0) + row.failedAttempts);
+        for (const row of await deliveryCounts()) byDepartment.set(row.department, (byDepartment.get(row.department) ?? 0) + row.failedAttempts);
         for (const [department, count] of byDepartment) this.set({ department }, count);
       },
     });
