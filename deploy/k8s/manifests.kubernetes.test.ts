@@ -1,0 +1,190 @@
+/**
+ * Every overlay of deploy/k8s, rendered by the built kubectl (`kubectl kustomize`), holds the
+ * manifest invariants (manifests.ts) and passes `kubectl apply --server-side --dry-run=server`
+ * against the local cluster — the API server's own validation, with strict field checking, so a
+ * misspelt or misplaced field fails here. The RBAC is then applied for real and asked what it
+ * allows: the worker's account can run Jobs in a department's namespace and nothing of the
+ * tenant manager's, the API's the reverse, and neither reads Secrets.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { stringify } from 'yaml';
+import '../../test/support/stack-info.ts';
+import { checkManifests, overlayNames, renderOverlay, type KubeObject } from './manifests.ts';
+import { installSecretsYaml } from './secrets.ts';
+
+const run = promisify(execFile);
+const cluster = inject('kubernetes');
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(cluster.kubeconfigPath);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+
+/** The overlays install into this namespace; a dry run of namespaced objects needs it to exist. */
+const installNamespace = 'tandem';
+let createdNamespace = false;
+let dir: string;
+
+async function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(cluster.kubectl, ['--kubeconfig', cluster.kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+function writeManifests(name: string, objects: KubeObject[] | string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, typeof objects === 'string' ? objects : objects.map((o) => stringify(o)).join('---\n'));
+  return file;
+}
+
+/** `kubectl apply --server-side --dry-run=server`: the objects as the API server would store them. */
+async function dryRunApply(file: string) {
+  const result = await kubectl('apply', '--server-side', '--dry-run=server', '--field-manager=tandem-install', '-o', 'json', '-f', file);
+  const items = result.code === 0 ? ((JSON.parse(result.stdout) as { items?: KubeObject[] }).items ?? [JSON.parse(result.stdout) as KubeObject]) : [];
+  return { ...result, items };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-k8s-manifests-'));
+  const existing = await core.readNamespace({ name: installNamespace }).catch(() => undefined);
+  if (!existing) {
+    await core.createNamespace({ body: { metadata: { name: installNamespace } } });
+    createdNamespace = true;
+  }
+});
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  if (createdNamespace) await core.deleteNamespace({ name: installNamespace }).catch(() => {});
+});
+
+describe.each(overlayNames)('overlay %s', (overlay) => {
+  let objects: KubeObject[];
+  beforeAll(async () => {
+    objects = await renderOverlay(cluster.kubectl, overlay);
+  });
+
+  it('renders with the built kubectl and holds every invariant', () => {
+    expect(objects.length).toBeGreaterThan(0);
+    expect(objects.every((o) => o.kind.startsWith('Cluster') || o.metadata.namespace === installNamespace)).toBe(true);
+    expect(checkManifests(objects, { rendered: true })).toEqual([]);
+  });
+
+  it('passes a server-side dry run of every object, changing nothing in the cluster', async () => {
+    const result = await dryRunApply(writeManifests(`${overlay}.yaml`, objects));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const applied = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    expect(result.items.map(applied).sort()).toEqual(objects.map(applied).sort());
+    // What the server would store still has what tandem relies on (nothing dropped as unknown).
+    const api = result.items.find((o) => o.kind === 'Deployment' && o.metadata.name === 'tandem-api') as any;
+    const container = api.spec.template.spec.containers[0];
+    expect(container.resources.requests).toEqual(container.resources.limits);
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(api.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    // A dry run creates nothing.
+    await expect(core.readNamespacedConfigMap({ name: 'tandem-config', namespace: installNamespace })).rejects.toMatchObject({ code: 404 });
+  });
+});
+
+describe('server-side dry run', () => {
+  it('catches what the invariants do not: a field the API server does not know, named by its path', async () => {
+    const [deployment] = (await renderOverlay(cluster.kubectl, 'production')).filter((o) => o.kind === 'Deployment') as any[];
+    deployment.spec.template.spec.containers[0].readinesProbe = deployment.spec.template.spec.containers[0].readinessProbe;
+    const result = await dryRunApply(writeManifests('typo.yaml', [deployment]));
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/\.spec\.template\.spec\.containers\[name="api"\]\.readinesProbe: field not declared in schema/);
+  });
+
+  it('accepts the Secrets secrets.ts generates for an install', async () => {
+    const result = await dryRunApply(writeManifests('secrets.yaml', installSecretsYaml({ namespace: installNamespace, apiUrl: 'http://tandem-api:8787' })));
+    expect(result.stderr).toBe('');
+    expect(result.items.map((o) => o.metadata.name).sort()).toEqual([
+      'airflow-api-secret-key',
+      'airflow-fernet-key',
+      'airflow-jwt-secret',
+      'tandem-airflow-connection',
+      'tandem-airflow-user',
+      'tandem-credentials',
+      'tandem-payload-keys',
+    ]);
+  });
+});
+
+describe('RBAC, applied', () => {
+  const departmentNamespace = `tandem-dept-${process.pid}`;
+  let rbac: KubeObject[];
+
+  beforeAll(async () => {
+    rbac = (await renderOverlay(cluster.kubectl, 'production')).filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+    const result = await kubectl('apply', '--server-side', '--field-manager=tandem-install', '-f', writeManifests('rbac.yaml', rbac));
+    expect(result.stderr).toBe('');
+    await core.createNamespace({ body: { metadata: { name: departmentNamespace } } });
+  });
+
+  afterAll(async () => {
+    await kubectl('delete', '--ignore-not-found', '--wait=false', '-f', path.join(dir, 'rbac.yaml'));
+    await core.deleteNamespace({ name: departmentNamespace }).catch(() => {});
+  });
+
+  /** What `account` may do, as the API server's authorizer answers `kubectl auth can-i`. */
+  async function canI(account: 'tandem-worker' | 'tandem-api', verb: string, resource: string, namespace?: string): Promise<boolean> {
+    const args = ['auth', 'can-i', verb, resource, '--as', `system:serviceaccount:${installNamespace}:${account}`];
+    const result = await kubectl(...args, ...(namespace ? ['-n', namespace] : []));
+    if (result.stdout.trim() !== 'yes' && result.stdout.trim() !== 'no') throw new Error(`kubectl auth can-i: ${result.stderr}`);
+    return result.stdout.trim() === 'yes';
+  }
+
+  it('lets the worker run, watch, adopt and cancel Jobs in a department namespace, with their checkpoints, quota and events', async () => {
+    const ns = departmentNamespace;
+    const allowed = await Promise.all([
+      canI('tandem-worker', 'create', 'jobs.batch', ns),
+      canI('tandem-worker', 'watch', 'jobs.batch', ns),
+      canI('tandem-worker', 'delete', 'jobs.batch', ns),
+      canI('tandem-worker', 'list', 'pods', ns),
+      canI('tandem-worker', 'delete', 'pods', ns),
+      canI('tandem-worker', 'get', 'pods/status', ns),
+      canI('tandem-worker', 'patch', 'configmaps', ns),
+      canI('tandem-worker', 'get', 'resourcequotas', ns),
+      canI('tandem-worker', 'watch', 'events', ns),
+      canI('tandem-worker', 'list', 'events.events.k8s.io', ns),
+    ]);
+    expect(allowed).toEqual(allowed.map(() => true));
+  });
+
+  it('lets the API apply departments: Namespaces, ResourceQuotas, LimitRanges — but not delete them', async () => {
+    const allowed = await Promise.all([
+      canI('tandem-api', 'create', 'namespaces'),
+      canI('tandem-api', 'patch', 'namespaces'),
+      canI('tandem-api', 'patch', 'resourcequotas', departmentNamespace),
+      canI('tandem-api', 'create', 'limitranges', departmentNamespace),
+      canI('tandem-api', 'get', 'resourcequotas', departmentNamespace),
+    ]);
+    expect(allowed).toEqual(allowed.map(() => true));
+    expect(await canI('tandem-api', 'delete', 'namespaces')).toBe(false);
+  });
+
+  it('refuses each the other\'s power, Secrets, updates of running Jobs, and RBAC itself', async () => {
+    const refused = await Promise.all([
+      canI('tandem-worker', 'create', 'namespaces'),
+      canI('tandem-worker', 'patch', 'resourcequotas', departmentNamespace),
+      canI('tandem-api', 'create', 'jobs.batch', departmentNamespace),
+      canI('tandem-api', 'delete', 'pods', departmentNamespace),
+      canI('tandem-worker', 'get', 'secrets', departmentNamespace),
+      canI('tandem-api', 'get', 'secrets', installNamespace),
+      canI('tandem-worker', 'update', 'jobs.batch', departmentNamespace),
+      canI('tandem-worker', 'create', 'pods', departmentNamespace),
+      canI('tandem-worker', 'create', 'rolebindings.rbac.authorization.k8s.io', departmentNamespace),
+      canI('tandem-api', 'bind', 'clusterroles.rbac.authorization.k8s.io'),
+    ]);
+    expect(refused).toEqual(refused.map(() => false));
+  });
+});
