@@ -2,7 +2,8 @@
  * Every overlay of deploy/k8s, rendered by the built kubectl (`kubectl kustomize`), holds the
  * manifest invariants (manifests.ts) and passes `kubectl apply --server-side --dry-run=server`
  * against the local cluster — the API server's own validation, with strict field checking, so a
- * misspelt or misplaced field fails here. The RBAC is then applied for real and asked what it
+ * misspelt or misplaced field fails here, and in a namespace where Pod Security admission warns
+ * about anything below the Restricted standard. The RBAC is then applied for real and asked what it
  * allows: the worker's account can run Jobs in a department's namespace and nothing of the
  * tenant manager's, the API's the reverse, and neither reads Secrets.
  */
@@ -59,6 +60,10 @@ beforeAll(async () => {
     await core.createNamespace({ body: { metadata: { name: installNamespace } } });
     createdNamespace = true;
   }
+  // Pod Security admission warns (on stderr, which the dry runs must leave empty) about any Pod
+  // template that breaks the Restricted standard.
+  const label = await kubectl('label', 'namespace', installNamespace, 'pod-security.kubernetes.io/warn=restricted', '--overwrite');
+  expect(label.code, label.stderr).toBe(0);
 });
 
 afterAll(async () => {
@@ -102,6 +107,14 @@ describe('server-side dry run', () => {
     const result = await dryRunApply(writeManifests('typo.yaml', [deployment]));
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/\.spec\.template\.spec\.containers\[name="api"\]\.readinesProbe: field not declared in schema/);
+  });
+
+  it('reports a Pod template below the Restricted Pod Security standard', async () => {
+    const [deployment] = (await renderOverlay(cluster.kubectl, 'production')).filter((o) => o.kind === 'Deployment') as any[];
+    delete deployment.spec.template.spec.securityContext.seccompProfile;
+    const result = await dryRunApply(writeManifests('privileged.yaml', [deployment]));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/would violate PodSecurity "restricted:latest": seccompProfile/);
   });
 
   it('accepts the Secrets secrets.ts generates for an install', async () => {
