@@ -173,16 +173,19 @@ describe('RBAC, applied', () => {
     expect(allowed).toEqual(allowed.map(() => true));
   });
 
-  it('lets the API apply departments: Namespaces, ResourceQuotas, LimitRanges — but not delete them', async () => {
+  it('lets the API apply departments — Namespaces, ResourceQuotas, LimitRanges — and delete a deleted tenant\'s namespace', async () => {
     const allowed = await Promise.all([
       canI('tandem-api', 'create', 'namespaces'),
       canI('tandem-api', 'patch', 'namespaces'),
+      canI('tandem-api', 'delete', 'namespaces'),
       canI('tandem-api', 'patch', 'resourcequotas', departmentNamespace),
       canI('tandem-api', 'create', 'limitranges', departmentNamespace),
+      canI('tandem-api', 'delete', 'limitranges', departmentNamespace),
       canI('tandem-api', 'get', 'resourcequotas', departmentNamespace),
     ]);
     expect(allowed).toEqual(allowed.map(() => true));
-    expect(await canI('tandem-api', 'delete', 'namespaces')).toBe(false);
+    // A quota goes with its namespace, never on its own.
+    expect(await canI('tandem-api', 'delete', 'resourcequotas', departmentNamespace)).toBe(false);
   });
 
   it('refuses each the other\'s power, Secrets, updates of running Jobs, and RBAC itself', async () => {

@@ -127,11 +127,14 @@ stringData: { credentials.json: "{}" }
     runner.rules[0].verbs.push('update');
     runner.rules.push({ apiGroups: [''], resources: ['secrets'], verbs: ['get'] });
     find(objects, 'ClusterRole', 'tandem-tenant-manager').rules[0].verbs = ['*'];
+    find(objects, 'ClusterRole', 'tandem-tenant-manager').rules[1].verbs.push('delete');
     objects.push(...parseManifests('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: { name: tandem-admin }\nrules: []\n'));
     expect(checkRbac(objects)).toEqual([
       'ClusterRole tandem-job-runner: grants update on batch/jobs; allowed: get, list, watch, create, delete',
       'ClusterRole tandem-job-runner: grants /secrets, which it does not need',
-      'ClusterRole tandem-tenant-manager: grants * on /namespaces; allowed: get, list, watch, create, patch',
+      'ClusterRole tandem-tenant-manager: grants * on /namespaces; allowed: get, list, watch, create, patch, delete',
+      'ClusterRole tandem-tenant-manager: grants * on /limitranges; allowed: get, list, watch, create, patch, delete',
+      'ClusterRole tandem-tenant-manager: grants delete on /resourcequotas; allowed: get, list, watch, create, patch',
       'ClusterRole tandem-admin: not a role tandem\'s code needs (known: tandem-job-runner, tandem-tenant-manager)',
     ]);
   });

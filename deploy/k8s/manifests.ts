@@ -73,9 +73,9 @@ export const allowedRbac: Record<string, Record<string, readonly string[]>> = {
     'events.k8s.io/events': ['get', 'list', 'watch'],
   },
   'tandem-tenant-manager': {
-    '/namespaces': ['get', 'list', 'watch', 'create', 'patch'],
+    '/namespaces': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     '/resourcequotas': ['get', 'list', 'watch', 'create', 'patch'],
-    '/limitranges': ['get', 'list', 'watch', 'create', 'patch'],
+    '/limitranges': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
   },
 };
 
