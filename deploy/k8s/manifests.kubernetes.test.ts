@@ -204,3 +204,52 @@ describe('RBAC, applied', () => {
     expect(refused).toEqual(refused.map(() => false));
   });
 });
+
+describe('the production overlay, applied for real under kwok', () => {
+  // kwok runs no containers, so this is about what the cluster does with the objects: the
+  // Deployments make Pods that admission accepts and the scheduler places, and the worker lands
+  // on the API's node, where the ReadWriteOnce state volume is attached.
+  let file: string;
+  const volumes = ['tandem-state', 'tandem-dags'].map((claim) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `${claim}-${process.pid}` },
+    spec: {
+      capacity: { storage: '10Gi' },
+      accessModes: ['ReadWriteOnce', 'ReadWriteMany'],
+      hostPath: { path: `/srv/${claim}` },
+      // Bound to the claim up front: the local cluster has no provisioner.
+      claimRef: { namespace: installNamespace, name: claim },
+      persistentVolumeReclaimPolicy: 'Delete',
+    },
+  })) as unknown as KubeObject[];
+
+  beforeAll(async () => {
+    file = writeManifests('production-applied.yaml', [...volumes, ...(await renderOverlay(cluster.kubectl, 'production'))]);
+    const result = await kubectl('apply', '--server-side', '--field-manager=tandem-install', '-f', file);
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await kubectl('delete', '--ignore-not-found', '--wait=false', '-f', file);
+  });
+
+  it('runs one API and one worker Pod, the worker on the API\'s node', async () => {
+    const running = async (component: string) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const pods = (await core.listNamespacedPod({ namespace: installNamespace, labelSelector: `app.kubernetes.io/name=tandem,app.kubernetes.io/component=${component}` })).items;
+        const pod = pods.find((p) => p.status?.phase === 'Running');
+        if (pod) return { pod, count: pods.length };
+        if (Date.now() > deadline) throw new Error(`no running ${component} Pod: ${JSON.stringify(pods.map((p) => p.status?.conditions))}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    const [api, worker] = await Promise.all([running('api'), running('worker')]);
+    expect([api.count, worker.count]).toEqual([1, 1]);
+    expect(worker.pod.spec?.nodeName).toBe(api.pod.spec?.nodeName);
+    expect(worker.pod.spec?.serviceAccountName).toBe('tandem-worker');
+    // Guaranteed QoS, from requests = limits.
+    expect([api.pod.status?.qosClass, worker.pod.status?.qosClass]).toEqual(['Guaranteed', 'Guaranteed']);
+  });
+});
