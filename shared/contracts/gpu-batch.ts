@@ -1,6 +1,6 @@
 /**
  * The `gpu.batch` durable flow: one batch job (embedding, evaluation, fine-tuning) run through
- * the worker's job runner — a local process in development, a Kubernetes Job later — with
+ * the worker's job runner — a local process, or a Kubernetes Job (services/kubernetes) — with
  * heartbeats while it runs, resumption from the job's last checkpoint after preemption, and
  * clean-up on cancellation. Pure: zod only.
  *
