@@ -96,7 +96,12 @@ export function createJobActivities({ runner, pollIntervalMs = 2000 }: JobActivi
             case 'succeeded':
               return { jobId, exitCode: 0, checkpoint, preemptions: preemptions + disruptions, submissions };
             case 'failed':
-              if (status.refusal === 'quota-exceeded') throw refusalFailure(jobId, new JobRefusedError('quota-exceeded', `job ${jobId} cannot start: ${status.message}`));
+              if (status.refusal === 'quota-exceeded') {
+                // Delete it: the Job controller would otherwise create its Pod once the quota has
+                // room, running a job whose flow has already failed.
+                await runner.cancel(jobId);
+                throw refusalFailure(jobId, new JobRefusedError('quota-exceeded', `job ${jobId} cannot start: ${status.message}`));
+              }
               throw ApplicationFailure.create({
                 type: activityErrorTypes.gpuJob.failed,
                 message: `job ${jobId} failed: ${status.message}`,
