@@ -126,6 +126,29 @@ describe('KubernetesJobRunner on the local cluster', () => {
     await runner.cancel(id);
   }, 60_000);
 
+  it('work that is not fault-tolerant fails on a disruption (preempted); resubmitting replaces the Job and carries its checkpoint over', async () => {
+    const ns = namespaceFor('alpha');
+    const id = await runner.submit(spec('strict', { faultTolerant: false }));
+    const first = await container.runningPod(ns, 'strict');
+    const oldUid = (await container.batch.readNamespacedJob({ name: 'strict', namespace: ns })).metadata!.uid;
+    await container.writeCheckpoint(ns, 'strict', 'step 4');
+    await container.disrupt(ns, first, 'TerminationByKubelet');
+    const preempted = await until('the Job to fail on the disruption', async () => {
+      const s = await runner.status(id);
+      return s.state === 'preempted' ? s : undefined;
+    });
+    expect(preempted).toMatchObject({ checkpoint: 'step 4', message: expect.stringMatching(/was stopped from outside \(TerminationByKubelet\)$/) });
+    // No replacement Pod: the Job failed instead of resuming.
+    expect(await container.pods(ns, 'strict')).toHaveLength(1);
+
+    expect(await runner.submit(spec('strict', { faultTolerant: false }))).toBe(id);
+    const job = await container.batch.readNamespacedJob({ name: 'strict', namespace: ns });
+    expect(job.metadata!.uid).not.toBe(oldUid);
+    await container.runningPod(ns, 'strict', [first.metadata!.name!]);
+    expect(await container.readCheckpoint(ns, 'strict')).toBe('step 4');
+    await runner.cancel(id);
+  }, 60_000);
+
   it('an application failure fails the Job at once with the container’s last log lines', async () => {
     const ns = namespaceFor('alpha');
     const id = await runner.submit(spec('app-failure'));
