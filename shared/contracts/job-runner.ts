@@ -67,6 +67,8 @@ export interface JobRunner {
    * whichever is first; runners without a watch leave it out and the caller polls.
    */
   changed?(jobId: string, timeoutMs: number): Promise<void>;
+  /** Releases what the runner holds open (watches), at the worker's shutdown. */
+  close?(): Promise<void>;
 }
 
 /** Why a runner refused a spec before (or instead of) starting it; never worth retrying. */

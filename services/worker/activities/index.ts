@@ -54,6 +54,8 @@ export type Activities = typeof activities;
 /** What the families that reach outside the worker need; the worker opens these once. */
 export interface ActivityDependencies {
   store: Store;
+  /** Where jobs run; default: the one `jobRunnerOf(config)` picks. The worker passes its own to close it at shutdown. */
+  jobRunner?: JobRunner;
   /**
    * Without `llm` (tests of other families) LLM calls fail as not configured; without `stateDir`
    * local jobs run under the OS temp dir.
@@ -71,7 +73,7 @@ export function jobRunnerOf(config: ActivityDependencies['config']): JobRunner {
 }
 
 /** Every activity the worker registers: the families above plus those built on its dependencies. */
-export function createActivities({ store, config }: ActivityDependencies) {
+export function createActivities({ store, config, jobRunner }: ActivityDependencies) {
   // One Airflow client (one login) for every family that calls Airflow.
   let airflowClient: AirflowClient | undefined;
   const airflow = () => (airflowClient ??= airflowClientOf(config));
@@ -83,7 +85,7 @@ export function createActivities({ store, config }: ActivityDependencies) {
     'review-tasks': createReviewTaskActivities(inboxTaskSystem(store.reviews)),
     notify: createNotifyActivities({ webhookUrl: config.notify.webhookUrl }),
     llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm)),
-    jobs: createJobActivities({ runner: jobRunnerOf(config) }),
+    jobs: createJobActivities({ runner: jobRunner ?? jobRunnerOf(config) }),
     // Credentials are read on the first Airflow call, so a worker without Airflow still starts.
     airflow: createAirflowActivities({ client: airflow }),
     // What the pipeline.run flow reads about an applied pipeline (the API's store file).
