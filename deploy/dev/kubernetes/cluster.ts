@@ -244,7 +244,7 @@ export function buildStep(): PrepareStep {
 }
 
 /** Nodes, then readiness of what a first Job needs: every node Ready, the default service account. */
-export async function seedCluster(files: ClusterFiles, server: string, progress: ProgressLog, timeoutMs = 60_000): Promise<void> {
+async function seedCluster(files: ClusterFiles, server: string, progress: ProgressLog, timeoutMs = 60_000): Promise<void> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(files.kubeconfig);
@@ -269,7 +269,7 @@ export async function seedCluster(files: ClusterFiles, server: string, progress:
     if (Date.now() > deadline) throw new StackError(`local Kubernetes at ${server}: ${ready} of ${simulatedNodes().length} kwok nodes Ready after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  progress(`kubernetes: ${simulatedNodes().length} kwok nodes ready`);
+  progress(`kubernetes: ${simulatedNodes().length} kwok nodes ready (${server})`);
 }
 
 /** Free ports from `from` up, below the ephemeral range. */
@@ -281,19 +281,28 @@ export async function freeKubernetesPorts(from = 36_000 + Math.floor(Math.random
   return { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiServer: apiServer!, controllerManager: controllerManager!, scheduler: scheduler!, kwok };
 }
 
-/** Everything the stack needs to run the cluster among its own processes (stack.ts). */
-export function localKubernetesPlan(dir: string, ports: KubernetesPorts): { prepare: PrepareStep[]; waves: ProcessSpec[][]; files: () => ClusterFiles; server: string } {
+export interface LocalKubernetesPlan {
+  /** etcd; the API server; the controller-manager, scheduler and kwok. */
+  waves: ProcessSpec[][];
+  /** Runs once every wave is ready: creates the kwok nodes and waits until they are Ready. */
+  seed: PrepareStep;
+  server: string;
+  kubeconfigPath: string;
+}
+
+/**
+ * The cluster's processes in `dir` on `ports`, for a supervisor that runs them among its own
+ * (stack.ts, and startLocalKubernetes below). Call it once the binaries exist (buildStep):
+ * it writes the token file, keys and kubeconfig.
+ */
+export function localKubernetesPlan(dir: string, ports: KubernetesPorts, progress: ProgressLog): LocalKubernetesPlan {
   const server = `https://${host}:${ports.apiServer}`;
-  let files: ClusterFiles | undefined;
-  const waves = () => kubernetesProcesses((files ??= writeClusterFiles(dir, server)), ports, kubernetesBinDir());
+  const files = writeClusterFiles(dir, server);
   return {
-    prepare: [buildStep()],
-    // Lazily: the files and the bin dir exist only once the build step has run.
-    get waves() {
-      return waves();
-    },
-    files: () => (files ??= writeClusterFiles(dir, server)),
+    waves: kubernetesProcesses(files, ports, kubernetesBinDir()),
+    seed: { name: 'creating the kwok nodes', run: () => seedCluster(files, server, progress) },
     server,
+    kubeconfigPath: files.kubeconfig,
   };
 }
 
@@ -307,15 +316,13 @@ export async function startLocalKubernetes(options: { stateDir: string; log?: Pr
   const supervisor = new Supervisor({ host, logDir: path.join(options.stateDir, 'logs'), progress, signal: options.signal });
   try {
     await supervisor.prepare([buildStep()]);
-    const ports = options.ports ?? (await freeKubernetesPorts());
-    const plan = localKubernetesPlan(options.stateDir, ports);
-    const waves = plan.waves;
-    await supervisor.preflight(waves.flat());
-    for (const wave of waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
-    await seedCluster(plan.files(), plan.server, progress);
+    const plan = localKubernetesPlan(options.stateDir, options.ports ?? (await freeKubernetesPorts()), progress);
+    await supervisor.preflight(plan.waves.flat());
+    for (const wave of plan.waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
+    await supervisor.prepare([plan.seed]);
     return {
       server: plan.server,
-      kubeconfigPath: plan.files().kubeconfig,
+      kubeconfigPath: plan.kubeconfigPath,
       kubectl: path.join(kubernetesBinDir(), 'kubectl'),
       stop: () => supervisor.stop(),
     };
