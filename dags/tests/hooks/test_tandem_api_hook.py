@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -362,14 +363,21 @@ def test_every_session_of_an_event_loop_shares_one_client_and_another_loop_gets_
 def test_more_long_polls_than_a_default_pool_allows_are_all_in_flight_at_once(monkeypatch):
     """httpx caps a client at 100 connections by default; 120 waiting triggers must not queue behind it."""
     waiting = 120
-    arrived = threading.Barrier(waiting, timeout=15)
+    arrived = threading.Barrier(waiting, timeout=40)
 
     class Handler(JsonHandler):
         def do_GET(self):  # noqa: N802
             arrived.wait()  # answers only once every poll is open at the same time
             self._send(200, state("pending"))
 
-    httpd, url = serve(Handler)
+    class Server(ThreadingHTTPServer):
+        # http.server's default backlog (5) would drop simultaneous connects under load.
+        request_queue_size = 256
+        daemon_threads = True
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
     monkeypatch.setenv("AIRFLOW_CONN_TANDEM_DEFAULT", make_connection(host=url, password=SERVICE_KEY).as_json())
 
     async def poll():
@@ -380,7 +388,7 @@ def test_more_long_polls_than_a_default_pool_allows_are_all_in_flight_at_once(mo
         return await asyncio.gather(*(poll() for _ in range(waiting)))
 
     try:
-        states = asyncio.run(asyncio.wait_for(all_polls(), 30))
+        states = asyncio.run(asyncio.wait_for(all_polls(), 60))
     finally:
         httpd.shutdown()
         httpd.server_close()
