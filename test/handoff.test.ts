@@ -76,7 +76,15 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     expect(await taskState(runId, 'cardiology.physician_review')).toBe('deferred');
 
     const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
-    const handoff = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent(handoffId)}`, { key: stack.serviceKey });
+    // The task is deferred straight from the scheduler (start_from_trigger); its trigger then starts the hand-off.
+    const handoff = await eventually(
+      async () => {
+        const res = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent(handoffId)}`, { key: stack.serviceKey });
+        return res.status === 404 ? undefined : res;
+      },
+      90_000,
+      `the trigger to start ${handoffId}`,
+    );
     expect(handoff.status, JSON.stringify(handoff.body)).toBe(200);
     expect(handoff.body).toMatchObject({ status: 'pending', workflowType: 'review.request', department: 'clinical-ai', partition: 'cardiology' });
     expect(handoff.body.links.temporalUi).toContain(encodeURIComponent(handoffId));

@@ -425,6 +425,22 @@ class AsyncTandemApiSession:
         except ValueError:
             return f"HTTP 200 without JSON: {response.text[:100]!r}", None
 
+    async def start_handoff(self, body: Mapping[str, Any]) -> HandoffState:
+        """
+        ``POST /v1/handoffs`` (start or attach), one attempt: the trigger that starts a task from
+        the triggerer hands every failure to a worker, whose ``execute`` retries and sorts them.
+
+        :raises TandemApiUnreachable: no answer.
+        :raises TandemApiStatusError: any answer but 200/201.
+        """
+        try:
+            response = await self.client.post("/v1/handoffs", json=dict(body), timeout=self.timeout)
+        except httpx.TransportError as err:
+            raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
+        if response.status_code not in (200, 201):
+            raise _status_error(response)
+        return response.json()
+
     async def publish_handoff_result(self, handoff_id: str) -> None:
         """
         ``POST /v1/handoffs/{id}/xcom``: the control API writes a succeeded hand-off's result as its
