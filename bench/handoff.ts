@@ -12,7 +12,7 @@
  *   poll it in a loop inside the task (the anti-pattern), which fill every executor slot
  *   (`TANDEM_AIRFLOW_PARALLELISM`, default 8) and queue the rest.
  * - Time to put 200 mapped hand-off tasks into their wait (trigger → all deferred; target ≤ 15 s),
- *   started from the triggerer. Baseline: the same operator with `start_from_trigger=False`, whose
+ *   started from the triggerer. Baseline: the same operator with `start_from_trigger = False` (a subclass), whose
  *   every try first runs in a task process on a worker (`tandem_bench_handoff_worker_start`).
  *
  * `--quick`: 20 hand-offs for latency, 6 sensors; the 200 waiting are 200 in both modes (the
@@ -214,7 +214,7 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
         metric: `handoff_defer_${nWaiting}_s`,
         unit: 's',
         value: deferSeconds,
-        baseline: "today's deferring operator: each try starts in a task process (start_from_trigger=False)",
+        baseline: "today's deferring operator: each try starts in a task process (start_from_trigger = False)",
         baseline_value: workerStartSeconds,
         target: '<= 15',
         note: `trigger → all ${nWaiting} mapped tasks deferred; ours start from the triggerer, which starts the hand-off`,
