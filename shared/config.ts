@@ -231,7 +231,7 @@ export const tandemConfigSchema = z
         offPeak: offPeakWindowSchema.prefault({}),
         offPeakByDepartment: setting(z.record(z.string(), offPeakWindowSchema), {
           default: {},
-          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above',
+          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above; a tenant’s own window (`/v1/tenants`) wins over both',
         }),
       })
       .strict()
@@ -295,12 +295,23 @@ export const tandemConfigSchema = z
         tokenBudgetPerDepartment: setting(z.coerce.number().int().min(0), {
           env: 'TANDEM_LLM_TOKEN_BUDGET_PER_DEPARTMENT',
           default: 0,
-          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit',
+          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit; a tenant’s `llmTokenBudget` wins',
         }),
         timeoutMs: setting(positiveInt, {
           env: 'TANDEM_LLM_TIMEOUT_MS',
           default: 120_000,
           description: 'per-request timeout; a hung provider is a transient (retried) error',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    kubernetes: z
+      .object({
+        kubeconfig: setting(z.string().min(1), {
+          env: 'TANDEM_KUBECONFIG',
+          unset: 'none',
+          description:
+            'kubeconfig file of the cluster tenants are applied to, or `in-cluster` for the service account of the Pod tandem runs in; without it tenants are stored and their settings used, but nothing is applied to a cluster',
         }),
       })
       .strict()

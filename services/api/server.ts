@@ -16,6 +16,7 @@ import { buildApp } from './app.ts';
 import { seedCredentialKeys } from './credential-keys.ts';
 import { airflowReadinessProbe } from './plugins/app/airflow.ts';
 import { temporalGateway } from './plugins/app/temporal.ts';
+import { KubernetesTenantCluster, kubeConfigFrom } from '../tenants/cluster.ts';
 
 function fail(message: string): never {
   process.stderr.write(`tandem api: ${message}\n`);
@@ -44,7 +45,15 @@ async function main(): Promise<void> {
     const airflowProbe = airflowReadinessProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));
     // Deploys, triggers and XComs go through the client with its usual retries.
     const airflowClient = AirflowClient.forStack(config, credentials);
-    app = await buildApp({ config, store, temporal, airflowProbe, airflowClient });
+    // Tenants are applied to this cluster; without one they are stored, and their settings used.
+    const { kubeconfig } = config.kubernetes;
+    let tenantCluster = null;
+    try {
+      tenantCluster = kubeconfig ? new KubernetesTenantCluster(kubeConfigFrom(kubeconfig)) : null;
+    } catch (err) {
+      throw new Error(`cannot load the kubeconfig ${kubeconfig} (TANDEM_KUBECONFIG): ${(err as Error).message}`, { cause: err });
+    }
+    app = await buildApp({ config, store, temporal, airflowProbe, airflowClient, tenantCluster });
   } catch (err) {
     await store?.close();
     throw err;

@@ -77,6 +77,7 @@ export const gpuPeakPolicies = ['wait', 'refuse'] as const;
 export const gpuPeakPolicySchema = z
   .enum(gpuPeakPolicies)
   .describe('A gpu.batch started outside the off-peak window: `wait` sleeps on a durable timer until it opens, `refuse` is a 409 at the API');
+export type GpuPeakPolicy = z.infer<typeof gpuPeakPolicySchema>;
 
 export const regionSchema = z
   .string()
@@ -118,8 +119,8 @@ export function namespaceOf(department: string, spec: Pick<TenantSpec, 'namespac
 export const clusterApplyStatusSchema = z
   .object({
     state: z
-      .enum(['applied', 'failed', 'no-cluster'])
-      .describe('`no-cluster`: this API has no Kubernetes configured, so nothing was applied'),
+      .enum(['pending', 'applied', 'failed', 'no-cluster'])
+      .describe('`pending`: saved, not applied yet; `no-cluster`: this API has no Kubernetes configured, so nothing was applied'),
     at: z.iso.datetime().nullable().describe('When tandem last applied the tenant (or tried to)'),
     message: z.string().nullable(),
   })

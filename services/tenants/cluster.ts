@@ -1,0 +1,104 @@
+/**
+ * The cluster side of tenants, on `@kubernetes/client-node`: server-side apply of a tenant's
+ * objects under the field manager `tandem` (forced, so a re-apply takes back a field someone
+ * edited by hand; applying the same objects twice changes nothing, not even the resourceVersion),
+ * reading them back for drift, and deleting the namespace. Connection failures and refusals become
+ * the API's 503 and 502 problems, so a route says which one happened.
+ */
+import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { KubernetesRefusedError, KubernetesUnavailableError } from '../../shared/errors.ts';
+import type { LiveTenantObjects } from './drift.ts';
+import { fieldManager, tenantObjectName, type TenantManifests } from './manifests.ts';
+
+/** What the tenant service needs of a cluster; tests without one pass none at all. */
+export interface TenantCluster {
+  /** Where it is, for messages (`https://127.0.0.1:6443`). */
+  readonly server: string;
+  apply(manifests: TenantManifests): Promise<void>;
+  live(namespace: string): Promise<LiveTenantObjects>;
+  /** Deletes the namespace and everything in it; a namespace that is gone already is fine. */
+  deleteNamespace(namespace: string): Promise<void>;
+}
+
+/** `in-cluster`: the service account of the Pod tandem runs in; otherwise a kubeconfig file. */
+export function kubeConfigFrom(kubeconfig: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig === 'in-cluster') kc.loadFromCluster();
+  else kc.loadFromFile(kubeconfig);
+  return kc;
+}
+
+function describeFailure(err: unknown, what: string, server: string): Error {
+  if (err instanceof ApiException) {
+    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
+    let message = body;
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      // not JSON: keep the text
+    }
+    if (err.code >= 500 || err.code === 429) return new KubernetesUnavailableError(`Kubernetes at ${server} could not ${what} (HTTP ${err.code}): ${message}`, { cause: err });
+    return new KubernetesRefusedError(`Kubernetes at ${server} refused to ${what} (HTTP ${err.code}): ${message}`, { cause: err });
+  }
+  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
+  return new KubernetesUnavailableError(`cannot reach Kubernetes at ${server} to ${what}: ${cause ?? (err as Error).message}`, { cause: err });
+}
+
+const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
+
+export class KubernetesTenantCluster implements TenantCluster {
+  readonly server: string;
+  readonly #api: KubernetesObjectApi;
+
+  constructor(kc: KubeConfig) {
+    this.server = kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)';
+    this.#api = KubernetesObjectApi.makeApiClient(kc);
+  }
+
+  async #apply(object: KubernetesObject): Promise<void> {
+    await this.#api.patch(object, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+  }
+
+  async apply(manifests: TenantManifests): Promise<void> {
+    const namespace = manifests.namespace.metadata.name;
+    try {
+      // The namespace first: the other two live in it.
+      await this.#apply(manifests.namespace);
+      await this.#apply(manifests.resourceQuota);
+      if (manifests.limitRange) await this.#apply(manifests.limitRange);
+      else await this.#api.delete(limitRangeRef(namespace)).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    } catch (err) {
+      throw describeFailure(err, `apply tenant objects in namespace ${namespace}`, this.server);
+    }
+  }
+
+  async live(namespace: string): Promise<LiveTenantObjects> {
+    const read = async <T>(ref: KubernetesObject): Promise<T | null> => {
+      try {
+        return (await this.#api.read(ref as never)) as T;
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw describeFailure(err, `read ${ref.kind} ${ref.metadata?.name} in namespace ${namespace}`, this.server);
+      }
+    };
+    const [ns, resourceQuota, limitRange] = await Promise.all([
+      read<LiveTenantObjects['namespace']>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }),
+      read<LiveTenantObjects['resourceQuota']>({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: tenantObjectName, namespace } }),
+      read<LiveTenantObjects['limitRange']>(limitRangeRef(namespace)),
+    ]);
+    return { namespace: ns, resourceQuota, limitRange };
+  }
+
+  async deleteNamespace(namespace: string): Promise<void> {
+    try {
+      await this.#api.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, undefined, undefined, undefined, undefined, 'Foreground');
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw describeFailure(err, `delete namespace ${namespace}`, this.server);
+    }
+  }
+}
+
+const limitRangeRef = (namespace: string): KubernetesObject => ({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: tenantObjectName, namespace } });
