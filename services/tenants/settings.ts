@@ -11,17 +11,13 @@ import { OutsideOffPeakWindowError } from '../../shared/errors.ts';
 import type { TenantRecord, TenantStore } from '../../shared/store/tenants.ts';
 
 /**
- * The department's off-peak window for the pipeline lint: the tenant's (in its own time zone),
- * else the configured one for the department, else the global one. A configured window has no
- * time zone: the lint reads it in the schedule's, as it always has.
+ * The window a department's GPU batch waits for: the tenant's (in its own time zone), else the
+ * configured one for the department, else the global one — a configured window has no time zone
+ * of its own, and is read in UTC here (the pipeline lint reads it in the schedule's, as it always
+ * has; services/pipelines/pipeline-service.ts puts the tenant's over it).
  */
-export function lintWindowOf(tenant: TenantRecord | undefined, pipelines: TandemConfig['pipelines'], department: string): OffPeakWindow & { timezone?: string } {
-  return tenant?.spec.offPeak ?? pipelines.offPeakByDepartment[department] ?? pipelines.offPeak;
-}
-
-/** The window a GPU batch waits for; a configured window (no time zone of its own) is read in UTC. */
 export function gpuWindowOf(tenant: TenantRecord | undefined, pipelines: TandemConfig['pipelines'], department: string): ZonedWindow {
-  const w = lintWindowOf(tenant, pipelines, department);
+  const w: OffPeakWindow & { timezone?: string } = tenant?.spec.offPeak ?? pipelines.offPeakByDepartment[department] ?? pipelines.offPeak;
   return { start: w.start, end: w.end, timezone: w.timezone ?? 'UTC' };
 }
 

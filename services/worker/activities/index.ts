@@ -71,7 +71,7 @@ export function createActivities({ store, config }: ActivityDependencies) {
     webhooks: createWebhookActivities({ store: store.webhooks }),
     'review-tasks': createReviewTaskActivities(inboxTaskSystem(store.reviews)),
     notify: createNotifyActivities({ webhookUrl: config.notify.webhookUrl }),
-    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm)),
+    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm, store.tenants)),
     // Kubernetes comes with the Kubernetes issue; until then jobs run as local processes.
     jobs: createJobActivities({
       runner: new LocalProcessRunner({ rootDir: config.stateDir ? statePaths(config.stateDir).jobs : path.join(os.tmpdir(), 'tandem-jobs') }),
