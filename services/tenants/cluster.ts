@@ -40,8 +40,33 @@ function describeFailure(err: unknown, what: string, server: string): Error {
     if (err.code >= 500 || err.code === 429) return new KubernetesUnavailableError(`Kubernetes at ${server} could not ${what} (HTTP ${err.code}): ${message}`, { cause: err });
     return new KubernetesRefusedError(`Kubernetes at ${server} refused to ${what} (HTTP ${err.code}): ${message}`, { cause: err });
   }
-  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
-  return new KubernetesUnavailableError(`cannot reach Kubernetes at ${server} to ${what}: ${cause ?? (err as Error).message}`, { cause: err });
+  return new KubernetesUnavailableError(`cannot reach Kubernetes at ${server} to ${what}: ${networkReason(err)}`, { cause: err });
+}
+
+/** The innermost error code (`ECONNREFUSED`, `ENOTFOUND`, …) of a failed fetch, else its message. */
+function networkReason(err: unknown): string {
+  const messages: string[] = [];
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.code === 'string') return `${e.code}${typeof e.message === 'string' ? ` (${e.message})` : ''}`;
+    if (typeof e.message === 'string') messages.push(e.message);
+  }
+  return messages.join(': ') || String(err);
+}
+
+/**
+ * The client's typed models name a LimitRange item's `default` `_default` (a reserved word in
+ * their generator), and its serializer drops a key it does not know: a plain `default` would
+ * vanish from the apply, and a read returns `_default`. The one renamed field among the objects
+ * tandem applies, so it is renamed here, both ways, rather than every object being built as a model.
+ */
+type LimitItems = { limits?: Record<string, unknown>[] };
+function renameLimitDefaults<T>(object: T, from: string, to: string): T {
+  const spec = (object as { spec?: LimitItems } | null)?.spec;
+  if (!spec?.limits) return object;
+  return {
+    ...object,
+    spec: { ...spec, limits: spec.limits.map(({ [from]: value, ...rest }) => (value === undefined ? rest : { ...rest, [to]: value })) },
+  } as T;
 }
 
 const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
@@ -65,7 +90,7 @@ export class KubernetesTenantCluster implements TenantCluster {
       // The namespace first: the other two live in it.
       await this.#apply(manifests.namespace);
       await this.#apply(manifests.resourceQuota);
-      if (manifests.limitRange) await this.#apply(manifests.limitRange);
+      if (manifests.limitRange) await this.#apply(renameLimitDefaults(manifests.limitRange, 'default', '_default'));
       else await this.#api.delete(limitRangeRef(namespace)).catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });
@@ -88,7 +113,7 @@ export class KubernetesTenantCluster implements TenantCluster {
       read<LiveTenantObjects['resourceQuota']>({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: tenantObjectName, namespace } }),
       read<LiveTenantObjects['limitRange']>(limitRangeRef(namespace)),
     ]);
-    return { namespace: ns, resourceQuota, limitRange };
+    return { namespace: ns, resourceQuota, limitRange: renameLimitDefaults(limitRange, '_default', 'default') };
   }
 
   async deleteNamespace(namespace: string): Promise<void> {

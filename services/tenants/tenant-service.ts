@@ -88,15 +88,12 @@ export class TenantService {
     }
     this.#log.info({ department, namespace, created: saved.created }, 'tenant saved');
     const record = await this.#apply(saved.record);
-    return { created: saved.created, tenant: { ...tenantView(record), drift: this.#cluster ? [] : null } };
+    return { created: saved.created, tenant: await this.#withDrift(record) };
   }
 
   /** One tenant with its drift: what differs on the cluster from what tandem applied. */
   async get(department: string, principal: Principal): Promise<TenantDetail> {
-    const record = await this.#visible(department, principal);
-    if (!this.#cluster) return { ...tenantView(record), drift: null };
-    const live = await this.#cluster.live(record.namespace);
-    return { ...tenantView(record), drift: tenantDrift(tenantManifests(record.department, record.namespace, record.spec), live) };
+    return this.#withDrift(await this.#visible(department, principal));
   }
 
   /** Ascending by department; a department-scoped key sees its own only. */
@@ -108,8 +105,7 @@ export class TenantService {
   async reapply(department: string, principal: Principal): Promise<TenantDetail> {
     this.#mayChange(principal, department);
     const record = await this.#visible(department, principal);
-    const applied = await this.#apply(record);
-    return { ...tenantView(applied), drift: this.#cluster ? [] : null };
+    return this.#withDrift(await this.#apply(record));
   }
 
   /** Deletes the tenant, and its namespace with everything in it when there is a cluster. */
@@ -120,6 +116,13 @@ export class TenantService {
     if (this.#cluster) await this.#cluster.deleteNamespace(record.namespace);
     await this.#tenants.delete(department);
     this.#log.info({ department, namespace: record.namespace }, 'tenant deleted');
+  }
+
+  /** Read back after an apply too: what the cluster has, not what tandem hopes it has. */
+  async #withDrift(record: TenantRecord): Promise<TenantDetail> {
+    if (!this.#cluster) return { ...tenantView(record), drift: null };
+    const live = await this.#cluster.live(record.namespace);
+    return { ...tenantView(record), drift: tenantDrift(tenantManifests(record.department, record.namespace, record.spec), live) };
   }
 
   #pending(): ClusterApplyStatus {
