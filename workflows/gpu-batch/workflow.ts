@@ -4,11 +4,14 @@
  * workflow only names the job — the input's name plus a suffix from the workflow id, stable
  * across retries and unique per workflow — and lets the activity watch it; a workflow
  * cancellation cancels the activity, which stops and cleans up the job before the workflow ends.
+ * Before anything runs, a batch started at peak time waits for (or is refused by) its
+ * department's off-peak window (off-peak.ts).
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobActivities } from '../../services/worker/activities/jobs.ts';
 import type { GpuBatchInput, GpuBatchResult } from '../../shared/contracts/gpu-batch.ts';
 import { gpuJob } from '../activity-options.ts';
+import { waitForOffPeakWindow } from './off-peak.ts';
 
 const { runJob } = proxyActivities<JobActivities>(gpuJob);
 
@@ -23,6 +26,8 @@ export function jobSuffix(workflowId: string): string {
 }
 
 export async function gpuBatchWorkflow(input: GpuBatchInput): Promise<GpuBatchResult> {
+  // Batches started before tenants had no off-peak step; their histories replay without it.
+  if (patched('gpu-batch-off-peak-window')) await waitForOffPeakWindow();
   const name = `${input.name}-${jobSuffix(workflowInfo().workflowId)}`;
   return runJob({ ...input, name });
 }

@@ -24,6 +24,7 @@ import { createPipelineActivities } from './pipelines.ts';
 import { createEvaluationActivities, publishedIndexRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
 import { createWebhookActivities, workerWebhookEmitter } from './webhooks.ts';
+import { createTenantActivities } from './tenants.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
@@ -56,7 +57,7 @@ export interface ActivityDependencies {
    * Without `llm` (tests of other families) LLM calls fail as not configured; without `stateDir`
    * local jobs run under the OS temp dir.
    */
-  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow'>>;
+  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow' | 'pipelines'>>;
 }
 
 /** Every activity the worker registers: the families above plus those built on its dependencies. */
@@ -86,6 +87,8 @@ export function createActivities({ store, config }: ActivityDependencies) {
       retrievals: publishedIndexRetrievals(path.join(config.stateDir ?? path.join(os.tmpdir(), 'tandem'), 'kb-index')),
     }),
     deploy: createDeployActivities(),
+    // The department's GPU peak rule, for gpu.batch's wait for the off-peak window.
+    tenants: createTenantActivities({ tenants: store.tenants, ...(config.pipelines ? { pipelines: config.pipelines } : {}) }),
   });
 }
 
