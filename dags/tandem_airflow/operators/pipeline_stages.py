@@ -17,7 +17,8 @@ Nothing here talks to the network at import (DAG parse) time; modules of later f
 fingerprint client, Kubernetes jobs, evaluation) are imported when a task runs, so a DAG parses
 even where one of them is not installed yet and fails that task with a clear message instead. The
 hand-off stage is a deferrable operator of its own (``operators/handoff.py``), built at parse time;
-it talks to the control API only when it runs.
+it talks to the control API only when it runs. A ``k8s_job`` stage is a hand-off to the
+``gpu.batch`` flow, which runs the Job on Kubernetes.
 
 This module is the DAG-building layer: it imports the operators and ``utils``, and nothing in the
 package imports it back (generated DAG files do). ``PipelinePartition`` lives in
@@ -29,6 +30,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -162,16 +164,30 @@ def bash_stage(
     )
 
 
-def _run_k8s_job(partition: PipelinePartition, stage_id: str, job: dict[str, Any], **context: Any) -> Any:
-    submit_job = _import_late("tandem_airflow.operators.jobs", "submit_job", "a k8s_job stage")
-    return submit_job(
-        pipeline_id=partition.pipeline_id,
-        department=partition.department,
-        stage_id=stage_id,
-        partition=partition.label(context),
-        **copy.deepcopy(job),
-        **context,
-    )
+#: gpu.batch names its Job ``<name>-<7-character suffix>``: the name is a DNS label of at most 40.
+_JOB_NAME_MAX = 40
+
+
+def job_name(stage_id: str) -> str:
+    """The stage id as a Kubernetes name: lower case, ``-`` for anything else, at most 40 long."""
+    name = re.sub(r"[^a-z0-9-]+", "-", stage_id.lower()).strip("-")[:_JOB_NAME_MAX].rstrip("-")
+    return name or "job"
+
+
+def _job_resources(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Kubernetes-shaped requests/limits as gpu.batch takes them: quantities as strings, whole GPUs."""
+
+    def side(values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "nvidia.com/gpu":
+                if int(value) > 0:
+                    out[key] = int(value)
+            else:
+                out[key] = str(value)
+        return out
+
+    return {"requests": side(resources.get("requests", {})), "limits": side(resources.get("limits", {}))}
 
 
 def k8s_job_stage(
@@ -186,17 +202,33 @@ def k8s_job_stage(
     fault_tolerant: bool,
     retries: int,
     retry_delay_seconds: int,
-) -> PythonOperator:
-    """Submits a Kubernetes Job through the control API; ``resources`` is Kubernetes-shaped."""
-    job = {
+    tandem_conn_id: str = "tandem_default",
+) -> Any:
+    """
+    A Kubernetes Job as a hand-off: the ``gpu.batch`` durable flow runs it in the department's
+    namespace (requests = limits, spot only when fault-tolerant, resumed from its checkpoint after
+    a preemption) while this task waits deferred, holding no worker slot, for minutes or days.
+    ``resources`` is Kubernetes-shaped; the flow's result (job id, checkpoint, preemptions) is
+    the task's ``return_value`` XCom.
+    """
+    workflow_input = {
+        "name": job_name(task_id),
         "image": image,
-        "command": command,
-        "env": env,
-        "resources": resources,
+        "command": list(command),
+        "env": dict(env),
+        "resources": _job_resources(resources),
         "spot": spot,
-        "fault_tolerant": fault_tolerant,
+        "faultTolerant": fault_tolerant,
     }
-    return _python_task(task_id, _run_k8s_job, partition, task_id, job, **_retry_args(retries, retry_delay_seconds))
+    return handoff_stage(
+        task_id,
+        partition,
+        workflow="gpu.batch",
+        input=workflow_input,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        tandem_conn_id=tandem_conn_id,
+    )
 
 
 def _run_evaluation(partition: PipelinePartition, stage_id: str, suite: str, min_score: float, **context: Any) -> Any:
