@@ -15,6 +15,8 @@ describe('off-peak windows in a time zone', () => {
     expect(insideWindow(minutesOf('05:59'), night)).toBe(true);
     expect(insideWindow(minutesOf('06:00'), night)).toBe(false);
     expect(insideWindow(minutesOf('21:59'), night)).toBe(false);
+    // Start = end: the whole day (a tenant with no peak hours).
+    for (const m of [0, 720, 1439]) expect(insideWindow(m, { start: '08:00', end: '08:00' })).toBe(true);
   });
 
   it('says when a closed window opens, in the zone’s own time', () => {

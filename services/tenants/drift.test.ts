@@ -5,7 +5,7 @@ import { tenantManifests } from './manifests.ts';
 import { quantityValue, sameQuantity } from './quantity.ts';
 
 const spec = tenantSpecSchema.parse({
-  quota: { requests: { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': 4 }, limits: { 'nvidia.com/gpu': 4 } },
+  quota: { requests: { cpu: '8', memory: '32Gi', 'nvidia.com/gpu': 4 } },
   limitRange: { defaultRequest: { cpu: '250m' }, default: { memory: '1Gi' } },
 });
 

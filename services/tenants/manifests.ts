@@ -58,7 +58,7 @@ export function tenantManifests(department: string, namespace: string, spec: Ten
   const hard = compact({
     'requests.cpu': requests.cpu,
     'requests.memory': requests.memory,
-    [`requests.${gpuResource}`]: requests[gpuResource] ?? limits[gpuResource],
+    [`requests.${gpuResource}`]: requests[gpuResource],
     'limits.cpu': limits.cpu,
     'limits.memory': limits.memory,
     pods,

@@ -6,7 +6,6 @@
  * department without a tenant behaves exactly as before. Pure: zod only.
  */
 import { z } from 'zod';
-import { isKnownTimeZone } from '../off-peak-window.ts';
 import { gpuResource } from './gpu-batch.ts';
 import { nextLinkSchema, pageQuery } from './pagination.ts';
 import { departmentIdSchema } from './roles.ts';
@@ -25,18 +24,18 @@ export const namespaceNameSchema = z
 
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time HH:MM (00:00–23:59)');
 
+/**
+ * The zones this runtime knows, by their canonical IANA names, as an enum: the document then says
+ * exactly which names are accepted (a refinement would be invisible to it).
+ */
+export const timeZoneNames = ['UTC', ...Intl.supportedValuesOf('timeZone').filter((z) => z !== 'UTC')] as [string, ...string[]];
+
 export const tenantOffPeakSchema = z
   .strictObject({
     start: clockTime.describe('Start of the window, local time'),
-    end: clockTime.describe('End (exclusive); before the start, the window wraps past midnight'),
-    timezone: z
-      .string()
-      .min(1)
-      .max(64)
-      .refine(isKnownTimeZone, 'must be an IANA time zone such as UTC or Europe/Paris')
-      .default('UTC'),
+    end: clockTime.describe('End (exclusive); before the start, the window wraps past midnight; equal to the start, the whole day is off-peak'),
+    timezone: z.enum(timeZoneNames).default('UTC').describe('IANA time zone of start and end'),
   })
-  .refine((w) => w.start !== w.end, { path: ['end'], message: 'start and end must differ' })
   .meta({ id: 'TenantOffPeakWindow' });
 export type TenantOffPeak = z.infer<typeof tenantOffPeakSchema>;
 
@@ -44,24 +43,15 @@ const cpuMemory = { cpu: quantity.optional(), memory: quantity.optional() };
 
 export const tenantQuotaSchema = z
   .strictObject({
+    // GPUs under requests only: every GPU Pod tandem runs requests exactly its limit, and
+    // Kubernetes quotas an extended resource by its requests alone, so one number bounds both.
     requests: z.strictObject({ ...cpuMemory, [gpuResource]: z.number().int().min(0).max(10_000).optional() }).prefault({}),
-    limits: z.strictObject({ ...cpuMemory, [gpuResource]: z.number().int().min(0).max(10_000).optional() }).prefault({}),
+    limits: z.strictObject(cpuMemory).prefault({}),
     pods: z.number().int().min(0).max(100_000).optional(),
   })
-  .superRefine((q, ctx) => {
-    // Every GPU Pod tandem runs requests exactly its limit, and Kubernetes quotas an extended
-    // resource by its requests only: one number bounds both, so two different ones are a mistake.
-    const requested = q.requests[gpuResource];
-    const limited = q.limits[gpuResource];
-    if (limited !== undefined && limited !== requested) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['limits', gpuResource],
-        message: `GPU requests equal limits for every GPU Pod, so the quota takes one number: set requests.${gpuResource} (${requested ?? 'unset'}) and leave limits out, or make them equal`,
-      });
-    }
-  })
-  .describe('The namespace’s ResourceQuota (`spec.hard`): requests.cpu, requests.memory, requests.nvidia.com/gpu, limits.cpu, limits.memory, pods')
+  .describe(
+    'The namespace’s ResourceQuota (`spec.hard`): requests.cpu, requests.memory, requests.nvidia.com/gpu (GPU Pods request their limit, so this bounds both), limits.cpu, limits.memory, pods',
+  )
   .meta({ id: 'TenantQuota' });
 export type TenantQuota = z.infer<typeof tenantQuotaSchema>;
 
