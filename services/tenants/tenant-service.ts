@@ -15,6 +15,7 @@ import type { Principal } from '../../shared/contracts/principal.ts';
 import { allDepartments, departmentFilterOf, scopeIncludes } from '../../shared/contracts/roles.ts';
 import { namespaceOf, type ClusterApplyStatus, type TenantDetail, type TenantSpec, type TenantView } from '../../shared/contracts/tenants.ts';
 import { ConflictError, ForbiddenError, NotFoundError, TandemError } from '../../shared/errors.ts';
+import { auditActorOf, type AuditLog } from '../../shared/store/audit-log.ts';
 import { NamespaceTakenError, type TenantRecord, type TenantStore } from '../../shared/store/tenants.ts';
 import type { TenantCluster } from './cluster.ts';
 import { tenantDrift } from './drift.ts';
@@ -27,6 +28,8 @@ export interface TenantLogger {
 
 export interface TenantServiceOptions {
   tenants: TenantStore;
+  /** Every change is audited under the department: who moved its quota, and to what. */
+  audit: Pick<AuditLog, 'append'>;
   /** Null: tenants are stored and used for settings, but applied to no cluster (`no-cluster`). */
   cluster: TenantCluster | null;
   log: TenantLogger;
@@ -54,12 +57,14 @@ export function tenantView(r: TenantRecord): TenantView {
 
 export class TenantService {
   readonly #tenants: TenantStore;
+  readonly #audit: Pick<AuditLog, 'append'>;
   readonly #cluster: TenantCluster | null;
   readonly #log: TenantLogger;
   readonly #now: () => Date;
 
   constructor(options: TenantServiceOptions) {
     this.#tenants = options.tenants;
+    this.#audit = options.audit;
     this.#cluster = options.cluster;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
@@ -87,6 +92,13 @@ export class TenantService {
       throw err;
     }
     this.#log.info({ department, namespace, created: saved.created }, 'tenant saved');
+    await this.#audit.append({
+      actor: auditActorOf(principal),
+      department,
+      subject: `tenant:${department}`,
+      event: 'tenant-changed',
+      details: { created: saved.created, namespace, spec },
+    });
     const record = await this.#apply(saved.record);
     return { created: saved.created, tenant: await this.#withDrift(record) };
   }
@@ -115,6 +127,7 @@ export class TenantService {
     // The namespace first: if the cluster is down the tenant stays, and a retry deletes both.
     if (this.#cluster) await this.#cluster.deleteNamespace(record.namespace);
     await this.#tenants.delete(department);
+    await this.#audit.append({ actor: auditActorOf(principal), department, subject: `tenant:${department}`, event: 'tenant-deleted', details: { namespace: record.namespace } });
     this.#log.info({ department, namespace: record.namespace }, 'tenant deleted');
   }
 

@@ -19,7 +19,7 @@ export interface TenantsPluginOptions {
 
 export default fp<TenantsPluginOptions>(
   async (fastify, { cluster }) => {
-    fastify.decorate('tenants', new TenantService({ tenants: fastify.store.tenants, cluster, log: fastify.log.child({ component: 'tenants' }) }));
+    fastify.decorate('tenants', new TenantService({ tenants: fastify.store.tenants, audit: fastify.store.audit, cluster, log: fastify.log.child({ component: 'tenants' }) }));
   },
   { name: 'tenants', fastify: '5.x', dependencies: ['store'] },
 );

@@ -69,6 +69,17 @@ describe('/v1/tenants', () => {
 
     expect((await f.app.inject({ method: 'DELETE', url: '/v1/tenants/oncology', headers: admin })).statusCode).toBe(204);
     expect(cluster.namespaces.has('onco-jobs')).toBe(false);
+
+    // Every change is in the department's audit trail, with who made it and the spec it set.
+    const trail = await f.store.audit.list({ limit: 100 });
+    const tenantEntries = trail.filter((e) => e.subject.startsWith('tenant:')).map((e) => [e.subject, e.event, e.actor.name, (e.details as any).created ?? null]);
+    expect(tenantEntries).toEqual([
+      ['tenant:cardiology', 'tenant-changed', 'test-admin', true],
+      ['tenant:cardiology', 'tenant-changed', 'test-admin', false],
+      ['tenant:oncology', 'tenant-changed', 'test-admin', true],
+      ['tenant:oncology', 'tenant-deleted', 'test-admin', null],
+    ]);
+    expect((await f.store.audit.verify()).ok).toBe(true);
     expect((await f.app.inject({ method: 'GET', url: '/v1/tenants/oncology', headers: admin })).statusCode).toBe(404);
   });
 
