@@ -70,10 +70,6 @@ export class TenantService {
     this.#now = options.now ?? (() => new Date());
   }
 
-  get clusterConfigured(): boolean {
-    return this.#cluster !== null;
-  }
-
   /** Create or replace (`create`: only create, 409 when it exists); `created` tells 201 from 200. */
   async put(department: string, spec: TenantSpec, principal: Principal, options: { create?: boolean } = {}): Promise<{ created: boolean; tenant: TenantDetail }> {
     this.#mayChange(principal, department);
