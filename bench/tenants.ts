@@ -16,7 +16,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { tenantSpecSchema } from '../shared/contracts/tenants.ts';
 import { startLocalKubernetes } from '../deploy/dev/kubernetes/cluster.ts';
-import { KubernetesTenantCluster, kubeConfigFrom } from '../services/tenants/cluster.ts';
+import { loadKubeConfig } from '../services/kubernetes/kubernetes-job-runner.ts';
+import { KubernetesTenantCluster } from '../services/tenants/cluster.ts';
 import { tenantDrift } from '../services/tenants/drift.ts';
 import { tenantManifests } from '../services/tenants/manifests.ts';
 import { percentile } from './measure.ts';
@@ -47,7 +48,7 @@ export async function tenantsBenchmark({ quick }: { quick: boolean }): Promise<F
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-tenants-'));
   const k8s = await startLocalKubernetes({ stateDir: path.join(dir, 'cluster'), log: (line) => console.log(`[bench tenants] ${line}`) });
   try {
-    const cluster = new KubernetesTenantCluster(kubeConfigFrom(k8s.kubeconfigPath));
+    const cluster = new KubernetesTenantCluster(loadKubeConfig(k8s.kubeconfigPath));
     const kubectl = (file: string) => run(k8s.kubectl, ['--kubeconfig', k8s.kubeconfigPath, 'apply', '--server-side', '--field-manager', 'kubectl-bench', '-f', file]);
     const manifestsOf = (ns: string) => tenantManifests(ns, ns, spec);
     const fileOf = (ns: string) => {

@@ -49,7 +49,7 @@ describe('tandem tenants', () => {
     const listed = await tandem('tenants', 'list');
     expect(listed.stdout).toMatch(/radiology .*│ 4 .*22:00–06:00 Europe\/Paris .*refuse/);
 
-    cluster.edit('radiology', (live) => {
+    cluster.edit('tandem-radiology', (live) => {
       live.resourceQuota!.spec!.hard!['requests.nvidia.com/gpu'] = '12';
     });
     const shown = await tandem('tenants', 'get', 'radiology');
@@ -57,7 +57,7 @@ describe('tandem tenants', () => {
     expect(shown.stdout).toMatch(/ResourceQuota\/tandem .*spec\.hard\["requests\.nvidia\.com\/gpu"\] .*│ 4 .*│ 12/);
 
     expect((await tandem('tenants', 'apply', 'radiology')).stdout).toContain('drift: none');
-    expect(cluster.namespaces.get('radiology')!.resourceQuota!.spec!.hard!['requests.nvidia.com/gpu']).toBe('4');
+    expect(cluster.namespaces.get('tandem-radiology')!.resourceQuota!.spec!.hard!['requests.nvidia.com/gpu']).toBe('4');
 
     expect((await tandem('tenants', 'delete', 'radiology')).stdout).toContain('deleted tenant radiology');
     const gone = await tandem('tenants', 'get', 'radiology');

@@ -11,10 +11,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { appFixture, type AppFixture } from '../../test/support/app-fixture.ts';
 import { freePorts } from '../../test/support/free-ports.ts';
 import '../../test/support/stack-info.ts';
-import { KubernetesTenantCluster, kubeConfigFrom } from './cluster.ts';
+import { loadKubeConfig } from '../kubernetes/kubernetes-job-runner.ts';
+import { KubernetesTenantCluster } from './cluster.ts';
 
 const cluster = inject('kubernetes');
-const kc = kubeConfigFrom(cluster.kubeconfigPath);
+const kc = loadKubeConfig(cluster.kubeconfigPath);
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const department = `tenant-${randomUUID().slice(0, 8)}`;
 const namespace = `${department}-jobs`;

@@ -5,7 +5,7 @@
  * reading them back for drift, and deleting the namespace. Connection failures and refusals become
  * the API's 503 and 502 problems, so a route says which one happened.
  */
-import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { KubernetesRefusedError, KubernetesUnavailableError } from '../../shared/errors.ts';
 import type { LiveTenantObjects } from './drift.ts';
 import { fieldManager, tenantObjectName, type TenantManifests } from './manifests.ts';
@@ -18,14 +18,6 @@ export interface TenantCluster {
   live(namespace: string): Promise<LiveTenantObjects>;
   /** Deletes the namespace and everything in it; a namespace that is gone already is fine. */
   deleteNamespace(namespace: string): Promise<void>;
-}
-
-/** `in-cluster`: the service account of the Pod tandem runs in; otherwise a kubeconfig file. */
-export function kubeConfigFrom(kubeconfig: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (kubeconfig === 'in-cluster') kc.loadFromCluster();
-  else kc.loadFromFile(kubeconfig);
-  return kc;
 }
 
 function describeFailure(err: unknown, what: string, server: string): Error {

@@ -13,10 +13,11 @@
  */
 import type { Principal } from '../../shared/contracts/principal.ts';
 import { allDepartments, departmentFilterOf, scopeIncludes } from '../../shared/contracts/roles.ts';
-import { namespaceOf, type ClusterApplyStatus, type TenantDetail, type TenantSpec, type TenantView } from '../../shared/contracts/tenants.ts';
+import { type ClusterApplyStatus, type TenantDetail, type TenantSpec, type TenantView } from '../../shared/contracts/tenants.ts';
 import { ConflictError, ForbiddenError, NotFoundError, TandemError } from '../../shared/errors.ts';
 import { auditActorOf, type AuditLog } from '../../shared/store/audit-log.ts';
 import { NamespaceTakenError, type TenantRecord, type TenantStore } from '../../shared/store/tenants.ts';
+import type { NamespaceResolver } from '../kubernetes/namespaces.ts';
 import type { TenantCluster } from './cluster.ts';
 import { tenantDrift } from './drift.ts';
 import { tenantManifests } from './manifests.ts';
@@ -32,6 +33,8 @@ export interface TenantServiceOptions {
   audit: Pick<AuditLog, 'append'>;
   /** Null: tenants are stored and used for settings, but applied to no cluster (`no-cluster`). */
   cluster: TenantCluster | null;
+  /** A tenant without a namespace of its own gets the one the job runner would pick (services/kubernetes/namespaces.ts). */
+  defaultNamespace: NamespaceResolver;
   log: TenantLogger;
   now?: () => Date;
 }
@@ -59,6 +62,7 @@ export class TenantService {
   readonly #tenants: TenantStore;
   readonly #audit: Pick<AuditLog, 'append'>;
   readonly #cluster: TenantCluster | null;
+  readonly #defaultNamespace: NamespaceResolver;
   readonly #log: TenantLogger;
   readonly #now: () => Date;
 
@@ -66,6 +70,7 @@ export class TenantService {
     this.#tenants = options.tenants;
     this.#audit = options.audit;
     this.#cluster = options.cluster;
+    this.#defaultNamespace = options.defaultNamespace;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
   }
@@ -73,7 +78,7 @@ export class TenantService {
   /** Create or replace (`create`: only create, 409 when it exists); `created` tells 201 from 200. */
   async put(department: string, spec: TenantSpec, principal: Principal, options: { create?: boolean } = {}): Promise<{ created: boolean; tenant: TenantDetail }> {
     this.#mayChange(principal, department);
-    const namespace = namespaceOf(department, spec);
+    const namespace = spec.namespace ?? this.#defaultNamespace(department);
     const existing = await this.#tenants.get(department);
     if (existing && options.create) throw new ConflictError(`department ${department} already has a tenant; PUT /v1/tenants/${department} replaces it`);
     if (existing && existing.namespace !== namespace) {

@@ -76,7 +76,9 @@ export const regionSchema = z
 /** What an admin sends (PUT body; POST adds `department`). */
 export const tenantSpecSchema = z
   .strictObject({
-    namespace: namespaceNameSchema.optional().describe('Kubernetes namespace of the department’s Jobs; default: the department id'),
+    namespace: namespaceNameSchema
+      .optional()
+      .describe('Kubernetes namespace of the department’s Jobs; default `<TANDEM_KUBERNETES_NAMESPACE_PREFIX><department>` (`tandem-<department>`); cannot change later'),
     quota: tenantQuotaSchema.prefault({}),
     limitRange: tenantLimitRangeSchema.optional(),
     offPeak: tenantOffPeakSchema.optional().describe('Default: `pipelines.offPeakByDepartment`, then `pipelines.offPeak` (UTC)'),
@@ -100,11 +102,6 @@ export const createTenantRequestSchema = tenantSpecSchema
   .meta({ id: 'CreateTenantRequest' });
 
 export const tenantParamsSchema = z.object({ department: departmentIdSchema });
-
-/** The one place a tenant's namespace default is decided. */
-export function namespaceOf(department: string, spec: Pick<TenantSpec, 'namespace'>): string {
-  return spec.namespace ?? department;
-}
 
 export const clusterApplyStatusSchema = z
   .object({

@@ -4,8 +4,9 @@
  * workflow only names the job — the input's name plus a suffix from the workflow id, stable
  * across retries and unique per workflow — and lets the activity watch it; a workflow
  * cancellation cancels the activity, which stops and cleans up the job before the workflow ends.
- * Before anything runs, a batch started at peak time waits for (or is refused by) its
- * department's off-peak window (off-peak.ts).
+ * The job's owner (workflow id, department from the memo every tandem flow carries) labels the
+ * Kubernetes Job and picks its namespace. Before anything runs, a batch started at peak time
+ * waits for (or is refused by) its department's off-peak window (off-peak.ts).
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobActivities } from '../../services/worker/activities/jobs.ts';
@@ -28,6 +29,8 @@ export function jobSuffix(workflowId: string): string {
 export async function gpuBatchWorkflow(input: GpuBatchInput): Promise<GpuBatchResult> {
   // Batches started before tenants had no off-peak step; their histories replay without it.
   if (patched('gpu-batch-off-peak-window')) await waitForOffPeakWindow();
-  const name = `${input.name}-${jobSuffix(workflowInfo().workflowId)}`;
-  return runJob({ ...input, name });
+  const { workflowId, memo } = workflowInfo();
+  const name = `${input.name}-${jobSuffix(workflowId)}`;
+  const department = typeof memo?.department === 'string' ? memo.department : 'unassigned';
+  return runJob({ ...input, name, owner: { workflowId, department } });
 }

@@ -13,6 +13,12 @@ No user string is ever a Jinja template. Airflow renders an operator's ``templat
 stay empty) and a ``BashOperator`` subclass without template fields. A spec command containing
 ``{{ ds }}`` runs as the literal text ``{{ ds }}``.
 
+Every task of a partition reports its failure to tandem (``on_failure_callback``, a
+``PartitionFailureNotifier`` bound to the partition), and the DAG reports each run's end
+(``PipelineRunFinishedNotifier``, which generated DAG files pass to ``DAG(...)``), so a failed
+partition and a finished run are facts tandem records when they happen — see
+``notifications/pipeline_outcomes.py``.
+
 Nothing here talks to the network at import (DAG parse) time; modules of later features (the
 fingerprint client, Kubernetes jobs, evaluation) are imported when a task runs, so a DAG parses
 even where one of them is not installed yet and fails that task with a clear message instead. The
@@ -37,6 +43,7 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from tandem_airflow.notifications.pipeline_outcomes import PartitionFailureNotifier, PipelineRunFinishedNotifier
 from tandem_airflow.operators.bash import UntemplatedBashOperator
 from tandem_airflow.utils.partition import PipelinePartition
 from tandem_airflow.utils.sources import validate_sources
@@ -46,6 +53,7 @@ __all__ = [
     "COMMIT_TASK_ID",
     "CONTROL_API_RETRIES",
     "PipelinePartition",
+    "PipelineRunFinishedNotifier",
     "UntemplatedBashOperator",
     "bash_stage",
     "check_sources_task",
@@ -72,9 +80,19 @@ def _retry_args(retries: int, retry_delay_seconds: int) -> dict[str, Any]:
     return {"retries": retries, "retry_delay": timedelta(seconds=retry_delay_seconds)}
 
 
-def _python_task(task_id: str, function: Any, *args: Any, **operator_args: Any) -> PythonOperator:
+def _partition_task_args(partition: PipelinePartition) -> dict[str, Any]:
+    """What every task of a partition carries: its failure, once retries are spent, is reported."""
+    return {"on_failure_callback": PartitionFailureNotifier(partition)}
+
+
+def _python_task(task_id: str, function: Any, partition: PipelinePartition, *args: Any, **operator_args: Any) -> PythonOperator:
     # The partial's arguments are plain attributes of the callable: never templated.
-    return PythonOperator(task_id=task_id, python_callable=functools.partial(function, *args), **operator_args)
+    return PythonOperator(
+        task_id=task_id,
+        python_callable=functools.partial(function, partition, *args),
+        **_partition_task_args(partition),
+        **operator_args,
+    )
 
 
 def _import_late(module: str, name: str, needed_for: str) -> Any:
@@ -160,6 +178,7 @@ def bash_stage(
         bash_command=command,
         env=dict(env),
         append_env=True,
+        **_partition_task_args(partition),
         **_retry_args(retries, retry_delay_seconds),
     )
 
@@ -288,5 +307,6 @@ def handoff_stage(
         workflow_type=workflow,
         workflow_input=copy.deepcopy(input),
         tandem_conn_id=tandem_conn_id,
+        **_partition_task_args(partition),
         **_retry_args(retries, retry_delay_seconds),
     )

@@ -4,6 +4,7 @@
  * are stored and their settings used, nothing is applied).
  */
 import fp from 'fastify-plugin';
+import { namespaceFor } from '../../../kubernetes/namespaces.ts';
 import type { TenantCluster } from '../../../tenants/cluster.ts';
 import { TenantService } from '../../../tenants/tenant-service.ts';
 
@@ -19,7 +20,17 @@ export interface TenantsPluginOptions {
 
 export default fp<TenantsPluginOptions>(
   async (fastify, { cluster }) => {
-    fastify.decorate('tenants', new TenantService({ tenants: fastify.store.tenants, audit: fastify.store.audit, cluster, log: fastify.log.child({ component: 'tenants' }) }));
+    const { namespacePrefix } = fastify.tandemConfig.kubernetes;
+    fastify.decorate(
+      'tenants',
+      new TenantService({
+        tenants: fastify.store.tenants,
+        audit: fastify.store.audit,
+        cluster,
+        defaultNamespace: (department) => namespaceFor(department, namespacePrefix),
+        log: fastify.log.child({ component: 'tenants' }),
+      }),
+    );
   },
   { name: 'tenants', fastify: '5.x', dependencies: ['store'] },
 );

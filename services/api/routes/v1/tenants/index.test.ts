@@ -34,14 +34,15 @@ describe('/v1/tenants', () => {
     expect(created.statusCode, created.body).toBe(201);
     expect(created.json()).toMatchObject({
       department: 'cardiology',
-      namespace: 'cardiology',
+      // The job runner's default namespace for the department (TANDEM_KUBERNETES_NAMESPACE_PREFIX).
+      namespace: 'tandem-cardiology',
       gpuPeakPolicy: 'refuse',
       region: 'eu-west',
       updatedBy: 'test-admin',
       cluster: { state: 'applied', at: expect.any(String), message: null },
       drift: [],
     });
-    const live = cluster.namespaces.get('cardiology')!;
+    const live = cluster.namespaces.get('tandem-cardiology')!;
     expect(live.resourceQuota!.spec!.hard).toEqual({
       'requests.cpu': '64',
       'requests.memory': '256Gi',
@@ -56,7 +57,7 @@ describe('/v1/tenants', () => {
     expect((await f.app.inject({ method: 'POST', url: '/v1/tenants', headers: admin, payload: { department: 'cardiology', ...spec } })).statusCode).toBe(409);
     const replaced = await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: { ...spec, quota: { requests: { 'nvidia.com/gpu': 4 } } } });
     expect(replaced.statusCode, replaced.body).toBe(200);
-    expect(cluster.namespaces.get('cardiology')!.resourceQuota!.spec!.hard).toEqual({ 'requests.nvidia.com/gpu': '4' });
+    expect(cluster.namespaces.get('tandem-cardiology')!.resourceQuota!.spec!.hard).toEqual({ 'requests.nvidia.com/gpu': '4' });
 
     const put = await f.app.inject({ method: 'PUT', url: '/v1/tenants/oncology', headers: admin, payload: { namespace: 'onco-jobs' } });
     expect(put.statusCode).toBe(201);
@@ -88,7 +89,7 @@ describe('/v1/tenants', () => {
     f = await appFixture({ tenantCluster: cluster });
     const admin = f.headers('admin');
     await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: spec });
-    cluster.edit('cardiology', (live) => {
+    cluster.edit('tandem-cardiology', (live) => {
       live.resourceQuota!.spec!.hard!['requests.nvidia.com/gpu'] = '16';
       // The API server writes quantities in canonical form: the same value is no drift.
       live.resourceQuota!.spec!.hard!['requests.cpu'] = '64000m';
@@ -96,7 +97,7 @@ describe('/v1/tenants', () => {
     });
     const drifted = await f.app.inject({ method: 'GET', url: '/v1/tenants/cardiology', headers: admin });
     expect(drifted.json().drift).toEqual([
-      { object: 'Namespace/cardiology', path: 'metadata.labels["tandem.dev/region"]', applied: 'eu-west', live: null },
+      { object: 'Namespace/tandem-cardiology', path: 'metadata.labels["tandem.dev/region"]', applied: 'eu-west', live: null },
       { object: 'ResourceQuota/tandem', path: 'spec.hard["requests.nvidia.com/gpu"]', applied: '8', live: '16' },
     ]);
     const reapplied = await f.app.inject({ method: 'POST', url: '/v1/tenants/cardiology/apply', headers: admin });
