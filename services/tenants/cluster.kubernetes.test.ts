@@ -170,7 +170,7 @@ describe('tenants on a real API server', () => {
     try {
       const res = await offline.app.inject({ method: 'PUT', url: '/v1/tenants/offline', headers: offline.headers('admin'), payload: {} });
       expect(res.statusCode, res.body).toBe(503);
-      expect(res.json().detail).toContain(`cannot reach Kubernetes at https://127.0.0.1:${port} to apply tenant objects in namespace offline`);
+      expect(res.json().detail).toContain(`cannot reach Kubernetes at https://127.0.0.1:${port} to apply tenant objects in namespace tandem-offline: ECONNREFUSED`);
       expect(res.json().detail).toContain('ECONNREFUSED');
       expect((await offline.store.tenants.get('offline'))?.cluster.state).toBe('failed');
     } finally {
