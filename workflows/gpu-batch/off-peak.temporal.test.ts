@@ -1,4 +1,4 @@
-// gpu.batch's off-peak step on the time-skipping test server, with the job and tenant activities
+// gpu.batch's tenant step on the time-skipping test server, with the job and tenant activities
 // mocked: at peak time a `wait` department's batch sleeps on a durable timer until its window
 // opens (its state says so, and until when), then runs; a `refuse` department's batch fails; in
 // the window, or without a tenant, it runs at once with no timer at all.
@@ -44,14 +44,16 @@ async function windowIn(inMinutes: number): Promise<{ start: string; end: string
 async function run(rule: GpuPeakRule | null, inspectWhileWaiting?: (workflowId: string, jobsRunAt: number[]) => Promise<void>) {
   const taskQueue = `off-peak-${randomUUID()}`;
   const jobsRunAt: number[] = [];
+  const owners: RunJobInput['owner'][] = [];
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { code },
     activities: {
-      gpuPeakRule: async () => rule,
+      gpuBatchTenancy: async () => ({ peak: rule, namespace: rule ? 'radiology-gpu' : null }),
       runJob: async (job: RunJobInput) => {
         jobsRunAt.push(await env.currentTimeMs());
+        owners.push(job.owner);
         return { jobId: job.name, exitCode: 0, checkpoint: null, preemptions: 0, submissions: 1 };
       },
     },
@@ -67,7 +69,7 @@ async function run(rule: GpuPeakRule | null, inspectWhileWaiting?: (workflowId: 
     );
     const history = await handle.fetchHistory();
     const timers = (history.events ?? []).filter((e) => e.timerStartedEventAttributes).map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
-    return { outcome, timers, jobsRunAt, startedAt, state: await workflowStateOf(handle, { keyId: 'k', name: 'test', role: 'admin', department: '*' }) };
+    return { outcome, timers, jobsRunAt, owners, startedAt, state: await workflowStateOf(handle, { keyId: 'k', name: 'test', role: 'admin', department: '*' }) };
   });
 }
 
@@ -85,7 +87,7 @@ describe('gpu.batch and the off-peak window', () => {
     const window = await windowIn(120);
     let waitingState: Awaited<ReturnType<typeof untilMemo>> | undefined;
     let jobsWhileWaiting = -1;
-    const { outcome, timers, jobsRunAt, startedAt, state } = await run({ department: 'radiology', policy: 'wait', window }, async (workflowId, jobsSoFar) => {
+    const { outcome, timers, jobsRunAt, owners, startedAt, state } = await run({ department: 'radiology', policy: 'wait', window }, async (workflowId, jobsSoFar) => {
       waitingState = await untilMemo(workflowId);
       jobsWhileWaiting = jobsSoFar.length;
     });
@@ -102,6 +104,8 @@ describe('gpu.batch and the off-peak window', () => {
     expect(timers[0]).toBeGreaterThan(119 * 60);
     expect(jobsRunAt).toHaveLength(1);
     expect(jobsRunAt[0]!).toBeGreaterThanOrEqual(until);
+    // The Job goes to the tenant's namespace.
+    expect(owners[0]).toMatchObject({ department: 'radiology', namespace: 'radiology-gpu' });
     // Closed: no longer waiting.
     expect(state.status).toBe('completed');
     expect(state.waiting).toBeUndefined();
@@ -121,10 +125,12 @@ describe('gpu.batch and the off-peak window', () => {
   it('runs at once inside the window, and for a department without a tenant', async () => {
     const inside = await windowIn(-10);
     for (const rule of [{ department: 'radiology', policy: 'wait' as const, window: inside }, null]) {
-      const { outcome, timers, jobsRunAt } = await run(rule);
+      const { outcome, timers, jobsRunAt, owners } = await run(rule);
       expect(outcome.ok).toBe(true);
       expect(timers).toHaveLength(0);
       expect(jobsRunAt).toHaveLength(1);
+      // Without a tenant the runner picks its default namespace: none is passed.
+      expect(owners[0]!.namespace).toBe(rule ? 'radiology-gpu' : undefined);
     }
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The off-peak step of gpu.batch: before the job is submitted, the department's GPU peak rule
- * (its tenant's off-peak window and `gpuPeakPolicy`) is read once; at peak time a `wait`
+ * The off-peak step of gpu.batch: before the job is submitted, with the department's GPU peak rule
+ * (its tenant's off-peak window and `gpuPeakPolicy`, read once by the workflow), at peak time a `wait`
  * department sleeps on a durable timer until the window opens (zero compute: no activity, no
  * Pod), and a `refuse` department fails at once — the API refuses such a start before it gets
  * here, this is the same rule for any other path. While it waits, the memo says so and until
@@ -8,20 +8,16 @@
  * Temporal's UI. After the sleep the window is checked again, so a daylight-saving change in
  * between costs one more, shorter sleep rather than a start at peak time.
  */
-import { ApplicationFailure, proxyActivities, setCurrentDetails, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
-import type { TenantActivities } from '../../services/worker/activities/tenants.ts';
+import { ApplicationFailure, setCurrentDetails, sleep, upsertMemo } from '@temporalio/workflow';
+import type { GpuPeakRule } from '../../services/tenants/settings.ts';
 import { activityErrorTypes } from '../../shared/contracts/activity-errors.ts';
 import type { WorkflowWait } from '../../shared/contracts/workflow-runs.ts';
 import { windowStatus } from '../../shared/off-peak-window.ts';
-import { local } from '../activity-options.ts';
 
-const { gpuPeakRule } = proxyActivities<TenantActivities>(local);
-
-export async function waitForOffPeakWindow(): Promise<void> {
-  const department = workflowInfo().memo?.department;
-  if (typeof department !== 'string') return;
-  const rule = await gpuPeakRule({ department });
+/** `rule`: the department's, read by the workflow at its start (null: no tenant, no wait). */
+export async function waitForOffPeakWindow(rule: GpuPeakRule | null): Promise<void> {
   if (!rule) return;
+  const { department } = rule;
   const { start, end, timezone } = rule.window;
   let waited = false;
   for (;;) {
