@@ -38,6 +38,7 @@ import { startLocalKubernetes } from '../deploy/dev/kubernetes/cluster.ts';
 import { KubernetesJobRunner } from '../services/kubernetes/kubernetes-job-runner.ts';
 import { jobManifest, managedSelector } from '../services/kubernetes/job-manifest.ts';
 import { createJobActivities } from '../services/worker/activities/jobs.ts';
+import { createTenantActivities } from '../services/worker/activities/tenants.ts';
 import { repoRoot } from '../shared/config.ts';
 import { activityErrorTypes } from '../shared/contracts/activity-errors.ts';
 import { gpuBatchInputSchema, type GpuBatchInput } from '../shared/contracts/gpu-batch.ts';
@@ -86,7 +87,8 @@ export async function k8sBenchmark({ quick }: { quick: boolean }): Promise<Figur
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { code },
-    activities: createJobActivities({ runner, pollIntervalMs: 2000 }),
+    // No tenants here: the departments' batches start at once (the off-peak step reads none).
+    activities: { ...createJobActivities({ runner, pollIntervalMs: 2000 }), ...createTenantActivities({ tenants: { get: async () => undefined } }) },
     maxConcurrentActivityTaskExecutions: 200,
     maxHeartbeatThrottleInterval: '1 second',
   });

@@ -10,6 +10,7 @@ import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
 import { startupBenchmark } from './startup.ts';
+import { tenantsBenchmark } from './tenants.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
@@ -24,4 +25,5 @@ export const benchmarks: Record<string, Benchmark> = {
   console: consoleBenchmark,
   api: apiBenchmark,
   k8s: k8sBenchmark,
+  tenants: tenantsBenchmark,
 };

@@ -237,7 +237,7 @@ export const tandemConfigSchema = z
         offPeak: offPeakWindowSchema.prefault({}),
         offPeakByDepartment: setting(z.record(z.string(), offPeakWindowSchema), {
           default: {},
-          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above',
+          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above; a tenant’s own window (`/v1/tenants`) wins over both',
         }),
       })
       .strict()
@@ -258,12 +258,13 @@ export const tandemConfigSchema = z
         kubeconfig: setting(z.string().min(1), {
           env: 'TANDEM_KUBECONFIG',
           unset: "the Pod's service account (in-cluster)",
-          description: 'kubeconfig file the Kubernetes job runner uses; unset inside a cluster',
+          description:
+            'kubeconfig file the Kubernetes job runner uses and the API applies tenants (`/v1/tenants`) with; unset inside a cluster. An API outside a cluster without it stores tenants and uses their settings, but applies nothing',
         }),
         namespacePrefix: setting(z.string().regex(/^([a-z0-9][-a-z0-9]*)?$/, 'must be lower-case letters, digits and "-"'), {
           env: 'TANDEM_KUBERNETES_NAMESPACE_PREFIX',
           default: 'tandem-',
-          description: "a department's Jobs run in namespace `<prefix><department>` (until `/v1/tenants` names it)",
+          description: "a department's Jobs run in namespace `<prefix><department>`, the default of its tenant's `namespace`",
         }),
         spotNodeLabel: setting(z.string().regex(/^[^=\s]+=[^=\s]*$/, 'must be key=value'), {
           env: 'TANDEM_KUBERNETES_SPOT_NODE_LABEL',
@@ -352,7 +353,7 @@ export const tandemConfigSchema = z
         tokenBudgetPerDepartment: setting(z.coerce.number().int().min(0), {
           env: 'TANDEM_LLM_TOKEN_BUDGET_PER_DEPARTMENT',
           default: 0,
-          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit',
+          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit; a tenant’s `llmTokenBudget` wins',
         }),
         timeoutMs: setting(positiveInt, {
           env: 'TANDEM_LLM_TIMEOUT_MS',

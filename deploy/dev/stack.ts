@@ -94,7 +94,10 @@ export function stackPlan(
   const worker = workerProcess(config);
   clients.push(kubernetes ? { ...worker, env: { ...worker.env, TANDEM_JOBS_RUNNER: 'kubernetes', TANDEM_KUBECONFIG: kubernetes.kubeconfigPath } } : worker);
   const childEnv = configToEnv(config);
-  const tandemWaves = [servers, clients, [apiProcess(config)]].map((wave) =>
+  // The API applies tenants (/v1/tenants) to the same cluster.
+  const api = apiProcess(config);
+  const apiWithCluster = kubernetes ? { ...api, env: { ...api.env, TANDEM_KUBECONFIG: kubernetes.kubeconfigPath } } : api;
+  const tandemWaves = [servers, clients, [apiWithCluster]].map((wave) =>
     wave.map((spec) => ({ ...spec, env: { ...childEnv, ...spec.env } })),
   );
   // The cluster comes up before the engines: the worker's runner needs its API server.

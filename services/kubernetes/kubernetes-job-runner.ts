@@ -153,7 +153,8 @@ export class KubernetesJobRunner implements JobRunner {
   }
 
   namespaceOf(spec: JobSpec): string {
-    return (this.#options.namespaceFor ?? defaultNamespaceFor)(spec.owner?.department ?? '');
+    // The tenant's namespace when the department has one (the workflow read it), else the default.
+    return spec.owner?.namespace ?? (this.#options.namespaceFor ?? defaultNamespaceFor)(spec.owner?.department ?? '');
   }
 
   jobIdOf(spec: JobSpec): string {

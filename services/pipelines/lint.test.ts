@@ -71,6 +71,19 @@ describe('lintPipeline', () => {
     expect(lintPipeline(spec({ schedule: { cron: '0 12 * * *', timezone: 'UTC' }, stages: [gpuJob({ gpu: { requests: 0, limits: 0 } })] }))).toEqual([]);
   });
 
+  it('reads a tenant’s window in its own time zone, all year round', () => {
+    // Paris 22:00–06:00 is 21:00–05:00 UTC in winter and 20:00–04:00 UTC in summer.
+    const paris = { offPeakWindows: { cardiology: { start: '22:00', end: '06:00', timezone: 'Europe/Paris' } } };
+    expect(lintPipeline(spec({ schedule: { cron: '30 3 * * *', timezone: 'UTC' } }), paris)).toEqual([]);
+    // 04:30 UTC is 05:30 in Paris in winter (inside) but 06:30 in summer (outside).
+    const summer = lintPipeline(spec({ schedule: { cron: '30 4 * * *', timezone: 'UTC' } }), paris);
+    expect(summary(summer)).toEqual(['error gpu-off-peak schedule.cron']);
+    expect(summer[0]!.message).toContain('22:00–06:00 Europe/Paris');
+    expect(summer[0]!.message).toContain('also starts at 04:30 UTC');
+    // Same zone as the schedule: no conversion.
+    expect(lintPipeline(spec({ schedule: { cron: '30 5 * * *', timezone: 'Europe/Paris' } }), paris)).toEqual([]);
+  });
+
   it('allows spot only for fault-tolerant stages', () => {
     const findings = lintPipeline(spec({ stages: [gpuJob({ gpu: { requests: 1, limits: 1 }, spot: true })] }));
     expect(summary(findings)).toEqual(['error spot-needs-fault-tolerant stages[0].resources.spot']);

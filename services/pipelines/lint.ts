@@ -8,7 +8,10 @@ import nodeCron from 'node-cron';
 import type { OffPeakWindow, TandemConfig } from '../../shared/config.ts';
 import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipeline-spec.ts';
 import { dnsLabelSchema, imageReferenceProblem, quantityValue } from '../../shared/contracts/kubernetes.ts';
+import { clockOf, convertWallClock, insideWindow } from '../../shared/off-peak-window.ts';
 import { namespaceFor, type NamespaceResolver } from '../kubernetes/namespaces.ts';
+
+export { insideWindow };
 
 export interface Finding {
   severity: 'error' | 'warning';
@@ -31,9 +34,15 @@ export const lintRules = {
 } as const;
 export type LintRule = keyof typeof lintRules;
 
+/**
+ * A window with a time zone is the tenant's own (`/v1/tenants`): the schedule's times are
+ * converted to that zone. A configured window has none and is read in the schedule's time zone.
+ */
+export type LintWindow = OffPeakWindow & { timezone?: string };
+
 export interface LintOptions {
   /** Off-peak window per department; departments not listed use `offPeak`. */
-  offPeakWindows?: Record<string, OffPeakWindow>;
+  offPeakWindows?: Record<string, LintWindow>;
   /** Default 01:00–05:00. */
   offPeak?: OffPeakWindow;
   /** Department → Kubernetes namespace of its k8s_job stages; default `tandem-<department>`. */
@@ -50,14 +59,19 @@ export function lintOptionsFrom(config: Pick<TandemConfig, 'pipelines' | 'kubern
   };
 }
 
-const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
-const clock = (minutes: number) => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+const clock = clockOf;
 
-/** [start, end), wrapping past midnight when end < start. */
-export function insideWindow(minuteOfDay: number, window: OffPeakWindow): boolean {
-  const start = minutesOf(window.start);
-  const end = minutesOf(window.end);
-  return start < end ? minuteOfDay >= start && minuteOfDay < end : minuteOfDay >= start || minuteOfDay < end;
+/**
+ * Two days on either side of daylight saving: a schedule's time that lands inside the window's
+ * zone on both is inside all year (the offset between two zones takes at most two values).
+ */
+const referenceDays = [new Date('2026-01-15T00:00:00Z'), new Date('2026-07-15T00:00:00Z')];
+
+/** The schedule's times of day that fall outside the window, as the schedule's own clock reads them. */
+function timesOutside(times: number[], scheduleZone: string, window: LintWindow): number[] {
+  const zone = window.timezone;
+  if (!zone || zone === scheduleZone) return times.filter((t) => !insideWindow(t, window));
+  return times.filter((t) => referenceDays.some((day) => !insideWindow(convertWallClock(t, scheduleZone, zone, day), window)));
 }
 
 /** The times of day (minutes after midnight, ascending) at which a 5-field cron fires. */
@@ -107,15 +121,15 @@ export function lintPipeline(spec: PipelineSpec, options: LintOptions = {}): Fin
 
   const gpuStages = spec.stages.filter(usesGpu);
   if (gpuStages.length > 0 && spec.schedule) {
-    const window = options.offPeakWindows?.[spec.department] ?? options.offPeak ?? defaultOffPeak;
-    const outside = cronTimesOfDay(spec.schedule.cron).filter((t) => !insideWindow(t, window));
+    const window: LintWindow = options.offPeakWindows?.[spec.department] ?? options.offPeak ?? defaultOffPeak;
+    const outside = timesOutside(cronTimesOfDay(spec.schedule.cron), spec.schedule.timezone, window);
     if (outside.length > 0) {
       const shown = outside.slice(0, 5).map(clock).join(', ') + (outside.length > 5 ? `, … (${outside.length} in all)` : '');
       add(
         'error',
         'gpu-off-peak',
         'schedule.cron',
-        `GPU stage ${gpuStages[0]!.id} must run off-peak, ${window.start}–${window.end} ${spec.schedule.timezone} for department ${spec.department}, but this schedule also starts at ${shown}`,
+        `GPU stage ${gpuStages[0]!.id} must run off-peak, ${window.start}–${window.end} ${window.timezone ?? spec.schedule.timezone} for department ${spec.department}, but this schedule also starts at ${shown} ${spec.schedule.timezone}`,
       );
     }
   }

@@ -6,7 +6,7 @@
  * Department scoping: a principal sees and changes only pipelines of departments its scope
  * includes; another department's pipeline answers exactly like a missing one (404).
  */
-import { describeSchedule, type PipelineSpec, type PipelineValidation } from '../../shared/contracts/pipeline-spec.ts';
+import { describeSchedule, parsePipelineSpec, type PipelineSpec, type PipelineValidation } from '../../shared/contracts/pipeline-spec.ts';
 import type {
   ApplyResult,
   PartitionView,
@@ -45,7 +45,8 @@ export interface PipelineLogger {
 }
 
 export interface PipelineServiceOptions {
-  store: Pick<Store, 'pipelines' | 'fingerprints' | 'audit'>;
+  /** `tenants`: a department's own off-peak window wins over the configured ones in `lintOptions`. */
+  store: Pick<Store, 'pipelines' | 'fingerprints' | 'audit'> & Partial<Pick<Store, 'tenants'>>;
   /** Without a client, everything that needs Airflow fails as `AirflowUnavailable` (503). */
   airflow: AirflowClient | null;
   dagsFolder: string;
@@ -127,14 +128,14 @@ export class PipelineService {
   }
 
   /** A dry run: the lint findings and the DAG file that applying `input` would deploy. */
-  validate(input: unknown, principal: Principal): PipelineValidation {
-    return validationReport(this.#plan(input, principal));
+  async validate(input: unknown, principal: Principal): Promise<PipelineValidation> {
+    return validationReport(await this.#plan(input, principal));
   }
 
   /** Apply a spec: 201 for a pipeline that was not live, 200 for a new version of a live one. */
   async apply(input: unknown, principal: Principal): Promise<{ created: boolean; result: ApplyResult }> {
     // The same plan as validate(), so a dry run and a deploy never disagree.
-    const { spec, findings, dag: generated } = this.#plan(input, principal);
+    const { spec, findings, dag: generated } = await this.#plan(input, principal);
     const errors = findings.filter((f) => f.severity === 'error');
     if (errors.length > 0) {
       throw new ValidationError(
@@ -352,8 +353,8 @@ export class PipelineService {
   }
 
   /** Parse, lint and generate; the principal must be allowed the spec's department. */
-  #plan(input: unknown, principal: Principal): PipelinePlan {
-    const planned = planPipeline(input, this.#lintOptions);
+  async #plan(input: unknown, principal: Principal): Promise<PipelinePlan> {
+    const planned = planPipeline(input, await this.#lintOptionsFor(input));
     if (!planned.ok) {
       throw new ValidationError(
         `the pipeline spec has ${planned.issues.length} problem(s): ${planned.issues.map((i) => `${i.path || '(spec)'}: ${i.message}`).join('; ')}`,
@@ -365,6 +366,15 @@ export class PipelineService {
       throw new ForbiddenError(`this key is scoped to department ${principal.department} and cannot use a ${department} pipeline`);
     }
     return planned.plan;
+  }
+
+  /** The configured windows, with the department's tenant's own window over them when it has one. */
+  async #lintOptionsFor(input: unknown): Promise<LintOptions> {
+    const parsed = this.#store.tenants ? parsePipelineSpec(input) : undefined;
+    if (!parsed?.ok) return this.#lintOptions;
+    const { department } = parsed.spec;
+    const window = (await this.#store.tenants!.get(department))?.spec.offPeak;
+    return window ? { ...this.#lintOptions, offPeakWindows: { ...this.#lintOptions.offPeakWindows, [department]: window } } : this.#lintOptions;
   }
 
   async #visible(principal: Principal, id: string, includeDeleted = false): Promise<PipelineRecord> {

@@ -28,6 +28,8 @@ export const activityErrorTypes = {
     quotaExceeded: 'GpuJobQuotaExceeded',
     /** The Job's own pods failed past its backoffLimit: a code or data error, not infrastructure. */
     failed: 'GpuJobFailed',
+    /** Started at peak time for a department whose tenant refuses GPU batch work then. */
+    outsideOffPeakWindow: 'GpuJobOutsideOffPeakWindow',
   },
   airflow: {
     /** 4xx other than 408/409/429: our request is wrong (unknown DAG, bad conf, no permission). */

@@ -15,6 +15,8 @@ import type { GpuBatchInput } from './gpu-batch.ts';
 export interface JobOwner {
   workflowId: string;
   department: string;
+  /** The namespace of the department's tenant (`/v1/tenants`); without one the runner picks its default. */
+  namespace?: string;
   pipeline?: string;
   partition?: string;
 }

@@ -40,6 +40,9 @@ export const auditEvents = [
   'console-signed-in',
   'console-signed-out',
   'console-refused',
+  // A platform admin created, replaced or deleted a department's tenant (its quota among others).
+  'tenant-changed',
+  'tenant-deleted',
 ] as const;
 export type AuditEvent = (typeof auditEvents)[number];
 

@@ -12,6 +12,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createJobActivities } from '../../services/worker/activities/jobs.ts';
+import { createTenantActivities } from '../../services/worker/activities/tenants.ts';
 import { KubernetesJobRunner } from '../../services/kubernetes/kubernetes-job-runner.ts';
 import { activityErrorTypes } from '../../shared/contracts/activity-errors.ts';
 import { gpuBatchInputSchema, type GpuBatchInput } from '../../shared/contracts/gpu-batch.ts';
@@ -44,7 +45,8 @@ beforeAll(async () => {
     taskQueue,
     workflowBundle: { code },
     // The poll interval is only the heartbeat cadence here: the runner's watch wakes the activity.
-    activities: createJobActivities({ runner, pollIntervalMs: 1000 }),
+    // No tenant for the department: its batches start at once (the off-peak step reads none).
+    activities: { ...createJobActivities({ runner, pollIntervalMs: 1000 }), ...createTenantActivities({ tenants: { get: async () => undefined } }) },
     maxHeartbeatThrottleInterval: '100 milliseconds',
   });
   running = worker.run();

@@ -26,6 +26,7 @@ import { createPipelineActivities } from './pipelines.ts';
 import { createEvaluationActivities, publishedIndexRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
 import { createWebhookActivities, workerWebhookEmitter } from './webhooks.ts';
+import { createTenantActivities } from './tenants.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
@@ -60,7 +61,7 @@ export interface ActivityDependencies {
    * Without `llm` (tests of other families) LLM calls fail as not configured; without `stateDir`
    * local jobs run under the OS temp dir.
    */
-  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow' | 'jobs' | 'kubernetes'>>;
+  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow' | 'jobs' | 'kubernetes' | 'pipelines'>>;
 }
 
 /** TANDEM_JOBS_RUNNER: local processes (the default) or Kubernetes Jobs. */
@@ -84,7 +85,7 @@ export function createActivities({ store, config, jobRunner }: ActivityDependenc
     webhooks: createWebhookActivities({ store: store.webhooks }),
     'review-tasks': createReviewTaskActivities(inboxTaskSystem(store.reviews)),
     notify: createNotifyActivities({ webhookUrl: config.notify.webhookUrl }),
-    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm)),
+    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm, store.tenants)),
     jobs: createJobActivities({ runner: jobRunner ?? jobRunnerOf(config) }),
     // Credentials are read on the first Airflow call, so a worker without Airflow still starts.
     airflow: createAirflowActivities({ client: airflow }),
@@ -96,6 +97,8 @@ export function createActivities({ store, config, jobRunner }: ActivityDependenc
       retrievals: publishedIndexRetrievals(path.join(config.stateDir ?? path.join(os.tmpdir(), 'tandem'), 'kb-index')),
     }),
     deploy: createDeployActivities(),
+    // The department's GPU peak rule, for gpu.batch's wait for the off-peak window.
+    tenants: createTenantActivities({ tenants: store.tenants, ...(config.pipelines ? { pipelines: config.pipelines } : {}) }),
   });
 }
 
