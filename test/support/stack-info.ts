@@ -17,6 +17,6 @@ declare module 'vitest' {
   export interface ProvidedContext {
     stack: StackInfo;
     /** The vitest tier (project) a test file runs in; see vitest.config.ts. */
-    tier: 'unit' | 'temporal' | 'integration';
+    tier: 'unit' | 'temporal' | 'postgres' | 'integration';
   }
 }
