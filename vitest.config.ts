@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Four vitest tiers, named by what they start (run-all.ts runs them, plus the static checks and
+// Five vitest tiers, named by what they start (run-all.ts runs them, plus the static checks and
 // pytest, and sums every tier):
 // - `unit`: beside the code; starts nothing. The generator's test runs Airflow's DagBag from .venv
 //   over the files it generates, in-process, with no Airflow server.
@@ -11,12 +11,16 @@ import { defineConfig } from 'vitest/config';
 // - `postgres`: beside the code, files named `*.postgres.test.ts`; one PostgreSQL server per run
 //   (Debian's, initdb in a temporary dir, as an unprivileged user: test/support/postgres-setup.ts),
 //   a fresh database per test.
+// - `kubernetes`: beside the code, files named `*.kubernetes.test.ts`; one local Kubernetes per run
+//   (etcd, kube-apiserver, controller-manager, scheduler, kwok: deploy/dev/kubernetes) started by
+//   test/support/kubernetes-global-setup.ts; its files may also start a Temporal test server.
 // - `integration`: test/; boots the full embedded stack (Temporal dev server, Airflow's
 //   api-server, scheduler, dag-processor and triggerer, the worker, the API) once per run through
 //   test/support/global-setup.ts; the hand-off fault drills boot a second one of their own.
 const besideTheCode = ['shared', 'services', 'workflows', 'deploy', 'bench', 'bin'].map((dir) => `${dir}/**/*.test.ts`);
 const startsTemporal = '**/*.temporal.test.ts';
 const needsPostgres = '**/*.postgres.test.ts';
+const startsKubernetes = '**/*.kubernetes.test.ts';
 
 export default defineConfig({
   test: {
@@ -25,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [...besideTheCode, 'test/support/**/*.test.ts'],
-          exclude: ['**/node_modules/**', startsTemporal, needsPostgres],
+          exclude: ['**/node_modules/**', startsTemporal, needsPostgres, startsKubernetes],
           provide: { tier: 'unit' },
           testTimeout: 30_000,
           hookTimeout: 60_000,
@@ -48,6 +52,17 @@ export default defineConfig({
           provide: { tier: 'postgres' },
           testTimeout: 30_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'kubernetes',
+          include: besideTheCode.map((glob) => glob.replace('*.test.ts', '*.kubernetes.test.ts')),
+          globalSetup: ['test/support/kubernetes-global-setup.ts'],
+          provide: { tier: 'kubernetes' },
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // One cluster shared by every file: files may run side by side, each in namespaces of its own.
         },
       },
       {
