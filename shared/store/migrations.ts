@@ -343,4 +343,20 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX webhook_delivery_attempts_delivery ON webhook_delivery_attempts (delivery_id, seq);
     `,
   },
+  {
+    version: 11,
+    name: 'rate_limit_windows',
+    // Request counts per client and fixed window, which the PostgreSQL store keeps so API replicas
+    // share one limit. The SQLite store counts in the API process instead (a commit per request
+    // would cost an fsync each); the table is here too so that one version is one schema.
+    sql: `
+      CREATE TABLE rate_limit_windows (
+        key           TEXT NOT NULL,
+        window_ms     INTEGER NOT NULL,
+        window_start  INTEGER NOT NULL,
+        hits          INTEGER NOT NULL,
+        PRIMARY KEY (key, window_ms, window_start)
+      ) STRICT;
+    `,
+  },
 ];

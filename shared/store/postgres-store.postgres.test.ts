@@ -133,6 +133,37 @@ describe('opening and migrating', () => {
   });
 });
 
+describe('what replicas share', () => {
+  it('rate limit counts: two API processes count into one window', async () => {
+    const url = await freshPostgresDatabase();
+    const clock = () => new Date('2030-01-01T00:00:10Z');
+    const [a, b] = [await open(url, { now: clock }), await open(url, { migrate: false, now: clock })];
+    const hits = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).rateLimits.hit('ip:1', 60_000)));
+    expect(hits.map((h) => h.hits).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('the reconciler\'s leadership: one holder at a time, taken over when the holder closes or loses its session', async () => {
+    const url = await freshPostgresDatabase();
+    const [a, b, c] = [await open(url), await open(url, { migrate: false }), await open(url, { migrate: false })];
+    const [la, lb, lc] = [a, b, c].map((s) => s.leadership('handoff-reconciler'));
+    expect(await la!.holds()).toBe(true);
+    expect(await lb!.holds()).toBe(false);
+    expect(await la!.holds()).toBe(true);
+    await a.close(); // the holder's process ends
+    expect(await lb!.holds()).toBe(true);
+    expect(await lc!.holds()).toBe(false);
+    // The holder's session is killed (a network cut, a failover): the lock is free again, and
+    // whichever asks first takes it — the old holder on a new session, or the other — never both.
+    await query(url, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()");
+    const afterCut = [await lb!.holds(), await lc!.holds()];
+    expect(afterCut.filter(Boolean)).toHaveLength(1);
+    const [holder, other] = afterCut[0] ? [lb!, lc!] : [lc!, lb!];
+    await holder.release();
+    expect(await holder.holds()).toBe(false);
+    expect(await other.holds()).toBe(true);
+  });
+});
+
 describe('store contract on PostgreSQL', () => {
   storeContract({
     async open(options) {

@@ -26,6 +26,9 @@ import { PostgresIdempotencyStore } from './postgres/idempotency.ts';
 import { PostgresConsoleSessions } from './postgres/console-sessions.ts';
 import { PostgresWebhooks } from './postgres/webhooks.ts';
 import { inTransaction, lockKeys, lockSpace, sqlState, uniqueViolation } from './postgres/sql.ts';
+import { PostgresLeadership } from './postgres/leadership.ts';
+import { PostgresRateLimits } from './postgres/rate-limits.ts';
+import type { Leadership, SingletonJob } from './leadership.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface PostgresStoreOptions {
@@ -82,7 +85,9 @@ export class PostgresStore implements Store {
   /** `host:port/database`, for messages. */
   readonly where: string;
   readonly pool: pg.Pool;
+  readonly #url: string;
   readonly #now: () => Date;
+  readonly #leaderships: PostgresLeadership[] = [];
   #closed: Promise<void> | undefined;
   readonly audit: PostgresAuditLog;
   readonly reviews: PostgresReviewInbox;
@@ -94,10 +99,12 @@ export class PostgresStore implements Store {
   readonly idempotency: PostgresIdempotencyStore;
   readonly consoleSessions: PostgresConsoleSessions;
   readonly webhooks: PostgresWebhooks;
+  readonly rateLimits: PostgresRateLimits;
 
   /** Use `openPostgresStore`, which also checks (or migrates) the schema. */
-  constructor(where: string, pool: pg.Pool, now: () => Date) {
-    this.where = where;
+  constructor(url: string, pool: pg.Pool, now: () => Date) {
+    this.where = describeDatabaseUrl(url);
+    this.#url = url;
     this.pool = pool;
     this.#now = now;
     this.audit = new PostgresAuditLog(pool, now);
@@ -110,6 +117,13 @@ export class PostgresStore implements Store {
     this.idempotency = new PostgresIdempotencyStore(pool, now);
     this.consoleSessions = new PostgresConsoleSessions(pool, now);
     this.webhooks = new PostgresWebhooks(pool, now);
+    this.rateLimits = new PostgresRateLimits(pool, now);
+  }
+
+  leadership(job: SingletonJob): Leadership {
+    const leadership = new PostgresLeadership(this.#url, job);
+    this.#leaderships.push(leadership);
+    return leadership;
   }
 
   async ping(): Promise<void> {
@@ -204,7 +218,7 @@ export class PostgresStore implements Store {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.pool.end();
+    this.#closed ??= Promise.all(this.#leaderships.map((l) => l.release())).then(() => this.pool.end());
     return this.#closed;
   }
 }
@@ -244,7 +258,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     if (err instanceof StoreOpenError) throw err;
     throw new StoreOpenError(connectionProblem(err, where), { cause: err });
   }
-  return new PostgresStore(where, pool, now);
+  return new PostgresStore(url, pool, now);
 }
 
 async function migrate(pool: pg.Pool, where: string, migrations: readonly Migration[], apply: boolean, now: () => Date): Promise<void> {

@@ -21,6 +21,8 @@ import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
 import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { SqliteWebhooks } from './sqlite/webhooks.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
+import { ProcessRateLimits } from './rate-limits.ts';
+import type { Leadership } from './leadership.ts';
 
 export interface SqliteStoreOptions {
   /** Defaults to the migrations this code ships; tests pass their own lists. */
@@ -78,6 +80,7 @@ export class SqliteStore implements Store {
   readonly idempotency: SqliteIdempotencyStore;
   readonly consoleSessions: SqliteConsoleSessions;
   readonly webhooks: SqliteWebhooks;
+  readonly rateLimits: ProcessRateLimits;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -94,6 +97,12 @@ export class SqliteStore implements Store {
     this.idempotency = new SqliteIdempotencyStore(db, now);
     this.consoleSessions = new SqliteConsoleSessions(db, now);
     this.webhooks = new SqliteWebhooks(db, now);
+    this.rateLimits = new ProcessRateLimits(now);
+  }
+
+  leadership(): Leadership {
+    // One machine: every process leads (see Store.leadership); closed stores lead nothing.
+    return { holds: async () => this.#db.isOpen, release: async () => {} };
   }
 
   async ping(): Promise<void> {

@@ -631,4 +631,17 @@ export function storeContract(factory: StoreFactory): void {
       );
     });
   });
+
+  describe('rate limit counts', () => {
+    it('count per key in fixed windows that start at multiples of their length', async () => {
+      let clock = Date.parse('2030-01-01T00:00:10Z');
+      const store = await open({ now: () => new Date(clock) });
+      expect(await store.rateLimits.hit('ip:a', 60_000)).toEqual({ hits: 1, resetInMs: 50_000 });
+      expect(await store.rateLimits.hit('ip:a', 60_000)).toEqual({ hits: 2, resetInMs: 50_000 });
+      expect((await store.rateLimits.hit('ip:b', 60_000)).hits).toBe(1);
+      expect((await store.rateLimits.hit('ip:a', 1_000)).hits).toBe(1);
+      clock += 50_000;
+      expect(await store.rateLimits.hit('ip:a', 60_000)).toEqual({ hits: 1, resetInMs: 60_000 });
+    });
+  });
 }

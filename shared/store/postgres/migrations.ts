@@ -292,4 +292,19 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX webhook_delivery_attempts_delivery ON webhook_delivery_attempts (delivery_id, seq);
     `,
   },
+  {
+    version: 11,
+    name: 'rate_limit_windows',
+    // UNLOGGED: a counter update writes no WAL, so it needs no fsync (one happens per request);
+    // a crash empties the table, which only forgets the current minute's counts.
+    sql: `
+      CREATE UNLOGGED TABLE rate_limit_windows (
+        key           ${T} NOT NULL,
+        window_ms     integer NOT NULL,
+        window_start  bigint NOT NULL,
+        hits          integer NOT NULL,
+        PRIMARY KEY (key, window_ms, window_start)
+      );
+    `,
+  },
 ];
