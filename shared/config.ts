@@ -161,6 +161,11 @@ export const tandemConfigSchema = z
               'PostgreSQL for the store, `postgres://user:password@host:port/database`, so several API and worker replicas share it; the schema is migrated by `node deploy/store/migrate.ts` (the launcher runs it), not by the API or the worker',
           },
         ),
+        port: setting(port, {
+          env: 'TANDEM_DATABASE_PORT',
+          default: 5433,
+          description: "port of the PostgreSQL `npm start -- --profile cluster` runs (its data in `<state dir>/postgres`); unused when a database URL is set",
+        }),
       })
       .strict()
       .prefault({}),

@@ -21,13 +21,14 @@ import path from 'node:path';
 import { Command } from 'commander';
 import pg from 'pg';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
-import { portIsFree, runCommand } from './supervisor.ts';
+import { portIsFree, runCommand, StackError } from './supervisor.ts';
 
 /** The role initdb creates: it owns the databases tandem uses. */
 export const postgresSuperuser = 'tandem';
 const serviceUser = 'tandem-pg';
 
-export class PostgresSetupError extends Error {
+/** A StackError, so the launcher shows it as the one line it is. */
+export class PostgresSetupError extends StackError {
   override name = 'PostgresSetupError';
 }
 
@@ -84,7 +85,7 @@ export function serverUser(): ServerUser {
 /** The command line that runs `command` as `user` (setpriv execs, so the pid stays the server's). */
 function asUser(user: ServerUser, command: string, args: string[]): [string, string[]] {
   if (user.uid === process.getuid?.()) return [command, args];
-  return ['setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', command, ...args]];
+  return [existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : 'setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', command, ...args]];
 }
 
 export interface PostgresCluster {
@@ -257,56 +258,49 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
   return url.toString();
 }
 
-// --- the launcher's PostgreSQL (`--profile cluster`) ---------------------------------------------
-
-/** What the launcher remembers of its cluster beside the data dir: port and password. */
-interface ClusterFile {
-  port: number;
-  password: string;
-}
+// --- the launcher's PostgreSQL (`npm start -- --profile cluster`) --------------------------------
 
 export function launcherPostgresPaths(stateDir: string) {
   const root = path.join(stateDir, 'postgres');
-  return { root, dataDir: path.join(root, 'data'), clusterFile: path.join(root, 'cluster.json') };
+  return { root, dataDir: path.join(root, 'data'), passwordFile: path.join(root, 'password') };
 }
 
-/** The cluster's URL (database `tandem`), once `postgresPrepareSteps` have created it. */
-export function launcherPostgresUrl(stateDir: string): string {
-  const { clusterFile } = launcherPostgresPaths(stateDir);
-  const cluster = JSON.parse(readFileSync(clusterFile, 'utf8')) as ClusterFile;
-  return postgresUrl(cluster, postgresSuperuser);
+/** The store's database on the launcher's cluster, once `postgresPrepareSteps` have created it. */
+export function launcherPostgresUrl(stateDir: string, port: number): string {
+  const password = readFileSync(launcherPostgresPaths(stateDir).passwordFile, 'utf8').trim();
+  return postgresUrl({ port, password }, postgresSuperuser);
 }
 
-/** initdb on first start (the port is fixed then, and kept with the password in cluster.json). */
-export function postgresPrepareSteps(stateDir: string, port: number): PrepareStep[] {
+/** initdb and the store's database on first start; the password is kept beside the data dir. */
+export function postgresPrepareSteps(stateDir: string): PrepareStep[] {
   const paths = launcherPostgresPaths(stateDir);
   return [
     {
       name: 'creating the PostgreSQL cluster (first start only)',
       run: async (context) => {
-        if (existsSync(paths.clusterFile)) return;
+        if (existsSync(paths.passwordFile)) return;
         mkdirSync(paths.root, { recursive: true, mode: 0o755 });
-        // An interrupted initdb leaves a partial data dir; cluster.json is written only after.
+        // An interrupted initdb leaves a partial data dir; the password file is written only after.
         rmSync(paths.dataDir, { recursive: true, force: true });
         const { password } = await initCluster(paths.dataDir, { signal: context?.signal });
         // The store's database, made before the server first runs: single-user mode reads SQL on stdin.
         const [command, args] = asUser(serverUser(), path.join(postgresBinDir(), 'postgres'), ['--single', '-D', paths.dataDir, 'postgres']);
         execFileSync(command, args, { input: `CREATE DATABASE ${postgresSuperuser};\n`, stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
-        writeFileSync(paths.clusterFile, `${JSON.stringify({ port, password } satisfies ClusterFile)}\n`, { mode: 0o600 });
+        writeFileSync(paths.passwordFile, `${password}\n`, { mode: 0o600 });
       },
     },
   ];
 }
 
 export function postgresProcess(stateDir: string, port: number): ProcessSpec {
-  const { dataDir, clusterFile } = launcherPostgresPaths(stateDir);
+  const { dataDir } = launcherPostgresPaths(stateDir);
   const [command, args] = asUser(serverUser(), path.join(postgresBinDir(), 'postgres'), postgresArgs(dataDir, port));
   return {
     name: 'postgres',
     command,
     args,
     ports: [port],
-    ready: () => (existsSync(clusterFile) ? postgresAnswers(launcherPostgresUrl(stateDir)) : Promise.resolve(false)),
+    ready: () => postgresAnswers(launcherPostgresUrl(stateDir, port)),
     readyTimeoutMs: 30_000,
     installHint: 'run `npm run bootstrap` as root, or `sudo apt-get install -y postgresql`',
   };
