@@ -9,6 +9,7 @@ import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
 import { startupBenchmark } from './startup.ts';
+import { storeBenchmark } from './store.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
@@ -22,4 +23,5 @@ export const benchmarks: Record<string, Benchmark> = {
   fingerprint: fingerprintBenchmark,
   console: consoleBenchmark,
   api: apiBenchmark,
+  store: storeBenchmark,
 };
