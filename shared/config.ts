@@ -245,6 +245,12 @@ export const tandemConfigSchema = z
           description:
             'workflows the worker keeps in memory between their tasks (≥ the concurrent workflow tasks); an evicted one is replayed from its history at its next event',
         }),
+        // For a kubelet's probes (deploy/k8s); the local stack's launcher needs none.
+        healthPort: setting(port, {
+          env: 'TANDEM_WORKER_HEALTH_PORT',
+          unset: 'none (no health server)',
+          description: "port of the worker's `/healthz` and `/readyz` (on `host`), for Kubernetes probes; unset, the worker serves no port",
+        }),
       })
       .strict()
       .prefault({}),

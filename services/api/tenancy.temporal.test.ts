@@ -121,6 +121,11 @@ const matrix: Record<string, Expectation> = {
   'GET /v1/fingerprints': { roles: ['service', 'admin'], call: () => ({ url: `/v1/fingerprints?pipelineId=kb-a&partition=${A}` }), other: 'not-found' },
   'POST /v1/fingerprints/check': { roles: ['service', 'admin'], call: () => ({ url: '/v1/fingerprints/check', payload: { ...fingerprint, sources: [] } }), other: 'not-found' },
   'POST /v1/fingerprints/commit': { roles: ['service', 'admin'], call: () => ({ url: '/v1/fingerprints/commit', payload: fingerprint }), other: 'not-found' },
+  'POST /v1/fingerprints/fail': {
+    roles: ['service', 'admin'],
+    call: () => ({ url: '/v1/fingerprints/fail', payload: { ...fingerprint, taskId: `${A}.build`, error: { type: 'AirflowException' } } }),
+    other: 'not-found',
+  },
 
   'POST /v1/pipelines/validate': { roles: ['admin', 'data-engineer'], call: () => ({ url: '/v1/pipelines/validate', payload: spec }), other: 'forbidden' },
   'POST /v1/pipelines': { roles: ['admin', 'data-engineer'], call: () => ({ url: '/v1/pipelines', payload: spec }), other: 'forbidden' },
@@ -138,6 +143,7 @@ const matrix: Record<string, Expectation> = {
     other: 'not-found',
   },
   'POST /v1/pipelines/:id/runs': { roles: ['admin', 'data-engineer', 'service'], call: () => ({ url: '/v1/pipelines/kb-a/runs', payload: {} }), other: 'not-found' },
+  'POST /v1/pipelines/:id/runs/:runId/finished': { roles: ['service', 'admin'], call: () => ({ url: '/v1/pipelines/kb-a/runs/manual__1/finished' }), other: 'not-found' },
   'GET /v1/pipelines/:id/runs': { roles: ['admin', 'data-engineer', 'ai-engineer', 'service'], call: () => ({ url: '/v1/pipelines/kb-a/runs' }), other: 'not-found' },
   'GET /v1/pipelines/:id/partitions': { roles: ['admin', 'data-engineer', 'ai-engineer', 'service'], call: () => ({ url: '/v1/pipelines/kb-a/partitions' }), other: 'not-found' },
 

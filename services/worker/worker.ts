@@ -18,6 +18,7 @@ import { connectNativeTemporal, describeTemporalError } from '../../shared/tempo
 import { openStore } from '../../shared/store/open-store.ts';
 import { createActivities } from './activities/index.ts';
 import { locateWorkflowBundle } from './bundle.ts';
+import { startWorkerHealthServer, type WorkerHealthServer } from './health.ts';
 
 /** The supervisor sends SIGKILL 10 s after SIGTERM; activities get most of that to finish. */
 const shutdownGraceTime = '8 seconds';
@@ -60,8 +61,19 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
     shutdownSignals: ['SIGINT', 'SIGTERM'],
   });
 
+  // First, so a kubelet sees a live process while the worker connects, and a ready one only
+  // once it polls.
+  let worker: Worker | undefined;
+  let health: WorkerHealthServer | undefined;
+  if (config.worker.healthPort !== undefined) {
+    const port = config.worker.healthPort;
+    health = await startWorkerHealthServer({ host: config.host, port, state: () => worker?.getState() ?? 'STARTING' }).catch((err: Error) =>
+      fail(`cannot serve the health port ${port} (${err.message}); free it or change TANDEM_WORKER_HEALTH_PORT`),
+    );
+  }
+
   // The same store as the API: the SQLite file (WAL mode), or PostgreSQL, which only
-  // deploy/store/migrate.ts migrates. Opened first: a store it cannot use (unreachable, a schema
+  // deploy/store/migrate.ts migrates. Opened before anything is written: a store it cannot use (unreachable, a schema
   // of another version) stops the worker before it writes anything, the keyring file included.
   const store = await openStore(config, { migrate: false }).catch((err: Error) => fail(err.message));
   const bundle = await locateWorkflowBundle().catch((err: Error) => fail(err.message));
@@ -79,7 +91,6 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
     fail(`Temporal at ${address} is not reachable (${describeTemporalError(err)}); start it or fix TANDEM_TEMPORAL_ADDRESS`),
   );
 
-  let worker: Worker;
   try {
     worker = await Worker.create({
       connection,
@@ -112,6 +123,7 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
   } finally {
     await connection.close();
     await store.close();
+    await health?.close();
   }
   logger.info('worker stopped');
 }

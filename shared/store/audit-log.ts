@@ -31,6 +31,10 @@ export const auditEvents = [
   'workflow-finished',
   'handoff-cancelled',
   'handoff-restarted',
+  // Airflow's side of a pipeline, reported by the generated DAG's callbacks: a partition's task
+  // failed, and a DAG run ended (with its partitions by outcome, read from Airflow).
+  'partition-failed',
+  'pipeline-run-finished',
   // The web console: sign-in and sign-out, and every post it refused (bad CSRF token, replayed
   // form, tampered field, expired session or revoked key), with the reason.
   'console-signed-in',

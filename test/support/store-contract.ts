@@ -260,6 +260,20 @@ export function storeContract(factory: StoreFactory): void {
       expect((await inbox.list({ after: { createdAt: first!.createdAt, id: first!.id } })).map((t) => t.id)).toEqual(['r2', 'r3']);
     });
 
+    it('counts pending and escalated reviews per department in the store; closed ones do not count', async () => {
+      const { reviews: inbox } = await open();
+      expect(await inbox.pendingCounts()).toEqual([]);
+      for (const id of ['c1', 'c2', 'c3']) await inbox.create(task(id));
+      await inbox.create(task('o1', { department: 'oncology' }));
+      await inbox.reassign('c1', 'dr-chief', 1);
+      await inbox.reassign('c2', 'dr-chief', 2);
+      await inbox.close('c2', 'approved');
+      expect(await inbox.pendingCounts()).toEqual([
+        { department: 'cardiology', pending: 2, escalated: 1 },
+        { department: 'oncology', pending: 1, escalated: 0 },
+      ]);
+    });
+
     it('reopens a closed task as a new pending one (a fresh run under the same review id), never a pending one', async () => {
       let clock = Date.parse('2030-01-01T00:00:00.000Z');
       const { reviews: inbox } = await open({ now: () => new Date(clock) });
@@ -380,6 +394,25 @@ export function storeContract(factory: StoreFactory): void {
       expect((await store.fingerprints.partitions('kb'))[0]!.lastRun).toMatchObject({ runId: 'r1', outcome: 'pending' });
       // A commit for another run id does not commit r1's pending values.
       await expect(store.fingerprints.commit({ pipelineId: 'kb', partition: 'cardiology', runId: 'r2' })).rejects.toThrow(NothingPendingError);
+    });
+
+    it('a reported failure is the last run, keeps the pending values uncommitted, and the first reason of a run wins', async () => {
+      const store = await fresh();
+      await store.fingerprints.check(request('r1', [file('aaa')]));
+      await store.fingerprints.commit({ pipelineId: 'kb', partition: 'cardiology', runId: 'r1' });
+      await store.fingerprints.check(request('r2', [file('bbb')]));
+      const failed = await store.fingerprints.recordFailure({ pipelineId: 'kb', partition: 'cardiology', runId: 'r2', reason: 'cardiology.embed failed' });
+      expect(failed).toMatchObject({ runId: 'r2', outcome: 'failed', reason: 'cardiology.embed failed' });
+      const again = await store.fingerprints.recordFailure({ pipelineId: 'kb', partition: 'cardiology', runId: 'r2', reason: 'cardiology.other failed' });
+      expect(again).toEqual(failed);
+      const [state] = await store.fingerprints.partitions('kb');
+      expect(state!.lastRun).toEqual(failed);
+      expect(state!.fingerprints.map((fp) => fp.identity)).toEqual(['sha256:aaa']);
+      // Still a change next time: the failed run's values were never committed.
+      expect((await store.fingerprints.check(request('r3', [file('bbb')]))).changed).toBe(true);
+      // A failure before anything was checked (the source check itself failed) is recorded too.
+      await store.fingerprints.recordFailure({ pipelineId: 'kb', partition: 'oncology', runId: 'r3', reason: 'oncology.check_sources failed' });
+      expect((await store.fingerprints.partitions('kb')).find((p) => p.partition === 'oncology')!.lastRun).toMatchObject({ outcome: 'failed', runId: 'r3' });
     });
 
     it('partitions are independent', async () => {

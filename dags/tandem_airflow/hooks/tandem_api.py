@@ -7,8 +7,10 @@ tasks and triggers get it from the connection at run time.
 
 Two sides, one hook:
 
-- sync, for operators and task callables: the hand-off start (riding out an API restart for about
-  half a minute), a hand-off's current state, and the fingerprint endpoints;
+- sync, for operators, task callables and callbacks: the hand-off start (riding out an API restart
+  for about half a minute), a hand-off's current state, the fingerprint endpoints, and the two
+  reports of a pipeline's outcome (a partition's failure, a DAG run's end), which ride out a
+  restart the same way;
 - async (``httpx.AsyncClient``), for triggers, which must not block the triggerer's event loop:
   ``async_session()`` gives one client for a trigger's whole wait, with the hand-off long poll
   (retried with capped backoff, without limit, while the API is unreachable) and the XCom write.
@@ -153,6 +155,10 @@ def handoff_path(handoff_id: str) -> str:
     return f"/v1/handoffs/{quote(handoff_id, safe='')}"
 
 
+def pipeline_run_path(pipeline_id: str, run_id: str) -> str:
+    return f"/v1/pipelines/{quote(pipeline_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
 def backoff_delay(failures: int, base: float, cap: float) -> float:
     """Seconds to wait after the ``failures``-th failure in a row: base, 2·base, 4·base … capped."""
     return min(cap, base * 2 ** (failures - 1))
@@ -251,19 +257,17 @@ class TandemApiHook(BaseHook):
             return False, str(err)
         return True, f"tandem control API reachable: {version}"
 
-    def start_handoff(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> HandoffState:
+    def _post_riding_out_restarts(self, what: str, path: str, body: Mapping[str, Any] | None, backoff_scale: float) -> Any:
         """
-        ``POST /v1/handoffs`` (start or attach), riding out a control API restart (refused
-        connections, 5xx) for about half a minute: the start is idempotent, and a restart of the
-        API should not cost a try of every task that starts a hand-off meanwhile.
+        POST an idempotent call, riding out a control API restart (refused connections, 5xx) for
+        about half a minute; parsed JSON of a 200/201.
 
-        :param backoff_scale: multiplies the pauses between attempts (tests set it near 0).
         :raises TandemApiStatusError: any answer but 200/201 (a 5xx only on the last attempt).
         :raises TandemApiUnreachable: no answer on the last attempt either.
         """
         for attempt, delay in enumerate([*START_RETRY_DELAYS_SECONDS, None], start=1):
             try:
-                response = self._request("POST", "/v1/handoffs", json=dict(body))
+                response = self._request("POST", path, **({"json": dict(body)} if body is not None else {}))
             except TandemApiUnreachable as err:
                 if delay is None:
                     raise
@@ -274,9 +278,38 @@ class TandemApiHook(BaseHook):
                 if response.status_code < 500 or delay is None:
                     raise _status_error(response)
                 problem = f"HTTP {response.status_code}"
-            self.log.warning("hand-off start: control API unavailable (%s), attempt %d; retrying in %gs", problem, attempt, delay)
+            self.log.warning("%s: control API unavailable (%s), attempt %d; retrying in %gs", what, problem, attempt, delay)
             time.sleep(delay * backoff_scale)
         raise AssertionError("unreachable")
+
+    def start_handoff(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> HandoffState:
+        """
+        ``POST /v1/handoffs`` (start or attach), riding out a control API restart (refused
+        connections, 5xx) for about half a minute: the start is idempotent, and a restart of the
+        API should not cost a try of every task that starts a hand-off meanwhile.
+
+        :param backoff_scale: multiplies the pauses between attempts (tests set it near 0).
+        :raises TandemApiStatusError: any answer but 200/201 (a 5xx only on the last attempt).
+        :raises TandemApiUnreachable: no answer on the last attempt either.
+        """
+        return self._post_riding_out_restarts("hand-off start", "/v1/handoffs", body, backoff_scale)
+
+    def report_partition_failure(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> dict[str, Any]:
+        """
+        ``POST /v1/fingerprints/fail``: a task of the partition failed for good. Idempotent (one
+        event per partition and run), so it rides out an API restart like the hand-off start.
+        Answers the partition's recorded last run.
+        """
+        return self._post_riding_out_restarts("partition failure report", "/v1/fingerprints/fail", body, backoff_scale)
+
+    def report_run_finished(self, pipeline_id: str, run_id: str, *, backoff_scale: float = 1.0) -> dict[str, Any]:
+        """
+        ``POST /v1/pipelines/{id}/runs/{run_id}/finished``: the DAG run ended. The API reads the
+        state and partitions from Airflow itself; idempotent, retried like the hand-off start.
+        """
+        return self._post_riding_out_restarts(
+            "run end report", f"{pipeline_run_path(pipeline_id, run_id)}/finished", None, backoff_scale
+        )
 
     def get_handoff(self, handoff_id: str) -> HandoffState:
         """``GET /v1/handoffs/{id}?waitMs=0``: the state now, without waiting. Any answer but 200 raises."""

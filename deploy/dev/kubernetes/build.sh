@@ -13,15 +13,18 @@ set -eu
 
 KUBERNETES_VERSION=1.34.4      # k8s.io/kubernetes v1.34.4, staging modules v0.34.4
 KWOK_VERSION=0.8.0
+KUEUE_VERSION=0.17.0           # job queueing; the local cluster runs it when asked (tests of the Kueue path)
 # kwok v0.8.0 needs a newer Go than Debian's; the go command fetches this toolchain from the proxy.
 KWOK_GOTOOLCHAIN=go1.27.3
 
 cache=${TANDEM_CACHE_DIR:-$HOME/.cache/tandem}/kubernetes
 bin="$cache/v$KUBERNETES_VERSION-kwok$KWOK_VERSION/bin"
+kueue_dir="$cache/kueue-v$KUEUE_VERSION"
 say() { printf '[kubernetes] %s\n' "$*"; }
 now() { date +%s; }
 
 if [ "${1:-}" = "--print-bin" ]; then echo "$bin"; exit 0; fi
+if [ "${1:-}" = "--print-kueue" ]; then echo "$kueue_dir"; exit 0; fi
 
 mkdir -p "$bin"
 t_all=$(now)
@@ -93,6 +96,19 @@ if [ ! -x "$bin/kwok" ]; then
   say "building kwok v$KWOK_VERSION (fetches Go toolchain $KWOK_GOTOOLCHAIN the first time)…"
   GOBIN="$bin" GOTOOLCHAIN=$KWOK_GOTOOLCHAIN CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
   say "kwok built in $(( $(now) - t0 )) s"
+fi
+
+# --- Kueue: the manager binary and its CRDs (from the same module) -----------------------------
+if [ ! -x "$kueue_dir/bin/kueue" ] || [ ! -d "$kueue_dir/crds" ]; then
+  t0=$(now)
+  say "building Kueue v$KUEUE_VERSION (cold: ~5 min on 2 cores)…"
+  mkdir -p "$kueue_dir/bin"
+  GOBIN="$kueue_dir/bin" GOTOOLCHAIN=local CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/kueue/cmd/kueue@v$KUEUE_VERSION"
+  src=$(GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "sigs.k8s.io/kueue@v$KUEUE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$kueue_dir/crds.tmp" && mkdir -p "$kueue_dir/crds.tmp"
+  cp "$src"/config/components/crd/bases/*.yaml "$kueue_dir/crds.tmp/"
+  rm -rf "$kueue_dir/crds" && mv "$kueue_dir/crds.tmp" "$kueue_dir/crds"
+  say "Kueue built in $(( $(now) - t0 )) s"
 fi
 
 say "binaries ready in $bin ($(( $(now) - t_all )) s)"

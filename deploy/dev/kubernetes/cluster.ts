@@ -46,11 +46,20 @@ export interface KubernetesPorts {
   controllerManager: number;
   scheduler: number;
   kwok: number;
+  /** Kueue's health probes, metrics and webhook server (used only with `kueue`). */
+  kueueHealth: number;
+  kueueMetrics: number;
+  kueueWebhook: number;
 }
 
 /** Where build.sh puts (or finds) the binaries; asks the script so the path is written once. */
 export function kubernetesBinDir(): string {
   return execFileSync('sh', [buildScript, '--print-bin'], { encoding: 'utf8' }).trim();
+}
+
+/** Where build.sh puts Kueue: `bin/kueue` and `crds/`. */
+function kueueDir(): string {
+  return execFileSync('sh', [buildScript, '--print-kueue'], { encoding: 'utf8' }).trim();
 }
 
 interface ClusterFiles {
@@ -274,11 +283,67 @@ async function seedCluster(files: ClusterFiles, server: string, progress: Progre
 
 /** Free ports from `from` up, below the ephemeral range. */
 export async function freeKubernetesPorts(from = 36_000 + Math.floor(Math.random() * 20_000)): Promise<KubernetesPorts> {
+  const names = ['etcdClient', 'etcdPeer', 'apiServer', 'controllerManager', 'scheduler', 'kwok', 'kueueHealth', 'kueueMetrics', 'kueueWebhook'] as const;
   const found: number[] = [];
-  for (let port = from; found.length < 6 && port < 60_999; port++) if (await portIsFree(host, port)) found.push(port);
-  const [etcdClient, etcdPeer, apiServer, controllerManager, scheduler, kwok] = found;
-  if (kwok === undefined) throw new StackError('no free ports for the local Kubernetes');
-  return { etcdClient: etcdClient!, etcdPeer: etcdPeer!, apiServer: apiServer!, controllerManager: controllerManager!, scheduler: scheduler!, kwok };
+  for (let port = from; found.length < names.length && port < 60_999; port++) if (await portIsFree(host, port)) found.push(port);
+  if (found.length < names.length) throw new StackError('no free ports for the local Kubernetes');
+  return Object.fromEntries(names.map((name, i) => [name, found[i]!])) as unknown as KubernetesPorts;
+}
+
+/**
+ * Kueue (sigs.k8s.io/kueue) beside the cluster, for the job runner's Kueue path: its CRDs, and
+ * the manager out of cluster with the kubeconfig. Its admission webhooks are not registered (the
+ * API server could not reach a webhook Service without kube-proxy); tandem creates its Jobs
+ * suspended with their LocalQueue label itself, which is all the webhook would have added.
+ * Kueue insists on a metrics certificate at /etc/kueue/metrics/certs when it does not manage
+ * its own certificates, so a self-signed one is written there (this needs root, as the tests run).
+ */
+function kueueSteps(files: ClusterFiles, ports: KubernetesPorts): { install: PrepareStep; process: ProcessSpec } {
+  const dir = kueueDir();
+  const config = path.join(files.dir, 'kueue-config.yaml');
+  return {
+    install: {
+      name: 'installing Kueue (CRDs, namespace, certificates)',
+      run: async (context) => {
+        const kubectl = path.join(kubernetesBinDir(), 'kubectl');
+        const exec = context?.exec ?? (async (command: string, args: string[]) => ({ stdout: execFileSync(command, args, { encoding: 'utf8' }), stderr: '' }));
+        await exec(kubectl, ['--kubeconfig', files.kubeconfig, 'apply', '--server-side', '-f', path.join(dir, 'crds')]);
+        await exec(kubectl, ['--kubeconfig', files.kubeconfig, 'wait', '--for=condition=Established', '--timeout=60s', '-f', path.join(dir, 'crds')]);
+        await exec(kubectl, ['--kubeconfig', files.kubeconfig, 'create', 'namespace', 'kueue-system']).catch(() => undefined);
+        for (const certDir of ['/etc/kueue/metrics/certs', path.join(files.dir, 'kueue-webhook')]) {
+          mkdirSync(certDir, { recursive: true, mode: 0o700 });
+          if (!existsSync(path.join(certDir, 'tls.crt'))) {
+            await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+              '-keyout', path.join(certDir, 'tls.key'), '-out', path.join(certDir, 'tls.crt')]);
+          }
+        }
+        writeFileSync(config, [
+          'apiVersion: config.kueue.x-k8s.io/v1beta2',
+          'kind: Configuration',
+          'namespace: kueue-system',
+          `health: { healthProbeBindAddress: "${host}:${ports.kueueHealth}" }`,
+          `metrics: { bindAddress: "${host}:${ports.kueueMetrics}" }`,
+          `webhook: { host: "${host}", port: ${ports.kueueWebhook}, certDir: "${path.join(files.dir, 'kueue-webhook')}" }`,
+          'leaderElection: { leaderElect: false }',
+          'internalCertManagement: { enable: false }',
+          'integrations: { frameworks: ["batch/job"] }',
+          '',
+        ].join('\n'));
+      },
+    },
+    process: {
+      name: 'kueue',
+      command: path.join(dir, 'bin', 'kueue'),
+      // The on-demand visibility API is an aggregated API server of its own, with certificates
+      // of its own; nothing here reads pending workloads through it.
+      args: ['--config', config, '--feature-gates=VisibilityOnDemand=false'],
+      env: { KUBECONFIG: files.kubeconfig },
+      ports: [ports.kueueHealth, ports.kueueMetrics, ports.kueueWebhook],
+      ready: () => probe(`http://${host}:${ports.kueueHealth}/readyz`),
+      readyTimeoutMs: 60_000,
+      installHint: 'run `sh deploy/dev/kubernetes/build.sh` (builds Kueue too)',
+    },
+  };
 }
 
 export interface LocalKubernetesPlan {
@@ -310,16 +375,29 @@ export function localKubernetesPlan(dir: string, ports: KubernetesPorts, progres
  * A cluster of its own in `stateDir` (tests, benchmarks): builds or finds the binaries, starts
  * every process on free ports, creates the kwok nodes and waits until they are Ready.
  */
-export async function startLocalKubernetes(options: { stateDir: string; log?: ProgressLog; signal?: AbortSignal; ports?: KubernetesPorts }): Promise<LocalKubernetes> {
+export async function startLocalKubernetes(options: {
+  stateDir: string;
+  log?: ProgressLog;
+  signal?: AbortSignal;
+  ports?: KubernetesPorts;
+  /** Also install and run Kueue (see kueueSteps). */
+  kueue?: boolean;
+}): Promise<LocalKubernetes> {
   const progress = options.log ?? ((line: string) => console.log(`[kubernetes] ${line}`));
   mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
   const supervisor = new Supervisor({ host, logDir: path.join(options.stateDir, 'logs'), progress, signal: options.signal });
   try {
     await supervisor.prepare([buildStep()]);
-    const plan = localKubernetesPlan(options.stateDir, options.ports ?? (await freeKubernetesPorts()), progress);
-    await supervisor.preflight(plan.waves.flat());
+    const ports = options.ports ?? (await freeKubernetesPorts());
+    const plan = localKubernetesPlan(options.stateDir, ports, progress);
+    const kueue = options.kueue ? kueueSteps(writeClusterFiles(options.stateDir, plan.server), ports) : undefined;
+    await supervisor.preflight([...plan.waves.flat(), ...(kueue ? [kueue.process] : [])]);
     for (const wave of plan.waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
     await supervisor.prepare([plan.seed]);
+    if (kueue) {
+      await supervisor.prepare([kueue.install]);
+      await supervisor.start(kueue.process);
+    }
     return {
       server: plan.server,
       kubeconfigPath: plan.kubeconfigPath,

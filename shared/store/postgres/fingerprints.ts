@@ -12,6 +12,7 @@ import {
   type FingerprintCheckResult,
   type FingerprintCommitRequest,
   type FingerprintStore,
+  type PartitionFailureRecord,
   type PartitionFingerprintState,
   type PartitionOutcome,
   type PartitionRunRecord,
@@ -174,6 +175,21 @@ export class PostgresFingerprintStore implements FingerprintStore {
       const reason = previous && previous.run_id === runId ? previous.reason : 'committed';
       await this.#recordRun(db, pipelineId, partition, { runId, outcome: 'ran', reason, at });
       return { committed: sources.length };
+    });
+  }
+
+  async recordFailure(failure: PartitionFailureRecord): Promise<PartitionRunRecord> {
+    const { pipelineId, partition, runId } = failure;
+    return this.#partitionTransaction(pipelineId, partition, async (db) => {
+      const previous = (
+        await db.query<PartitionRunRow>('SELECT * FROM partition_runs WHERE pipeline_id = $1 AND partition_key = $2', [pipelineId, partition])
+      ).rows[0];
+      // The first failing task of a run names the failure; a parallel one (on any replica, or the
+      // run's end, reconciling) does not overwrite it.
+      if (previous && previous.run_id === runId && previous.outcome === 'failed') return toRun(previous);
+      const run: PartitionRunRecord = { runId, outcome: 'failed', reason: failure.reason, at: this.#now().toISOString() };
+      await this.#recordRun(db, pipelineId, partition, run);
+      return run;
     });
   }
 

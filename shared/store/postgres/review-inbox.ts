@@ -1,6 +1,6 @@
 /** The built-in reviewer inbox in PostgreSQL (see ../review-inbox.ts). */
 import type pg from 'pg';
-import type { NewReviewTask, ReviewInbox, ReviewTask, ReviewTaskFilter, ReviewTaskStatus } from '../review-inbox.ts';
+import type { NewReviewTask, PendingReviewCount, ReviewInbox, ReviewTask, ReviewTaskFilter, ReviewTaskStatus } from '../review-inbox.ts';
 
 interface ReviewTaskRow {
   id: string;
@@ -87,6 +87,15 @@ export class PostgresReviewInbox implements ReviewInbox {
       params,
     );
     return rows.map(toTask);
+  }
+
+  async pendingCounts(): Promise<PendingReviewCount[]> {
+    const { rows } = await this.#pool.query<{ department: string; pending: string; escalated: string }>(
+      `SELECT department, COUNT(*) AS pending, COUNT(*) FILTER (WHERE escalation_level > 0) AS escalated
+       FROM review_tasks WHERE status = 'pending' GROUP BY department ORDER BY department`,
+    );
+    // COUNT is bigint, which pg hands over as a string.
+    return rows.map((r) => ({ department: r.department, pending: Number(r.pending), escalated: Number(r.escalated) }));
   }
 
   async reassign(id: string, assignee: string, escalationLevel?: number): Promise<ReviewTask | undefined> {
