@@ -4,6 +4,7 @@ import { consoleBenchmark } from './console.ts';
 import { fingerprintBenchmark } from './fingerprint.ts';
 import { handoffBenchmark } from './handoff.ts';
 import { handoffFaultsBenchmark } from './handoff-faults.ts';
+import { k8sBenchmark } from './k8s.ts';
 import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
@@ -24,4 +25,5 @@ export const benchmarks: Record<string, Benchmark> = {
   console: consoleBenchmark,
   api: apiBenchmark,
   store: storeBenchmark,
+  k8s: k8sBenchmark,
 };

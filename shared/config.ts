@@ -264,6 +264,57 @@ export const tandemConfigSchema = z
       })
       .strict()
       .prefault({}),
+    jobs: z
+      .object({
+        runner: setting(z.enum(['local', 'kubernetes']), {
+          env: 'TANDEM_JOBS_RUNNER',
+          default: 'local',
+          description:
+            'where `gpu.batch` jobs run: `local` (child processes of the worker, under `<state dir>/jobs`) or `kubernetes` (a Job in the department\'s namespace, see `kubernetes.*`)',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    kubernetes: z
+      .object({
+        kubeconfig: setting(z.string().min(1), {
+          env: 'TANDEM_KUBECONFIG',
+          unset: "the Pod's service account (in-cluster)",
+          description: 'kubeconfig file the Kubernetes job runner uses; unset inside a cluster',
+        }),
+        namespacePrefix: setting(z.string().regex(/^([a-z0-9][-a-z0-9]*)?$/, 'must be lower-case letters, digits and "-"'), {
+          env: 'TANDEM_KUBERNETES_NAMESPACE_PREFIX',
+          default: 'tandem-',
+          description: "a department's Jobs run in namespace `<prefix><department>` (until `/v1/tenants` names it)",
+        }),
+        spotNodeLabel: setting(z.string().regex(/^[^=\s]+=[^=\s]*$/, 'must be key=value'), {
+          env: 'TANDEM_KUBERNETES_SPOT_NODE_LABEL',
+          default: 'tandem.dev/capacity=spot',
+          description: 'node label of spot/preemptible capacity: spot jobs get it as their nodeSelector',
+        }),
+        spotTaint: setting(z.string().regex(/^[^=:\s]+=[^=:\s]*:(NoSchedule|PreferNoSchedule|NoExecute)$/, 'must be key=value:Effect'), {
+          env: 'TANDEM_KUBERNETES_SPOT_TAINT',
+          default: 'tandem.dev/capacity=spot:NoSchedule',
+          description: 'taint of spot nodes: spot jobs tolerate it, every other Pod stays off them',
+        }),
+        ttlSecondsAfterFinished: setting(positiveInt, {
+          env: 'TANDEM_KUBERNETES_JOB_TTL_SECONDS',
+          default: 3600,
+          description: 'a finished Job (and its Pods) is deleted this long after it ends',
+        }),
+        kueue: setting(z.enum(['auto', 'off']), {
+          env: 'TANDEM_KUBERNETES_KUEUE',
+          default: 'auto',
+          description: '`auto`: where the cluster serves `kueue.x-k8s.io`, GPU Jobs are created suspended in the LocalQueue below and Kueue admits them; `off`: never',
+        }),
+        kueueLocalQueue: setting(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label'), {
+          env: 'TANDEM_KUBERNETES_KUEUE_LOCAL_QUEUE',
+          default: 'tandem',
+          description: "the LocalQueue in each department's namespace",
+        }),
+      })
+      .strict()
+      .prefault({}),
     notify: z
       .object({
         webhookUrl: setting(z.string().url(), {

@@ -1,12 +1,14 @@
 /**
- * The rules a valid pipeline spec must also follow before it is deployed: GPU requests equal
- * limits, batch GPU work runs off-peak, a knowledge-base refresh ends with an evaluation, spot
+ * The rules a valid pipeline spec must also follow before it is deployed: GPU (and a k8s_job's
+ * cpu and memory) requests equal limits, a valid image reference and namespace, batch GPU work runs off-peak, a knowledge-base refresh ends with an evaluation, spot
  * only for fault-tolerant stages. Errors block the deploy; warnings are returned with it. Every
  * finding names the spec path to change.
  */
 import nodeCron from 'node-cron';
 import type { OffPeakWindow, TandemConfig } from '../../shared/config.ts';
 import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipeline-spec.ts';
+import { dnsLabelSchema, imageReferenceProblem, quantityValue } from '../../shared/contracts/kubernetes.ts';
+import { namespaceFor, type NamespaceResolver } from '../kubernetes/namespaces.ts';
 
 export interface Finding {
   severity: 'error' | 'warning';
@@ -20,6 +22,9 @@ export const lintRules = {
   'gpu-requests-equal-limits': 'A GPU stage requests exactly the GPUs it is limited to (nvidia.com/gpu requests = limits).',
   'gpu-off-peak': "A pipeline with GPU stages is scheduled only inside its department's off-peak window.",
   'spot-needs-fault-tolerant': 'Only stages marked faultTolerant may run on spot/preemptible nodes.',
+  'k8s-job-requests-equal-limits': 'A k8s_job requests exactly the cpu and memory it is limited to (the Guaranteed QoS class).',
+  'k8s-job-image': 'A k8s_job names a valid container image reference.',
+  'k8s-job-namespace': "The department's Kubernetes namespace is a valid DNS label.",
   'knowledge-base-ends-with-evaluation': 'A pipeline that refreshes a knowledge base ends with evaluation stages only.',
   'k8s-job-cpu-memory': '(warning) A k8s_job sets cpu and memory requests and limits, so department quotas can place it.',
   'no-sources': '(warning) A pipeline without sources cannot skip unchanged partitions: every run runs everything.',
@@ -31,12 +36,18 @@ export interface LintOptions {
   offPeakWindows?: Record<string, OffPeakWindow>;
   /** Default 01:00–05:00. */
   offPeak?: OffPeakWindow;
+  /** Department → Kubernetes namespace of its k8s_job stages; default `tandem-<department>`. */
+  namespaceFor?: NamespaceResolver;
 }
 
 export const defaultOffPeak: OffPeakWindow = { start: '01:00', end: '05:00' };
 
-export function lintOptionsFrom(config: Pick<TandemConfig, 'pipelines'>): LintOptions {
-  return { offPeak: config.pipelines.offPeak, offPeakWindows: config.pipelines.offPeakByDepartment };
+export function lintOptionsFrom(config: Pick<TandemConfig, 'pipelines' | 'kubernetes'>): LintOptions {
+  return {
+    offPeak: config.pipelines.offPeak,
+    offPeakWindows: config.pipelines.offPeakByDepartment,
+    namespaceFor: (department) => namespaceFor(department, config.kubernetes.namespacePrefix),
+  };
 }
 
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
@@ -70,6 +81,13 @@ export function lintPipeline(spec: PipelineSpec, options: LintOptions = {}): Fin
     if (gpu && gpu.requests !== gpu.limits) {
       add('error', 'gpu-requests-equal-limits', `stages[${i}].resources.gpu`, `limits must equal requests (requests ${gpu.requests}, limits ${gpu.limits})`);
     }
+    for (const [resource, pair] of [['cpu', cpu], ['memory', memory]] as const) {
+      if (pair && quantityValue(pair.requests) !== quantityValue(pair.limits)) {
+        add('error', 'k8s-job-requests-equal-limits', `stages[${i}].resources.${resource}`, `limits must equal requests (requests ${pair.requests}, limits ${pair.limits})`);
+      }
+    }
+    const imageProblem = imageReferenceProblem(stage.image);
+    if (imageProblem) add('error', 'k8s-job-image', `stages[${i}].image`, `"${stage.image}" ${imageProblem}`);
     if (spot && !faultTolerant) {
       add('error', 'spot-needs-fault-tolerant', `stages[${i}].resources.spot`, 'spot nodes may be reclaimed at any time: set faultTolerant: true (the job survives a restart) or spot: false');
     }
@@ -78,6 +96,14 @@ export function lintPipeline(spec: PipelineSpec, options: LintOptions = {}): Fin
       add('warning', 'k8s-job-cpu-memory', `stages[${i}].resources`, `no ${missing} requests/limits: the department's ResourceQuota may refuse the job or it may be evicted under pressure`);
     }
   });
+
+  if (spec.stages.some((s) => s.kind === 'k8s_job')) {
+    const namespace = (options.namespaceFor ?? namespaceFor)(spec.department);
+    const valid = dnsLabelSchema.safeParse(namespace);
+    if (!valid.success) {
+      add('error', 'k8s-job-namespace', 'department', `the k8s_job stages would run in namespace "${namespace}", which ${valid.error.issues[0]!.message}`);
+    }
+  }
 
   const gpuStages = spec.stages.filter(usesGpu);
   if (gpuStages.length > 0 && spec.schedule) {

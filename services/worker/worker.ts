@@ -16,7 +16,7 @@ import { ConfigError, loadConfig, type TandemConfig } from '../../shared/config.
 import { failureConverterPath, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { connectNativeTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { openStore } from '../../shared/store/open-store.ts';
-import { createActivities } from './activities/index.ts';
+import { createActivities, jobRunnerOf } from './activities/index.ts';
 import { locateWorkflowBundle } from './bundle.ts';
 import { startWorkerHealthServer, type WorkerHealthServer } from './health.ts';
 
@@ -85,7 +85,15 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
       return fail((err as Error).message);
     }
   })();
-  const activities = createActivities({ store, config });
+  const jobRunner = (() => {
+    try {
+      return jobRunnerOf(config);
+    } catch (err) {
+      // TANDEM_JOBS_RUNNER=kubernetes without a usable kubeconfig: say so instead of failing every job.
+      return fail((err as Error).message);
+    }
+  })();
+  const activities = createActivities({ store, config, jobRunner });
   const { address, namespace, taskQueue } = config.temporal;
   const connection = await connectNativeTemporal(config).catch((err: unknown) =>
     fail(`Temporal at ${address} is not reachable (${describeTemporalError(err)}); start it or fix TANDEM_TEMPORAL_ADDRESS`),
@@ -124,6 +132,8 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
     await connection.close();
     await store.close();
     await health?.close();
+    // The Kubernetes runner's watches would keep the process alive.
+    await jobRunner.close?.();
   }
   logger.info('worker stopped');
 }

@@ -4,6 +4,8 @@
  * workflow only names the job — the input's name plus a suffix from the workflow id, stable
  * across retries and unique per workflow — and lets the activity watch it; a workflow
  * cancellation cancels the activity, which stops and cleans up the job before the workflow ends.
+ * The job's owner (workflow id, department from the memo every tandem flow carries) labels the
+ * Kubernetes Job and picks its namespace.
  */
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobActivities } from '../../services/worker/activities/jobs.ts';
@@ -23,6 +25,8 @@ export function jobSuffix(workflowId: string): string {
 }
 
 export async function gpuBatchWorkflow(input: GpuBatchInput): Promise<GpuBatchResult> {
-  const name = `${input.name}-${jobSuffix(workflowInfo().workflowId)}`;
-  return runJob({ ...input, name });
+  const { workflowId, memo } = workflowInfo();
+  const name = `${input.name}-${jobSuffix(workflowId)}`;
+  const department = typeof memo?.department === 'string' ? memo.department : 'unassigned';
+  return runJob({ ...input, name, owner: { workflowId, department } });
 }
