@@ -14,7 +14,7 @@
  * password (scram-sha-256), so another local user cannot walk in.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -260,9 +260,19 @@ export async function createDatabase(adminUrl: string, name: string): Promise<st
 
 // --- the launcher's PostgreSQL (`npm start -- --profile cluster`) --------------------------------
 
-export function launcherPostgresPaths(stateDir: string) {
+/**
+ * Where the launcher's cluster lives: `<state dir>/postgres` (the password, and the data dir). As
+ * root the server runs as another user, who cannot enter a state dir that is private to root (it
+ * is 0700, and often inside root's 0700 home), and opening it up would expose the SQLite file and
+ * the keyring beside it: so the data dir is then `/var/lib/tandem-pg/<hash of the state dir>`,
+ * owned by that user, and only the password stays in the state dir.
+ */
+export function launcherPostgresPaths(stateDir: string, runAsOther = serverUser().uid !== process.getuid?.()) {
   const root = path.join(stateDir, 'postgres');
-  return { root, dataDir: path.join(root, 'data'), passwordFile: path.join(root, 'password') };
+  const dataDir = runAsOther
+    ? path.join('/var/lib', serviceUser, createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 16))
+    : path.join(root, 'data');
+  return { root, dataDir, passwordFile: path.join(root, 'password') };
 }
 
 /** The store's database on the launcher's cluster, once `postgresPrepareSteps` have created it. */
@@ -279,9 +289,10 @@ export function postgresPrepareSteps(stateDir: string): PrepareStep[] {
       name: 'creating the PostgreSQL cluster (first start only)',
       run: async (context) => {
         if (existsSync(paths.passwordFile)) return;
-        mkdirSync(paths.root, { recursive: true, mode: 0o755 });
+        mkdirSync(paths.root, { recursive: true, mode: 0o700 });
         // An interrupted initdb leaves a partial data dir; the password file is written only after.
         rmSync(paths.dataDir, { recursive: true, force: true });
+        mkdirSync(path.dirname(paths.dataDir), { recursive: true, mode: 0o755 });
         const { password } = await initCluster(paths.dataDir, { signal: context?.signal });
         // The store's database, made before the server first runs: single-user mode reads SQL on stdin.
         const [command, args] = asUser(serverUser(), path.join(postgresBinDir(), 'postgres'), ['--single', '-D', paths.dataDir, 'postgres']);
