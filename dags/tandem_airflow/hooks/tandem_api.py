@@ -12,8 +12,10 @@ Two sides, one hook:
   reports of a pipeline's outcome (a partition's failure, a DAG run's end), which ride out a
   restart the same way;
 - async (``httpx.AsyncClient``), for triggers, which must not block the triggerer's event loop:
-  ``async_session()`` gives one client for a trigger's whole wait, with the hand-off long poll
-  (retried with capped backoff, without limit, while the API is unreachable) and the XCom write.
+  ``async_session()`` gives the hand-off long poll (retried with capped backoff, without limit,
+  while the API is unreachable) and the XCom write over the one client its event loop shares
+  (``shared_async_client``): a triggerer with a thousand waiting hand-offs holds one connection
+  pool and one TLS context, not a thousand.
 
 Callers get parsed JSON or one of two errors: ``TandemApiUnreachable`` (connection refused, reset,
 timed out …, after whatever retrying the call does) and ``TandemApiStatusError`` (an HTTP answer
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
@@ -41,6 +44,11 @@ if TYPE_CHECKING:
 
 #: Pauses before the 2nd … 6th attempt of a hand-off start while the API restarts (~30 s in all).
 START_RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+#: No cap on connections: every waiting trigger holds one long poll open at a time, and a pool
+#: capped below the number of waiting triggers would queue polls until they time out. Idle
+#: connections are kept for reuse by the next poll (each trigger polls again at once).
+SHARED_CLIENT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=60.0)
 
 
 class TandemApiConnectionError(ValueError):
@@ -188,6 +196,31 @@ def _status_error(response: httpx.Response) -> TandemApiStatusError:
 def _transport_problem(err: httpx.TransportError) -> str:
     detail = str(err)
     return f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+
+
+#: Event loop → connection settings → its client. Weak on the loop: a closed and dropped loop
+#: takes its clients along (their connections belong to that loop and cannot be used elsewhere).
+_shared_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TandemApiSettings, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_async_client(settings: TandemApiSettings) -> httpx.AsyncClient:
+    """
+    The ``httpx.AsyncClient`` every trigger of the running event loop uses for these settings.
+
+    One client per trigger cost the triggerer about 0.6 MiB per waiting hand-off (each client
+    builds its own TLS context and connection pool); shared, a waiting trigger costs its open
+    connection. Never closed by a trigger: it lives as long as its loop (the triggerer's, for the
+    process's life). Timeouts are per request, so triggers with different waits share it too.
+    """
+    loop = asyncio.get_running_loop()
+    clients = _shared_clients.setdefault(loop, {})
+    client = clients.get(settings)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(base_url=settings.base_url, headers=settings.headers, limits=SHARED_CLIENT_LIMITS)
+        clients[settings] = client
+    return client
 
 
 def _fingerprint_sources(fingerprints: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -358,18 +391,21 @@ class TandemApiHook(BaseHook):
 
     @contextlib.asynccontextmanager
     async def async_session(self) -> AsyncIterator[AsyncTandemApiSession]:
-        """One ``httpx.AsyncClient`` (one connection pool) for a trigger's whole wait."""
+        """The async calls over the event loop's shared client (``shared_async_client``), with this hook's timeout."""
         settings = await self.aget_conn()
-        async with httpx.AsyncClient(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout) as client:
-            yield AsyncTandemApiSession(self, client)
+        yield AsyncTandemApiSession(self, shared_async_client(settings), timeout=self.timeout)
 
 
 class AsyncTandemApiSession:
-    """The async calls of ``TandemApiHook``, bound to one open client (see ``async_session``)."""
+    """
+    The async calls of ``TandemApiHook``, bound to an open client (see ``async_session``); each
+    request carries ``timeout``, so one shared client serves callers with different waits.
+    """
 
-    def __init__(self, hook: TandemApiHook, client: httpx.AsyncClient) -> None:
+    def __init__(self, hook: TandemApiHook, client: httpx.AsyncClient, timeout: float | None = None) -> None:
         self.hook = hook
         self.client = client
+        self.timeout = hook.timeout if timeout is None else timeout
 
     async def wait_for_handoff(
         self,
@@ -409,7 +445,7 @@ class AsyncTandemApiSession:
     async def _poll_once(self, path: str, wait_ms: int) -> tuple[str | None, HandoffState | None]:
         """``(problem, None)`` when the poll should be retried later, else ``(None, state)``."""
         try:
-            response = await self.client.get(path, params={"waitMs": wait_ms})
+            response = await self.client.get(path, params={"waitMs": wait_ms}, timeout=self.timeout)
         except httpx.TransportError as err:  # refused, reset, DNS, timeout
             return _transport_problem(err), None
         status = response.status_code
@@ -422,6 +458,22 @@ class AsyncTandemApiSession:
         except ValueError:
             return f"HTTP 200 without JSON: {response.text[:100]!r}", None
 
+    async def start_handoff(self, body: Mapping[str, Any]) -> HandoffState:
+        """
+        ``POST /v1/handoffs`` (start or attach), one attempt: the trigger that starts a task from
+        the triggerer hands every failure to a worker, whose ``execute`` retries and sorts them.
+
+        :raises TandemApiUnreachable: no answer.
+        :raises TandemApiStatusError: any answer but 200/201.
+        """
+        try:
+            response = await self.client.post("/v1/handoffs", json=dict(body), timeout=self.timeout)
+        except httpx.TransportError as err:
+            raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
+        if response.status_code not in (200, 201):
+            raise _status_error(response)
+        return response.json()
+
     async def publish_handoff_result(self, handoff_id: str) -> None:
         """
         ``POST /v1/handoffs/{id}/xcom``: the control API writes a succeeded hand-off's result as its
@@ -432,7 +484,7 @@ class AsyncTandemApiSession:
         :raises TandemApiStatusError: any answer but 200.
         """
         try:
-            response = await self.client.post(f"{handoff_path(handoff_id)}/xcom")
+            response = await self.client.post(f"{handoff_path(handoff_id)}/xcom", timeout=self.timeout)
         except httpx.TransportError as err:
             raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
         if response.status_code != 200:
