@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three vitest tiers, named by what they start (run-all.ts runs them, plus the static checks and
+// Five vitest tiers, named by what they start (run-all.ts runs them, plus the static checks and
 // pytest, and sums every tier):
 // - `unit`: beside the code; starts nothing. The generator's test runs Airflow's DagBag from .venv
 //   over the files it generates, in-process, with no Airflow server.
@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config';
 //   test server from .venv: the time-skipping test server (24 h timers in milliseconds) or the dev
 //   server in memory on a random port (test/support/temporal-test-env.ts refuses to start either
 //   in any other tier, so this description stays true).
+// - `postgres`: beside the code, files named `*.postgres.test.ts`; one PostgreSQL server per run
+//   (Debian's, initdb in a temporary dir, as an unprivileged user: test/support/postgres-setup.ts),
+//   a fresh database per test.
 // - `kubernetes`: beside the code, files named `*.kubernetes.test.ts`; one local Kubernetes per run
 //   (etcd, kube-apiserver, controller-manager, scheduler, kwok: deploy/dev/kubernetes) started by
 //   test/support/kubernetes-global-setup.ts; its files may also start a Temporal test server.
@@ -16,6 +19,7 @@ import { defineConfig } from 'vitest/config';
 //   test/support/global-setup.ts; the hand-off fault drills boot a second one of their own.
 const besideTheCode = ['shared', 'services', 'workflows', 'deploy', 'bench', 'bin'].map((dir) => `${dir}/**/*.test.ts`);
 const startsTemporal = '**/*.temporal.test.ts';
+const needsPostgres = '**/*.postgres.test.ts';
 const startsKubernetes = '**/*.kubernetes.test.ts';
 
 export default defineConfig({
@@ -25,7 +29,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [...besideTheCode, 'test/support/**/*.test.ts'],
-          exclude: ['**/node_modules/**', startsTemporal, startsKubernetes],
+          exclude: ['**/node_modules/**', startsTemporal, needsPostgres, startsKubernetes],
           provide: { tier: 'unit' },
           testTimeout: 30_000,
           hookTimeout: 60_000,
@@ -36,6 +40,16 @@ export default defineConfig({
           name: 'temporal',
           include: besideTheCode.map((glob) => glob.replace('*.test.ts', '*.temporal.test.ts')),
           provide: { tier: 'temporal' },
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'postgres',
+          include: besideTheCode.map((glob) => glob.replace('*.test.ts', '*.postgres.test.ts')),
+          globalSetup: ['test/support/postgres-setup.ts'],
+          provide: { tier: 'postgres' },
           testTimeout: 30_000,
           hookTimeout: 120_000,
         },

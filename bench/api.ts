@@ -40,13 +40,13 @@ import { prebuildWorkflowBundle } from '../services/worker/bundle.ts';
 import { percentile } from './measure.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
-interface LoadResult {
+export interface LoadResult {
   rps: number;
   p99: number;
 }
 
 /** autocannon in its own process, so the load generator does not share the API's event loop. */
-function load(url: string, headers: Record<string, string>, seconds: number): Promise<LoadResult> {
+export function load(url: string, headers: Record<string, string>, seconds: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const args = ['-c', '10', '-d', String(seconds), '-j'];
     for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`);
@@ -63,7 +63,7 @@ function load(url: string, headers: Record<string, string>, seconds: number): Pr
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function apiBenchmark({ quick }: { quick: boolean }): Promise<Figure[]> {
   const seconds = quick ? 3 : 10;

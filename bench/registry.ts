@@ -11,6 +11,7 @@ import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
 import { startupBenchmark } from './startup.ts';
 import { tenantsBenchmark } from './tenants.ts';
+import { storeBenchmark } from './store.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
@@ -24,6 +25,7 @@ export const benchmarks: Record<string, Benchmark> = {
   fingerprint: fingerprintBenchmark,
   console: consoleBenchmark,
   api: apiBenchmark,
+  store: storeBenchmark,
   k8s: k8sBenchmark,
   tenants: tenantsBenchmark,
 };

@@ -33,6 +33,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { TANDEM_STATE_DIR: 'state' }, cwd: dir }).stateDir).toBe(path.join(dir, 'state'));
   });
 
+  it('takes a PostgreSQL database URL for the store, and refuses any other kind naming the variable', () => {
+    const dir = tmp();
+    const url = 'postgres://tandem:pw@db.example:5432/tandem';
+    expect(loadConfig({ env: { TANDEM_STATE_DIR: dir }, cwd: dir }).database).toEqual({ port: 5433 });
+    expect(loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_DATABASE_URL: url }, cwd: dir }).database.url).toBe(url);
+    expect(() => loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_DATABASE_URL: 'mysql://db/tandem' }, cwd: dir })).toThrow(
+      /database\.url \(TANDEM_DATABASE_URL\): must be a postgres:\/\/ \(or postgresql:\/\/\) URL/,
+    );
+  });
+
   it('rejects an invalid port naming the variable', () => {
     const dir = tmp();
     expect(() => loadConfig({ env: { TANDEM_STATE_DIR: dir, TANDEM_API_PORT: '70000' }, cwd: dir })).toThrow(

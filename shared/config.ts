@@ -147,6 +147,28 @@ export const tandemConfigSchema = z
       })
       .strict()
       .prefault({}),
+    database: z
+      .object({
+        url: setting(
+          z
+            .string()
+            .url()
+            .refine((url) => /^postgres(ql)?:\/\//.test(url), 'must be a postgres:// (or postgresql://) URL'),
+          {
+            env: 'TANDEM_DATABASE_URL',
+            unset: 'SQLite file `<state dir>/tandem.db`',
+            description:
+              'PostgreSQL for the store, `postgres://user:password@host:port/database`, so several API and worker replicas share it; the schema is migrated by `node deploy/store/migrate.ts` (the launcher runs it), not by the API or the worker',
+          },
+        ),
+        port: setting(port, {
+          env: 'TANDEM_DATABASE_PORT',
+          default: 5433,
+          description: "port of the PostgreSQL `npm start -- --profile cluster` runs (its data in `<state dir>/postgres`); unused when a database URL is set",
+        }),
+      })
+      .strict()
+      .prefault({}),
     adminKey: setting(z.string().min(16, 'must be at least 16 characters'), {
       env: 'TANDEM_ADMIN_KEY',
       unset: 'generated',

@@ -79,3 +79,21 @@ if ! command -v chromium >/dev/null 2>&1; then
     say "note: chromium is not installed; the console's browser tests and \`npm run screenshots\` need it: sudo apt-get install -y chromium"
   fi
 fi
+
+# --- PostgreSQL (the postgres test tier, `npm start -- --profile cluster`) ---------------------
+# Debian's server, as for chromium: the binaries under /usr/lib/postgresql/<major>/bin are the
+# stamp. Only the binaries are used: deploy/dev/postgres.ts runs clusters of its own (initdb in a
+# temporary or state dir, as an unprivileged user); the cluster the package may create is unused.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    t0=$(now)
+    say "installing postgresql with apt-get (for the postgres test tier and --profile cluster; ~1 min)…"
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; then
+      say "postgresql installed in $(( $(now) - t0 )) s"
+    else
+      say "warning: installing postgresql failed; the postgres test tier and --profile cluster will not run" >&2
+    fi
+  else
+    say "note: PostgreSQL is not installed; the postgres test tier and \`npm start -- --profile cluster\` need it: sudo apt-get install -y postgresql"
+  fi
+fi

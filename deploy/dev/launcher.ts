@@ -6,10 +6,11 @@
  * are applied, or running — stops every process started so far, then exits; a second Ctrl-C
  * kills them at once. The handlers are installed before anything starts.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { ConfigError, configSettings, loadConfig, otherVariables } from '../../shared/config.ts';
 import { applyExampleOnStart } from './example-pipeline.ts';
-import { startStack, type StackHandle } from './stack.ts';
+import { describeDatabaseUrl } from '../../shared/store/postgres-store.ts';
+import { stackProfiles, startStack, type StackHandle, type StackProfile } from './stack.ts';
 import { handleStopSignals, StackError } from './supervisor.ts';
 
 /** The declared variables, one a line: name, meaning, default (README's table, without Markdown). */
@@ -29,11 +30,14 @@ const program = new Command('tandem-start')
   .description('Start the embedded tandem stack: Temporal dev server, Airflow 3, the tandem worker and the control API.')
   .addHelpText(
     'after',
-    `\nWith --with-kubernetes the local Kubernetes (etcd, kube-apiserver, controller-manager, scheduler and kwok with simulated GPU nodes; built once, ~10 min cold) starts first, and gpu.batch flows and k8s_job stages run as Jobs on it.\n\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
+    `\nWith --profile cluster the store is on PostgreSQL: Debian's server starts first (data in <state dir>/postgres, port TANDEM_DATABASE_PORT), or the one TANDEM_DATABASE_URL names is used; the launcher migrates it, then the API and the worker use it.\n\nWith --with-kubernetes the local Kubernetes (etcd, kube-apiserver, controller-manager, scheduler and kwok with simulated GPU nodes; built once, ~10 min cold) starts first, and gpu.batch flows and k8s_job stages run as Jobs on it.\n\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
   )
   .option('--with-kubernetes', 'also start the local Kubernetes and run batch jobs on it', false)
+  .addOption(
+    new Option('--profile <name>', 'embedded: all state in files of the state dir; cluster: the store on PostgreSQL').choices(stackProfiles).default('embedded'),
+  )
   .parse();
-const options = program.opts<{ withKubernetes: boolean }>();
+const options = program.opts<{ withKubernetes: boolean; profile: StackProfile }>();
 
 const progress = (line: string) => console.log(`[tandem] ${line}`);
 
@@ -48,6 +52,7 @@ function printReady(stack: StackHandle): void {
     `  API docs         ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)`,
     `  Airflow UI       ${config.airflow.url}   (user ${stack.credentials.airflow.adminUser})`,
     `  Temporal UI      ${temporalUi}`,
+    `  Store            ${config.database.url ? `PostgreSQL ${describeDatabaseUrl(config.database.url)}` : `SQLite ${config.stateDir}/tandem.db`}`,
     ...(stack.kubernetes ? [`  Kubernetes       ${stack.kubernetes.server}   (KUBECONFIG=${stack.kubernetes.kubeconfigPath})`] : []),
     `  Credentials      ${stack.credentialsFile}   (admin API key, Airflow password)`,
     `  Logs             ${config.stateDir}/logs/`,
@@ -83,7 +88,7 @@ async function main(): Promise<void> {
   let stack: StackHandle;
   try {
     // The signal reaches the supervisor, which stops whatever has started and is starting.
-    stack = await startStack(config, progress, { signal, withKubernetes: options.withKubernetes });
+    stack = await startStack(config, progress, { signal, withKubernetes: options.withKubernetes, profile: options.profile });
   } catch (err) {
     if (signal.aborted) {
       progress('stopped');

@@ -16,6 +16,8 @@ import type { PrepareStep, ProcessSpec } from './process-spec.ts';
 import { StackError, StackInterrupted, Supervisor, type ProgressLog } from './supervisor.ts';
 import { probeAirflow, probeTemporal } from './external-probes.ts';
 import { buildStep, freeKubernetesPorts, localKubernetesPlan, type LocalKubernetesPlan } from './kubernetes/cluster.ts';
+import { launcherPostgresUrl, postgresPrepareSteps, postgresProcess } from './postgres.ts';
+import { openStore } from '../../shared/store/open-store.ts';
 
 export interface StackHandle {
   config: TandemConfig;
@@ -89,6 +91,10 @@ export function stackPlan(
   } else {
     prepare.push({ name: `checking Airflow at ${config.airflow.url}`, run: () => probeAirflow(config) });
   }
+  if (config.database.url) {
+    // The API and the worker refuse a PostgreSQL schema older than their code: it moves here, once.
+    prepare.push({ name: 'migrating the tandem store on PostgreSQL', run: () => migrateStore(config) });
+  }
   prepare.push({ name: 'building workflow bundle', run: async () => void (await prebuildWorkflowBundle()) });
   // With the local Kubernetes, batch jobs run as Jobs on it: the worker gets its kubeconfig.
   const worker = workerProcess(config);
@@ -104,6 +110,22 @@ export function stackPlan(
   return { prepare, waves: [...(kubernetes?.waves ?? []), ...tandemWaves], finish: kubernetes ? [kubernetes.seed] : [] };
 }
 
+async function migrateStore(config: TandemConfig): Promise<void> {
+  try {
+    await (await openStore(config, { migrate: true })).close();
+  } catch (err) {
+    throw new StackError((err as Error).message, { cause: err });
+  }
+}
+
+/**
+ * The stack's profiles: `embedded` (the default) keeps every piece of state in files of the state
+ * dir; `cluster` runs the store on PostgreSQL — Debian's server in <state dir>/postgres on
+ * `database.port`, or the one `TANDEM_DATABASE_URL` names — as replicas would share it.
+ */
+export const stackProfiles = ['embedded', 'cluster'] as const;
+export type StackProfile = (typeof stackProfiles)[number];
+
 export interface StartOptions {
   /**
    * Aborting it stops the stack at whatever point it has reached (preparing, a wave starting, or
@@ -116,6 +138,8 @@ export interface StartOptions {
    * the worker's job runner at it (`npm start -- --with-kubernetes`).
    */
   withKubernetes?: boolean;
+  /** `cluster`: the store on PostgreSQL (see `stackProfiles`). */
+  profile?: StackProfile;
 }
 
 export async function startStack(config: TandemConfig, progress: ProgressLog, options: StartOptions = {}): Promise<StackHandle> {
@@ -133,6 +157,15 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
   };
   let kubernetes: LocalKubernetesPlan | undefined;
   try {
+    if (options.profile === 'cluster' && !config.database.url) {
+      // First, like the engines' own databases would be: the migration (a prepare step of the
+      // plan) and then the API and the worker need it answering.
+      const postgres = postgresProcess(config.stateDir, config.database.port);
+      await supervisor.preflight([postgres]);
+      await supervisor.prepare(postgresPrepareSteps(config.stateDir));
+      await supervisor.start(postgres);
+      config = { ...config, database: { ...config.database, url: launcherPostgresUrl(config.stateDir, config.database.port) } };
+    }
     if (options.withKubernetes) {
       // Before the preflight: it checks that the binaries the build makes exist.
       await supervisor.prepare([buildStep()]);

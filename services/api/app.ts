@@ -93,7 +93,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   });
 
   // Framework add-ons first: rate limiting and OpenAPI only see routes registered after them.
-  await app.register(rateLimitPlugin, { perMinute: config.api.rateLimitPerMinute });
+  await app.register(rateLimitPlugin, { perMinute: config.api.rateLimitPerMinute, counter: deps.store.rateLimits });
   // Before every route: it documents each route's standard problems, refuses unread bodies and
   // knows every path for 405.
   await app.register(contractPlugin);

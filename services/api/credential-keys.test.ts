@@ -28,6 +28,18 @@ describe('seedCredentialKeys', () => {
     expect(await store.listApiKeys()).toHaveLength(2);
   });
 
+  it('two API processes seeding at once add each key once, and both start', async () => {
+    const credentials = generateCredentials();
+    const other = openSqliteStore(path.join(dir, 'tandem.db'));
+    try {
+      const [a, b] = await Promise.all([seedCredentialKeys(store, credentials), seedCredentialKeys(other, credentials)]);
+      expect([...a, ...b].filter((k) => k.created)).toHaveLength(2);
+      expect(await store.listApiKeys()).toHaveLength(2);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('does not bring back a key an admin revoked', async () => {
     const credentials = generateCredentials();
     await seedCredentialKeys(store, credentials);

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, statePaths } from '../../shared/config.ts';
 import { readCredentials } from '../../shared/credentials.ts';
 import { clientDataConverter, payloadCodecFor } from '../../shared/payload-codec.ts';
-import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
+import { openStore } from '../../shared/store/open-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { AirflowClient } from '../airflow/client.ts';
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   let store: Store | undefined;
   let app: FastifyInstance | undefined;
   try {
-    store = openSqliteStore(paths.store);
+    // PostgreSQL is migrated by deploy/store/migrate.ts, never by a replica as it starts.
+    store = await openStore(config, { migrate: false });
     await seedCredentialKeys(store, credentials);
     // Same keyring as the worker: what the API starts is encrypted, what it reads back is decrypted.
     const dataConverter = clientDataConverter(payloadCodecFor(config));

@@ -12,10 +12,10 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { Runtime, Worker, makeTelemetryFilterString, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
-import { ConfigError, loadConfig, statePaths, type TandemConfig } from '../../shared/config.ts';
+import { ConfigError, loadConfig, type TandemConfig } from '../../shared/config.ts';
 import { failureConverterPath, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { connectNativeTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
-import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
+import { openStore } from '../../shared/store/open-store.ts';
 import { createActivities, jobRunnerOf } from './activities/index.ts';
 import { locateWorkflowBundle } from './bundle.ts';
 import { startWorkerHealthServer, type WorkerHealthServer } from './health.ts';
@@ -72,19 +72,15 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
     );
   }
 
+  // The same store as the API: the SQLite file (WAL mode), or PostgreSQL, which only
+  // deploy/store/migrate.ts migrates. Opened before anything is written: a store it cannot use (unreachable, a schema
+  // of another version) stops the worker before it writes anything, the keyring file included.
+  const store = await openStore(config, { migrate: false }).catch((err: Error) => fail(err.message));
   const bundle = await locateWorkflowBundle().catch((err: Error) => fail(err.message));
-  // Keys first: a worker that cannot decrypt must not poll (it would fail every task it takes).
+  // Then the keys: a worker that cannot decrypt must not poll (it would fail every task it takes).
   const payloadCodec = (() => {
     try {
       return payloadCodecFor(config);
-    } catch (err) {
-      return fail((err as Error).message);
-    }
-  })();
-  // The same store file as the API: audit log and reviewer inbox (WAL mode, so both can write).
-  const store = (() => {
-    try {
-      return openSqliteStore(statePaths(config.stateDir).store);
     } catch (err) {
       return fail((err as Error).message);
     }

@@ -1,13 +1,53 @@
 /**
  * Schema migrations of the SQLite store, in order. Append only: a released migration is never
  * edited or removed, because databases in the field have already run it (the runner checks that
- * the names of applied versions still match, to catch exactly that mistake).
+ * the names of applied versions still match, to catch exactly that mistake). Each one has its
+ * PostgreSQL dialect, same version and name, in postgres/migrations.ts.
  */
 export interface Migration {
   /** 1, 2, 3, … without gaps. */
   version: number;
   name: string;
   sql: string;
+}
+
+/** A programming error in a migration list, thrown before any database is touched. */
+export function assertWellFormed(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(`store migrations must be numbered 1, 2, 3… in order; found version ${m.version} at position ${i + 1}`);
+    }
+  });
+}
+
+/**
+ * Why a store's applied migrations cannot be used by this code, as the sentence to show (`where`
+ * names the store); undefined when they can (equal, or a prefix the runner may complete). Both
+ * stores ask it, so they refuse the same things with the same words.
+ */
+export function appliedMigrationsProblem(
+  where: string,
+  applied: readonly { version: number; name: string }[],
+  migrations: readonly Migration[],
+): string | undefined {
+  const latestKnown = migrations.at(-1)?.version ?? 0;
+  const newest = applied.at(-1)?.version ?? 0;
+  if (newest > latestKnown) {
+    return (
+      `${where} has schema version ${newest}, newer than this tandem knows (${latestKnown}); ` +
+      `it was migrated by a newer tandem — run that version, or restore a backup made before the upgrade`
+    );
+  }
+  for (const row of applied) {
+    const known = migrations[row.version - 1];
+    if (known?.name !== row.name) {
+      return (
+        `${where} applied migration ${row.version} "${row.name}", but this tandem calls it ` +
+        `"${known?.name ?? '(missing)'}"; the database and the code disagree about the schema`
+      );
+    }
+  }
+  return undefined;
 }
 
 export const migrations: readonly Migration[] = [
@@ -320,6 +360,22 @@ export const migrations: readonly Migration[] = [
         cluster_state     TEXT NOT NULL,
         cluster_at        TEXT,
         cluster_message   TEXT
+      ) STRICT;
+    `,
+  },
+  {
+    version: 12,
+    name: 'rate_limit_windows',
+    // Request counts per client and fixed window, which the PostgreSQL store keeps so API replicas
+    // share one limit. The SQLite store counts in the API process instead (a commit per request
+    // would cost an fsync each); the table is here too so that one version is one schema.
+    sql: `
+      CREATE TABLE rate_limit_windows (
+        key           TEXT NOT NULL,
+        window_ms     INTEGER NOT NULL,
+        window_start  INTEGER NOT NULL,
+        hits          INTEGER NOT NULL,
+        PRIMARY KEY (key, window_ms, window_start)
       ) STRICT;
     `,
   },

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashApiKey } from './api-key-hash.ts';
 import { migrations, type Migration } from './migrations.ts';
 import { openSqliteStore, type SqliteStore } from './sqlite-store.ts';
-import { DuplicateApiKeyError, StoreOpenError } from './store.ts';
+import { StoreOpenError, type Store } from './store.ts';
+import { storeContract } from '../../test/support/store-contract.ts';
 
 let dir: string;
 let file: string;
@@ -102,53 +103,37 @@ describe('opening and migrating', () => {
   });
 });
 
-describe('API keys', () => {
-  const newKey = (plaintext: string, name = plaintext) =>
-    ({ name, role: 'reviewer', department: 'cardiology', keyHash: hashApiKey(plaintext) }) as const;
-
-  it('finds a key by its hash and never stores the plaintext', async () => {
+describe('the SQLite file', () => {
+  it('never holds an API key in plaintext', async () => {
     const store = open();
-    const created = await store.createApiKey(newKey('tdm_key_secret-value'));
-    expect(await store.findApiKeyByHash(hashApiKey('tdm_key_secret-value'))).toEqual(created);
-    expect(await store.findApiKeyByHash(hashApiKey('other'))).toBeUndefined();
-    expect(created).toMatchObject({ role: 'reviewer', department: 'cardiology', revokedAt: null });
+    await store.createApiKey({ name: 'a', role: 'reviewer', department: 'cardiology', keyHash: hashApiKey('tdm_key_secret-value') });
+    await store.close();
     expect(readFileSync(file).includes('secret-value')).toBe(false);
   });
+});
 
-  it('rejects a second key with the same hash', async () => {
-    const store = open();
-    await store.createApiKey(newKey('k'));
-    await expect(store.createApiKey(newKey('k', 'again'))).rejects.toThrow(DuplicateApiKeyError);
+describe('store contract on SQLite', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
-
-  it('lists keys oldest first, revoked ones included', async () => {
-    let t = Date.parse('2030-01-01T00:00:00Z');
-    const store = open({ now: () => new Date((t += 1000)) });
-    const a = await store.createApiKey(newKey('a'));
-    const b = await store.createApiKey(newKey('b'));
-    await store.revokeApiKey(a.id);
-    const listed = await store.listApiKeys();
-    expect(listed.map((k) => k.id)).toEqual([a.id, b.id]);
-    expect(listed[0]?.revokedAt).not.toBeNull();
-    expect(Object.keys(listed[0]!)).not.toContain('keyHash');
-  });
-
-  it('revokes idempotently, keeping the first revocation time', async () => {
-    let t = Date.parse('2030-01-01T00:00:00Z');
-    const store = open({ now: () => new Date((t += 1000)) });
-    const key = await store.createApiKey(newKey('a'));
-    const first = await store.revokeApiKey(key.id);
-    const second = await store.revokeApiKey(key.id);
-    expect(first?.revokedAt).toMatch(/^2030-01-01T00:00:\d\d\.000Z$/);
-    expect(second?.revokedAt).toBe(first?.revokedAt);
-    expect(await store.revokeApiKey('no-such-id')).toBeUndefined();
-    expect((await store.findApiKeyByHash(hashApiKey('a')))?.revokedAt).toBe(first?.revokedAt);
-  });
-
-  it('close is idempotent and later calls fail loudly', async () => {
-    const store = open();
-    await store.close();
-    await store.close();
-    await expect(store.ping()).rejects.toThrow();
+  storeContract({
+    async open(options) {
+      const d = mkdtempSync(path.join(os.tmpdir(), 'tandem-contract-'));
+      dirs.push(d);
+      return openSqliteStore(path.join(d, 'tandem.db'), options);
+    },
+    async reopen(store: Store, options) {
+      return openSqliteStore((store as SqliteStore).file, options);
+    },
+    async exec(store: Store, sql: string) {
+      const db = new DatabaseSync((store as SqliteStore).file);
+      try {
+        db.exec(sql);
+      } finally {
+        db.close();
+      }
+    },
+    dropAuditTriggersSql: 'DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;',
   });
 });

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { DepartmentScope, Role } from '../contracts/roles.ts';
-import { migrations as knownMigrations, type Migration } from './migrations.ts';
+import { appliedMigrationsProblem, assertWellFormed, migrations as knownMigrations, type Migration } from './migrations.ts';
 import { SqliteAuditLog } from './sqlite/audit-log.ts';
 import { SqliteReviewInbox } from './sqlite/review-inbox.ts';
 import { SqlitePipelineRegistry } from './sqlite/pipelines.ts';
@@ -22,6 +22,8 @@ import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { SqliteWebhooks } from './sqlite/webhooks.ts';
 import { SqliteTenants } from './sqlite/tenants.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
+import { ProcessRateLimits } from './rate-limits.ts';
+import type { Leadership } from './leadership.ts';
 
 export interface SqliteStoreOptions {
   /** Defaults to the migrations this code ships; tests pass their own lists. */
@@ -80,6 +82,7 @@ export class SqliteStore implements Store {
   readonly consoleSessions: SqliteConsoleSessions;
   readonly webhooks: SqliteWebhooks;
   readonly tenants: SqliteTenants;
+  readonly rateLimits: ProcessRateLimits;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -97,6 +100,12 @@ export class SqliteStore implements Store {
     this.consoleSessions = new SqliteConsoleSessions(db, now);
     this.webhooks = new SqliteWebhooks(db, now);
     this.tenants = new SqliteTenants(db, now);
+    this.rateLimits = new ProcessRateLimits(now);
+  }
+
+  leadership(): Leadership {
+    // One machine: every process leads (see Store.leadership); closed stores lead nothing.
+    return { holds: async () => this.#db.isOpen, release: async () => {} };
   }
 
   async ping(): Promise<void> {
@@ -104,6 +113,10 @@ export class SqliteStore implements Store {
   }
 
   async createApiKey(key: NewApiKey): Promise<ApiKeyRecord> {
+    return this.#createApiKey(key);
+  }
+
+  #createApiKey(key: NewApiKey): ApiKeyRecord {
     const record: ApiKeyRecord = {
       id: randomUUID(),
       name: key.name,
@@ -151,6 +164,10 @@ export class SqliteStore implements Store {
   }
 
   async getApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    return this.#getApiKey(id);
+  }
+
+  #getApiKey(id: string): ApiKeyRecord | undefined {
     const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toApiKey(row as unknown as ApiKeyRow) : undefined;
   }
@@ -160,19 +177,20 @@ export class SqliteStore implements Store {
   }
 
   async rotateApiKey(id: string, replacement: { keyHash: string; expiresAt: string | null }, oldExpiresAt: string): Promise<{ old: ApiKeyRecord; created: ApiKeyRecord } | undefined> {
+    // No await inside the transaction: another call on this connection would find it open.
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      const old = await this.getApiKey(id);
+      const old = this.#getApiKey(id);
       const now = this.#now().toISOString();
       if (!old || old.revokedAt || (old.expiresAt && old.expiresAt <= now)) {
         this.#db.exec('ROLLBACK');
         return undefined;
       }
-      const created = await this.createApiKey({ name: old.name, role: old.role, department: old.department, keyHash: replacement.keyHash, expiresAt: replacement.expiresAt });
+      const created = this.#createApiKey({ name: old.name, role: old.role, department: old.department, keyHash: replacement.keyHash, expiresAt: replacement.expiresAt });
       const expiresAt = old.expiresAt && old.expiresAt < oldExpiresAt ? old.expiresAt : oldExpiresAt;
       this.#db.prepare('UPDATE api_keys SET expires_at = ?, rotated_to = ? WHERE id = ?').run(expiresAt, created.id, id);
       this.#db.exec('COMMIT');
-      return { old: (await this.getApiKey(id))!, created };
+      return { old: this.#getApiKey(id)!, created };
     } catch (err) {
       this.#db.exec('ROLLBACK');
       throw err;
@@ -259,14 +277,6 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   return new SqliteStore(file, db, now);
 }
 
-function assertWellFormed(migrations: readonly Migration[]): void {
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1) {
-      throw new Error(`store migrations must be numbered 1, 2, 3… in order; found version ${m.version} at position ${i + 1}`);
-    }
-  });
-}
-
 function migrate(db: DatabaseSync, file: string, migrations: readonly Migration[], now: () => Date): void {
   // IMMEDIATE takes the write lock first, so when the API and the worker start together one
   // migrates and the other waits (busy_timeout), then finds nothing left to do.
@@ -281,23 +291,9 @@ function migrate(db: DatabaseSync, file: string, migrations: readonly Migration[
       version: number;
       name: string;
     }[];
-    const latestKnown = migrations.at(-1)?.version ?? 0;
+    const problem = appliedMigrationsProblem(`store ${file}`, applied, migrations);
+    if (problem) throw new StoreOpenError(problem);
     const newest = applied.at(-1)?.version ?? 0;
-    if (newest > latestKnown) {
-      throw new StoreOpenError(
-        `store ${file} has schema version ${newest}, newer than this tandem knows (${latestKnown}); ` +
-          `it was migrated by a newer tandem — run that version, or restore a backup made before the upgrade`,
-      );
-    }
-    for (const row of applied) {
-      const known = migrations[row.version - 1];
-      if (known?.name !== row.name) {
-        throw new StoreOpenError(
-          `store ${file} applied migration ${row.version} "${row.name}", but this tandem calls it ` +
-            `"${known?.name ?? '(missing)'}"; the database and the code disagree about the schema`,
-        );
-      }
-    }
     const insert = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
     for (const migration of migrations.slice(newest)) {
       db.exec(migration.sql);

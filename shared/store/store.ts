@@ -1,6 +1,7 @@
 /**
  * The control-plane store: what tandem itself remembers (API keys now; audit log, fingerprints and
- * reviews later). Implementations: SQLite for one machine (`sqlite-store.ts`), PostgreSQL later.
+ * reviews later). Implementations: SQLite for one machine (`sqlite-store.ts`), PostgreSQL for
+ * replicas (`postgres-store.ts`); `open-store.ts` opens the one the config names.
  * Methods are async even though SQLite is synchronous, so that the PostgreSQL store fits behind the
  * same interface. Pure: types and error classes only.
  */
@@ -16,6 +17,8 @@ import type { IdempotencyStore } from './idempotency.ts';
 import type { ConsoleSessionStore } from './console-sessions.ts';
 import type { WebhookStore } from './webhooks.ts';
 import type { TenantStore } from './tenants.ts';
+import type { Leadership, SingletonJob } from './leadership.ts';
+import type { RateLimitCounter } from './rate-limits.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -66,6 +69,15 @@ export interface Store {
   readonly webhooks: WebhookStore;
   /** Departments as tenants: namespace, quota, off-peak window, budgets (tenants.ts). */
   readonly tenants: TenantStore;
+  /** Request counts for the API's rate limit, shared by replicas on PostgreSQL (rate-limits.ts). */
+  readonly rateLimits: RateLimitCounter;
+
+  /**
+   * Leadership of a job one replica runs at a time (leadership.ts). Released when the store closes.
+   * On SQLite (one machine) every process holds it: the jobs are idempotent, and the lock is
+   * only what keeps many replicas from multiplying their calls.
+   */
+  leadership(job: SingletonJob): Leadership;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

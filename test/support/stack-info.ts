@@ -28,6 +28,6 @@ declare module 'vitest' {
     stack: StackInfo;
     kubernetes: KubernetesInfo;
     /** The vitest tier (project) a test file runs in; see vitest.config.ts. */
-    tier: 'unit' | 'temporal' | 'kubernetes' | 'integration';
+    tier: 'unit' | 'temporal' | 'postgres' | 'kubernetes' | 'integration';
   }
 }

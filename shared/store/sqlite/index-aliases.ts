@@ -26,16 +26,21 @@ export class SqliteIndexAliases implements IndexAliasStore {
   }
 
   async get(alias: string): Promise<IndexAlias | undefined> {
+    return this.#get(alias);
+  }
+
+  #get(alias: string): IndexAlias | undefined {
     const row = this.#db.prepare('SELECT alias, version, updated_at FROM index_aliases WHERE alias = ?').get(alias) as AliasRow | undefined;
     return row && { alias: row.alias, version: row.version, updatedAt: row.updated_at };
   }
 
   async switchTo(alias: string, version: string | null, by: { reason: string; actor: string }): Promise<IndexAlias | undefined> {
     const at = this.#now().toISOString();
-    // One transaction: the alias and its history never disagree, even with the API reading.
+    // One transaction: the alias and its history never disagree, even with the API reading. No
+    // await inside it: another call on this connection would find a transaction already open.
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      const current = (await this.get(alias))?.version ?? null;
+      const current = this.#get(alias)?.version ?? null;
       if (current !== version) {
         if (version === null) this.#db.prepare('DELETE FROM index_aliases WHERE alias = ?').run(alias);
         else
@@ -51,7 +56,7 @@ export class SqliteIndexAliases implements IndexAliasStore {
       this.#db.exec('ROLLBACK');
       throw err;
     }
-    return this.get(alias);
+    return this.#get(alias);
   }
 
   async history(alias: string): Promise<IndexAliasSwitch[]> {
