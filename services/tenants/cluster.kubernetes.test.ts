@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { until } from '../../test/support/kubernetes-container.ts';
 import { appFixture, type AppFixture } from '../../test/support/app-fixture.ts';
 import { freePorts } from '../../test/support/free-ports.ts';
 import '../../test/support/stack-info.ts';
@@ -38,15 +39,6 @@ const objects = async () => ({
   limits: await core.readNamespacedLimitRange({ name: 'tandem', namespace }),
 });
 
-const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
 
 beforeAll(async () => {
   f = await appFixture({ tenantCluster: new KubernetesTenantCluster(kc) });

@@ -2,7 +2,7 @@
  * Tenants (see shared/contracts/tenants.ts): one row per department, its spec as the admin last
  * set it, and how the last apply to the cluster went. A tenant is deleted for good: nothing else
  * in the store refers to it (workflows, keys and audit entries name the department, not the row).
- * Pure: types only.
+ * Pure: types and the row mapper both stores share.
  */
 import type { ClusterApplyStatus, TenantSpec } from '../contracts/tenants.ts';
 
@@ -41,4 +41,30 @@ export class NamespaceTakenError extends Error {
     this.namespace = namespace;
     this.department = department;
   }
+}
+
+/** A `tenants` row as both stores read it (same columns in SQLite and PostgreSQL). */
+export interface TenantRow {
+  department: string;
+  namespace: string;
+  spec: string;
+  created_at: string;
+  updated_at: string;
+  updated_by: string;
+  cluster_state: string;
+  cluster_at: string | null;
+  cluster_message: string | null;
+}
+
+export function tenantFromRow(r: TenantRow): TenantRecord {
+  return {
+    department: r.department,
+    namespace: r.namespace,
+    // Written only by put() from a parsed spec.
+    spec: JSON.parse(r.spec) as TenantSpec,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    updatedBy: r.updated_by,
+    cluster: { state: r.cluster_state as ClusterApplyStatus['state'], at: r.cluster_at, message: r.cluster_message },
+  };
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test/support/kubernetes-container.ts';
 import { startLocalKubernetes, type LocalKubernetes } from './cluster.ts';
 
 let cluster: LocalKubernetes;
@@ -18,15 +19,6 @@ let batch: k8s.BatchV1Api;
 let objects: k8s.KubernetesObjectApi;
 const namespace = 'kueue-dept';
 
-const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
 
 function queuedJob(name: string, gpus: number): k8s.V1Job {
   const resources = { cpu: '1', memory: '1Gi', 'nvidia.com/gpu': String(gpus) };

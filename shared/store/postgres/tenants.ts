@@ -1,33 +1,8 @@
 /** Tenants in PostgreSQL (see ../tenants.ts). */
 import type pg from 'pg';
 import type { ClusterApplyStatus, TenantSpec } from '../../contracts/tenants.ts';
-import { NamespaceTakenError, type TenantRecord, type TenantStore } from '../tenants.ts';
+import { NamespaceTakenError, tenantFromRow, type TenantRecord, type TenantRow, type TenantStore } from '../tenants.ts';
 import { inTransaction, sqlState, uniqueViolation } from './sql.ts';
-
-interface TenantRow {
-  department: string;
-  namespace: string;
-  spec: string;
-  created_at: string;
-  updated_at: string;
-  updated_by: string;
-  cluster_state: string;
-  cluster_at: string | null;
-  cluster_message: string | null;
-}
-
-function recordOf(r: TenantRow): TenantRecord {
-  return {
-    department: r.department,
-    namespace: r.namespace,
-    // Written only by put() from a parsed spec.
-    spec: JSON.parse(r.spec) as TenantSpec,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    updatedBy: r.updated_by,
-    cluster: { state: r.cluster_state as ClusterApplyStatus['state'], at: r.cluster_at, message: r.cluster_message },
-  };
-}
 
 export class PostgresTenants implements TenantStore {
   readonly #pool: pg.Pool;
@@ -53,7 +28,7 @@ export class PostgresTenants implements TenantStore {
            RETURNING *, (xmax = 0) AS inserted`,
           [t.department, t.namespace, JSON.stringify(t.spec), now, t.updatedBy, t.cluster.state, t.cluster.at, t.cluster.message],
         );
-        return { record: recordOf(rows[0]!), created: rows[0]!.inserted };
+        return { record: tenantFromRow(rows[0]!), created: rows[0]!.inserted };
       });
     } catch (err) {
       // Two departments claiming one namespace at the same moment: the UNIQUE constraint decides.
@@ -67,7 +42,7 @@ export class PostgresTenants implements TenantStore {
 
   async get(department: string): Promise<TenantRecord | undefined> {
     const { rows } = await this.#pool.query<TenantRow>('SELECT * FROM tenants WHERE department = $1', [department]);
-    return rows[0] ? recordOf(rows[0]) : undefined;
+    return rows[0] ? tenantFromRow(rows[0]) : undefined;
   }
 
   async list(q: { department?: string; after?: string; limit: number }): Promise<TenantRecord[]> {
@@ -77,7 +52,7 @@ export class PostgresTenants implements TenantStore {
        ORDER BY department LIMIT $3`,
       [q.department ?? null, q.after ?? null, q.limit],
     );
-    return rows.map(recordOf);
+    return rows.map(tenantFromRow);
   }
 
   async setClusterStatus(department: string, cluster: ClusterApplyStatus): Promise<void> {

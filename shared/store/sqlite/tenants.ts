@@ -1,32 +1,7 @@
 /** Tenants in SQLite (see ../tenants.ts). */
 import type { DatabaseSync } from 'node:sqlite';
 import type { ClusterApplyStatus, TenantSpec } from '../../contracts/tenants.ts';
-import { NamespaceTakenError, type TenantRecord, type TenantStore } from '../tenants.ts';
-
-interface TenantRow {
-  department: string;
-  namespace: string;
-  spec: string;
-  created_at: string;
-  updated_at: string;
-  updated_by: string;
-  cluster_state: string;
-  cluster_at: string | null;
-  cluster_message: string | null;
-}
-
-function recordOf(r: TenantRow): TenantRecord {
-  return {
-    department: r.department,
-    namespace: r.namespace,
-    // Written only by put() from a parsed spec.
-    spec: JSON.parse(r.spec) as TenantSpec,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    updatedBy: r.updated_by,
-    cluster: { state: r.cluster_state as ClusterApplyStatus['state'], at: r.cluster_at, message: r.cluster_message },
-  };
-}
+import { NamespaceTakenError, tenantFromRow, type TenantRecord, type TenantRow, type TenantStore } from '../tenants.ts';
 
 export class SqliteTenants implements TenantStore {
   readonly #db: DatabaseSync;
@@ -72,7 +47,7 @@ export class SqliteTenants implements TenantStore {
 
   async get(department: string): Promise<TenantRecord | undefined> {
     const row = this.#db.prepare('SELECT * FROM tenants WHERE department = ?').get(department) as TenantRow | undefined;
-    return row ? recordOf(row) : undefined;
+    return row ? tenantFromRow(row) : undefined;
   }
 
   async list(q: { department?: string; after?: string; limit: number }): Promise<TenantRecord[]> {
@@ -83,7 +58,7 @@ export class SqliteTenants implements TenantStore {
          ORDER BY department LIMIT :limit`,
       )
       .all({ department: q.department ?? null, after: q.after ?? null, limit: q.limit }) as unknown as TenantRow[];
-    return rows.map(recordOf);
+    return rows.map(tenantFromRow);
   }
 
   async setClusterStatus(department: string, cluster: ClusterApplyStatus): Promise<void> {
