@@ -9,6 +9,7 @@ import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
 import { startupBenchmark } from './startup.ts';
+import { workerMemoryBenchmark } from './worker-memory.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
@@ -17,6 +18,7 @@ export const benchmarks: Record<string, Benchmark> = {
   handoff: handoffBenchmark,
   'handoff-faults': handoffFaultsBenchmark,
   review: reviewBenchmark,
+  'worker-memory': workerMemoryBenchmark,
   'pipelines-generate': pipelinesGenerateBenchmark,
   'pipelines-skip': pipelinesSkipBenchmark,
   fingerprint: fingerprintBenchmark,
