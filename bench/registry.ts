@@ -8,6 +8,7 @@ import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
+import { startThroughputBenchmark } from './start-throughput.ts';
 import { startupBenchmark } from './startup.ts';
 import { workerMemoryBenchmark } from './worker-memory.ts';
 
@@ -24,4 +25,5 @@ export const benchmarks: Record<string, Benchmark> = {
   fingerprint: fingerprintBenchmark,
   console: consoleBenchmark,
   api: apiBenchmark,
+  'start-throughput': startThroughputBenchmark,
 };

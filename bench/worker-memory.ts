@@ -20,16 +20,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { configToEnv, loadConfig, statePaths, type TandemConfig } from '../shared/config.ts';
+import { loadConfig, statePaths } from '../shared/config.ts';
 import { clientDataConverter, payloadCodecFor } from '../shared/payload-codec.ts';
 import { connectTemporal } from '../shared/temporal-connection.ts';
 import { openSqliteStore } from '../shared/store/sqlite-store.ts';
 import { parseFlow, startWorkflow } from '../services/flows/start-workflow.ts';
-import { prebuildWorkflowBundle } from '../services/worker/bundle.ts';
-import { Supervisor } from '../deploy/dev/supervisor.ts';
-import { temporalPrepareSteps, temporalProcess } from '../deploy/dev/temporal.ts';
-import { workerProcess } from '../deploy/dev/worker.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
+import { startTemporal } from './engines.ts';
 import { pool, sleep } from './measure.ts';
 import { groupMemoryBytes, mib } from './process-memory.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
@@ -68,24 +65,6 @@ async function sampleMemory(pid: number): Promise<{ pss_mib: number; rss_mib: nu
   return { pss_mib: mib(median(pss)), rss_mib: mib(median(rss)) };
 }
 
-/** Temporal and the worker under one supervisor, as the dev stack starts them. */
-async function startTemporalAndWorker(config: TandemConfig): Promise<Supervisor> {
-  const paths = statePaths(config.stateDir);
-  const supervisor = new Supervisor({ host: config.host, logDir: paths.logs, progress: log });
-  const childEnv = configToEnv(config);
-  const temporal = temporalProcess(config);
-  const worker = workerProcess(config);
-  try {
-    await supervisor.prepare([...temporalPrepareSteps(config), { name: 'building workflow bundle', run: async () => void (await prebuildWorkflowBundle()) }]);
-    await supervisor.start({ ...temporal, env: { ...childEnv, ...temporal.env } });
-    await supervisor.start({ ...worker, env: { ...childEnv, ...worker.env } });
-  } catch (err) {
-    await supervisor.stop();
-    throw err;
-  }
-  return supervisor;
-}
-
 export async function workerMemoryBenchmark({ quick }: { quick: boolean }): Promise<Figure[]> {
   // Both ends of the ratio are past the workflow cache (TANDEM_WORKER_MAX_CACHED_WORKFLOWS, 250 by
   // default), so it compares a full cache with a full cache and shows what grows beside it.
@@ -95,7 +74,7 @@ export async function workerMemoryBenchmark({ quick }: { quick: boolean }): Prom
   const saved = { ...process.env };
   Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: 'warn' });
   const config = loadConfig();
-  const supervisor = await startTemporalAndWorker(config);
+  const supervisor = await startTemporal(config, log, { worker: true });
   const store = openSqliteStore(statePaths(stateDir).store);
   const db = new DatabaseSync(statePaths(stateDir).store, { readOnly: true });
   const client = await connectTemporal(config, { dataConverter: clientDataConverter(payloadCodecFor(config)) });
