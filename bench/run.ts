@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { repoRoot } from '../shared/config.ts';
+import { killAllProcessGroups } from '../deploy/dev/supervisor.ts';
 import { renderPlots } from './plots.ts';
 import { benchmarks } from './registry.ts';
 import { readResults, resultsDir, summaryMarkdown, writeSummary } from './summary.ts';
@@ -25,6 +26,15 @@ const unknown = names.filter((n) => !(n in benchmarks));
 if (unknown.length) {
   console.error(`unknown benchmark(s) ${unknown.join(', ')}; choose from ${Object.keys(benchmarks).join(', ')}`);
   process.exit(2);
+}
+// The engines a benchmark starts lead process groups of their own, which a Ctrl-C on the terminal
+// does not reach: on a stop signal they are killed with everything they forked, then the run ends.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    console.error(`[bench] ${signal}: stopping every process the benchmarks started`);
+    killAllProcessGroups();
+    process.exit(130);
+  });
 }
 let missed = 0;
 const failures: { name: string; error: string }[] = [];
