@@ -4,12 +4,14 @@ import { consoleBenchmark } from './console.ts';
 import { fingerprintBenchmark } from './fingerprint.ts';
 import { handoffBenchmark } from './handoff.ts';
 import { handoffFaultsBenchmark } from './handoff-faults.ts';
+import { k8sBenchmark } from './k8s.ts';
 import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
 import { startThroughputBenchmark } from './start-throughput.ts';
 import { startupBenchmark } from './startup.ts';
+import { tenantsBenchmark } from './tenants.ts';
 import { workerMemoryBenchmark } from './worker-memory.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
@@ -26,4 +28,6 @@ export const benchmarks: Record<string, Benchmark> = {
   console: consoleBenchmark,
   api: apiBenchmark,
   'start-throughput': startThroughputBenchmark,
+  k8s: k8sBenchmark,
+  tenants: tenantsBenchmark,
 };

@@ -11,6 +11,7 @@ import { printRecord } from './cli/output.ts';
 import { registerPipelines } from './cli/pipelines.ts';
 import { registerReviews } from './cli/reviews.ts';
 import { registerSubscriptions } from './cli/subscriptions.ts';
+import { registerTenants } from './cli/tenants.ts';
 import { registerWorkflows } from './cli/workflows.ts';
 
 export function buildCli(): Command {
@@ -55,6 +56,7 @@ Exit codes:
   registerReviews(program, global);
   registerKeys(program, global);
   registerSubscriptions(program, global);
+  registerTenants(program, global);
   return program;
 }
 

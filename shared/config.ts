@@ -224,6 +224,12 @@ export const tandemConfigSchema = z
           description:
             'workflows the worker keeps in memory between their tasks (≥ the concurrent workflow tasks); an evicted one is replayed from its history at its next event',
         }),
+        // For a kubelet's probes (deploy/k8s); the local stack's launcher needs none.
+        healthPort: setting(port, {
+          env: 'TANDEM_WORKER_HEALTH_PORT',
+          unset: 'none (no health server)',
+          description: "port of the worker's `/healthz` and `/readyz` (on `host`), for Kubernetes probes; unset, the worker serves no port",
+        }),
       })
       .strict()
       .prefault({}),
@@ -232,7 +238,59 @@ export const tandemConfigSchema = z
         offPeak: offPeakWindowSchema.prefault({}),
         offPeakByDepartment: setting(z.record(z.string(), offPeakWindowSchema), {
           default: {},
-          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above',
+          description: 'off-peak window per department, e.g. `{"radiology": {"start": "22:00", "end": "03:00"}}`; departments not listed use the one above; a tenant’s own window (`/v1/tenants`) wins over both',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    jobs: z
+      .object({
+        runner: setting(z.enum(['local', 'kubernetes']), {
+          env: 'TANDEM_JOBS_RUNNER',
+          default: 'local',
+          description:
+            'where `gpu.batch` jobs run: `local` (child processes of the worker, under `<state dir>/jobs`) or `kubernetes` (a Job in the department\'s namespace, see `kubernetes.*`)',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    kubernetes: z
+      .object({
+        kubeconfig: setting(z.string().min(1), {
+          env: 'TANDEM_KUBECONFIG',
+          unset: "the Pod's service account (in-cluster)",
+          description:
+            'kubeconfig file the Kubernetes job runner uses and the API applies tenants (`/v1/tenants`) with; unset inside a cluster. An API outside a cluster without it stores tenants and uses their settings, but applies nothing',
+        }),
+        namespacePrefix: setting(z.string().regex(/^([a-z0-9][-a-z0-9]*)?$/, 'must be lower-case letters, digits and "-"'), {
+          env: 'TANDEM_KUBERNETES_NAMESPACE_PREFIX',
+          default: 'tandem-',
+          description: "a department's Jobs run in namespace `<prefix><department>`, the default of its tenant's `namespace`",
+        }),
+        spotNodeLabel: setting(z.string().regex(/^[^=\s]+=[^=\s]*$/, 'must be key=value'), {
+          env: 'TANDEM_KUBERNETES_SPOT_NODE_LABEL',
+          default: 'tandem.dev/capacity=spot',
+          description: 'node label of spot/preemptible capacity: spot jobs get it as their nodeSelector',
+        }),
+        spotTaint: setting(z.string().regex(/^[^=:\s]+=[^=:\s]*:(NoSchedule|PreferNoSchedule|NoExecute)$/, 'must be key=value:Effect'), {
+          env: 'TANDEM_KUBERNETES_SPOT_TAINT',
+          default: 'tandem.dev/capacity=spot:NoSchedule',
+          description: 'taint of spot nodes: spot jobs tolerate it, every other Pod stays off them',
+        }),
+        ttlSecondsAfterFinished: setting(positiveInt, {
+          env: 'TANDEM_KUBERNETES_JOB_TTL_SECONDS',
+          default: 3600,
+          description: 'a finished Job (and its Pods) is deleted this long after it ends',
+        }),
+        kueue: setting(z.enum(['auto', 'off']), {
+          env: 'TANDEM_KUBERNETES_KUEUE',
+          default: 'auto',
+          description: '`auto`: where the cluster serves `kueue.x-k8s.io`, GPU Jobs are created suspended in the LocalQueue below and Kueue admits them; `off`: never',
+        }),
+        kueueLocalQueue: setting(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label'), {
+          env: 'TANDEM_KUBERNETES_KUEUE_LOCAL_QUEUE',
+          default: 'tandem',
+          description: "the LocalQueue in each department's namespace",
         }),
       })
       .strict()
@@ -296,7 +354,7 @@ export const tandemConfigSchema = z
         tokenBudgetPerDepartment: setting(z.coerce.number().int().min(0), {
           env: 'TANDEM_LLM_TOKEN_BUDGET_PER_DEPARTMENT',
           default: 0,
-          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit',
+          description: 'tokens (prompt + completion, as the provider reports them) each department may spend per calendar month (UTC); `0` = no limit; a tenant’s `llmTokenBudget` wins',
         }),
         timeoutMs: setting(positiveInt, {
           env: 'TANDEM_LLM_TIMEOUT_MS',

@@ -98,6 +98,33 @@ export class AirflowUnavailableError extends TandemError {
   }
 }
 
+/** The Kubernetes API server cannot be reached, or is overloaded: retry later. */
+export class KubernetesUnavailableError extends TandemError {
+  override name = 'KubernetesUnavailableError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 503, slug: 'kubernetes-unavailable', title: 'Kubernetes is not available' }, options);
+  }
+}
+
+/** The Kubernetes API server answered, and refused what tandem sent (the detail says why). */
+export class KubernetesRefusedError extends TandemError {
+  override name = 'KubernetesRefusedError';
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, { status: 502, slug: 'kubernetes-refused', title: 'Kubernetes refused the request' }, options);
+  }
+}
+
+/** GPU batch work of a department that refuses it at peak time, started at peak time. */
+export class OutsideOffPeakWindowError extends TandemError {
+  override name = 'OutsideOffPeakWindowError';
+  /** When the window next opens. */
+  readonly opensAt: Date;
+  constructor(detail: string, opensAt: Date, options?: ErrorOptions) {
+    super(detail, { status: 409, slug: 'outside-off-peak-window', title: 'Outside the department’s off-peak window' }, options);
+    this.opensAt = opensAt;
+  }
+}
+
 export class RateLimitedError extends TandemError {
   override name = 'RateLimitedError';
   constructor(detail: string, options?: ErrorOptions) {

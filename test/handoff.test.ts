@@ -38,6 +38,18 @@ async function untilTaskState(runId: string, taskId: string, states: string[], t
   );
 }
 
+/** The task is deferred straight from the scheduler (start_from_trigger); its trigger then starts the hand-off. */
+async function untilHandoffStarted(handoffId: string) {
+  return eventually(
+    async () => {
+      const res = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent(handoffId)}`, { key: stack.serviceKey });
+      return res.status === 404 ? undefined : res;
+    },
+    90_000,
+    `the trigger to start ${handoffId}`,
+  );
+}
+
 async function pendingReviewFor(runId: string, partition: string): Promise<{ id: string; artifactVersion: string }> {
   return eventually(
     async () => {
@@ -76,7 +88,7 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     expect(await taskState(runId, 'cardiology.physician_review')).toBe('deferred');
 
     const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
-    const handoff = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent(handoffId)}`, { key: stack.serviceKey });
+    const handoff = await untilHandoffStarted(handoffId);
     expect(handoff.status, JSON.stringify(handoff.body)).toBe(200);
     expect(handoff.body).toMatchObject({ status: 'pending', workflowType: 'review.request', department: 'clinical-ai', partition: 'cardiology' });
     expect(handoff.body.links.temporalUi).toContain(encodeURIComponent(handoffId));
@@ -121,6 +133,7 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     const runId = await runFor('cardiology');
     await untilTaskState(runId, 'cardiology.physician_review', ['deferred']);
     const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
+    expect((await untilHandoffStarted(handoffId)).status).toBe(200);
     // Airflow 3.3 refuses to delete a running DAG run; marking it failed ends its deferred task.
     await airflow.patchDagRun(dagId, runId, { state: 'failed' });
     // The reconciler runs every 10 s; its pass reads the task instance, finds it ended, cancels.

@@ -1,11 +1,11 @@
 /**
  * `npm test`: every tier, one summary. Runs static checks (typecheck, lint), the vitest unit tier
  * (starts nothing), the vitest temporal tier (a Temporal test server per file), the pytest tier
- * (dags/), and the vitest integration tier (the full embedded stack), then prints
+ * (dags/), the vitest kubernetes tier (a local Kubernetes), and the vitest integration tier (the full embedded stack), then prints
  * `N passed, N failed, N skipped` summed over all of them. Exits non-zero when anything failed,
  * when a tier crashed, or when a tier ran no test at all (an empty tier is a broken tier).
  *
- * `npm test -- unit` (or temporal, py, integration, checks) runs only the named tiers.
+ * `npm test -- unit` (or temporal, py, kubernetes, integration, checks) runs only the named tiers.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -95,6 +95,7 @@ const tiers: Record<string, () => Promise<Tally[]>> = {
   unit: async () => [await vitestTier('unit')],
   temporal: async () => [await vitestTier('temporal')],
   py: async () => [await pytestTier()],
+  kubernetes: async () => [await vitestTier('kubernetes')],
   integration: async () => [await vitestTier('integration')],
 };
 

@@ -1,9 +1,13 @@
 """
 DAGs of ``npm run bench -- handoff`` (bench/handoff.ts copies this file into the stack's DAG folder).
-Each waits for ``n`` review hand-offs (``n`` from the run conf), three ways:
+Each waits for ``n`` review hand-offs (``n`` from the run conf), four ways:
 
 - ``tandem_bench_handoff``: tandem's deferrable ``TemporalHandoffOperator``, mapped over ``n``
-  inputs: every task defers, no worker slot is held while the reviews wait.
+  inputs: every try starts from the triggerer (``start_from_trigger``), which starts the hand-off
+  and waits; no task process, no worker slot.
+- ``tandem_bench_handoff_worker_start``: the same operator as it was before ``start_from_trigger``
+  (the baseline of the time to put ``n`` hand-offs into their wait): each try first runs
+  ``execute`` in a task process on a worker, which starts the hand-off and defers.
 - ``tandem_bench_sensor``: the usual alternative — a sensor in ``reschedule`` mode poking the same
   hand-off every 60 s (Airflow's default poke interval); between pokes it holds no slot either,
   but it notices the end up to a minute late.
@@ -81,6 +85,16 @@ common = {"schedule": None, "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"
 with DAG(dag_id="tandem_bench_handoff", **common):
     inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
     TemporalHandoffOperator.partial(task_id="review", department=DEPARTMENT, workflow_type="review.request").expand(workflow_input=inputs.output)
+
+class WorkerStartHandoffOperator(TemporalHandoffOperator):
+    """The operator as it was: every try runs ``execute`` in a task process (a class attribute; ``partial`` takes no such argument)."""
+
+    start_from_trigger = False
+
+
+with DAG(dag_id="tandem_bench_handoff_worker_start", **common):
+    inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
+    WorkerStartHandoffOperator.partial(task_id="review", department=DEPARTMENT, workflow_type="review.request").expand(workflow_input=inputs.output)
 
 with DAG(dag_id="tandem_bench_sensor", **common):
     inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)

@@ -29,10 +29,11 @@ const program = new Command('tandem-start')
   .description('Start the embedded tandem stack: Temporal dev server, Airflow 3, the tandem worker and the control API.')
   .addHelpText(
     'after',
-    `\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
+    `\nWith --with-kubernetes the local Kubernetes (etcd, kube-apiserver, controller-manager, scheduler and kwok with simulated GPU nodes; built once, ~10 min cold) starts first, and gpu.batch flows and k8s_job stages run as Jobs on it.\n\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
   )
+  .option('--with-kubernetes', 'also start the local Kubernetes and run batch jobs on it', false)
   .parse();
-void program;
+const options = program.opts<{ withKubernetes: boolean }>();
 
 const progress = (line: string) => console.log(`[tandem] ${line}`);
 
@@ -47,6 +48,7 @@ function printReady(stack: StackHandle): void {
     `  API docs         ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)`,
     `  Airflow UI       ${config.airflow.url}   (user ${stack.credentials.airflow.adminUser})`,
     `  Temporal UI      ${temporalUi}`,
+    ...(stack.kubernetes ? [`  Kubernetes       ${stack.kubernetes.server}   (KUBECONFIG=${stack.kubernetes.kubeconfigPath})`] : []),
     `  Credentials      ${stack.credentialsFile}   (admin API key, Airflow password)`,
     `  Logs             ${config.stateDir}/logs/`,
     '',
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
   let stack: StackHandle;
   try {
     // The signal reaches the supervisor, which stops whatever has started and is starting.
-    stack = await startStack(config, progress, { signal });
+    stack = await startStack(config, progress, { signal, withKubernetes: options.withKubernetes });
   } catch (err) {
     if (signal.aborted) {
       progress('stopped');

@@ -15,6 +15,7 @@ import { temporalPrepareSteps, temporalProcess } from './temporal.ts';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
 import { StackError, StackInterrupted, Supervisor, type ProgressLog } from './supervisor.ts';
 import { probeAirflow, probeTemporal } from './external-probes.ts';
+import { buildStep, freeKubernetesPorts, localKubernetesPlan, type LocalKubernetesPlan } from './kubernetes/cluster.ts';
 
 export interface StackHandle {
   config: TandemConfig;
@@ -23,6 +24,8 @@ export interface StackHandle {
   supervisor: Supervisor;
   /** Seconds from `startStack` to everything ready. */
   readySeconds: number;
+  /** The local Kubernetes, when started with `withKubernetes`. */
+  kubernetes?: { server: string; kubeconfigPath: string };
   stop(): Promise<void>;
 }
 
@@ -64,7 +67,11 @@ function isAlive(pid: number): boolean {
  * (Airflow's scheduler, dag-processor and triggerer, the tandem worker); the API last, so that its
  * readiness means the whole stack is ready. Starting a wave in parallel saves ~10 s per start.
  */
-export function stackPlan(config: TandemConfig, credentials: Credentials): { prepare: PrepareStep[]; waves: ProcessSpec[][] } {
+export function stackPlan(
+  config: TandemConfig,
+  credentials: Credentials,
+  kubernetes?: LocalKubernetesPlan,
+): { prepare: PrepareStep[]; waves: ProcessSpec[][]; finish: PrepareStep[] } {
   const prepare: PrepareStep[] = [];
   const servers: ProcessSpec[] = [];
   const clients: ProcessSpec[] = [];
@@ -83,12 +90,18 @@ export function stackPlan(config: TandemConfig, credentials: Credentials): { pre
     prepare.push({ name: `checking Airflow at ${config.airflow.url}`, run: () => probeAirflow(config) });
   }
   prepare.push({ name: 'building workflow bundle', run: async () => void (await prebuildWorkflowBundle()) });
-  clients.push(workerProcess(config));
+  // With the local Kubernetes, batch jobs run as Jobs on it: the worker gets its kubeconfig.
+  const worker = workerProcess(config);
+  clients.push(kubernetes ? { ...worker, env: { ...worker.env, TANDEM_JOBS_RUNNER: 'kubernetes', TANDEM_KUBECONFIG: kubernetes.kubeconfigPath } } : worker);
   const childEnv = configToEnv(config);
-  const waves = [servers, clients, [apiProcess(config)]].map((wave) =>
+  // The API applies tenants (/v1/tenants) to the same cluster.
+  const api = apiProcess(config);
+  const apiWithCluster = kubernetes ? { ...api, env: { ...api.env, TANDEM_KUBECONFIG: kubernetes.kubeconfigPath } } : api;
+  const tandemWaves = [servers, clients, [apiWithCluster]].map((wave) =>
     wave.map((spec) => ({ ...spec, env: { ...childEnv, ...spec.env } })),
   );
-  return { prepare, waves };
+  // The cluster comes up before the engines: the worker's runner needs its API server.
+  return { prepare, waves: [...(kubernetes?.waves ?? []), ...tandemWaves], finish: kubernetes ? [kubernetes.seed] : [] };
 }
 
 export interface StartOptions {
@@ -98,6 +111,11 @@ export interface StartOptions {
    * rejects with StackInterrupted once that is done.
    */
   signal?: AbortSignal;
+  /**
+   * Also run the local Kubernetes (deploy/dev/kubernetes) in <state dir>/kubernetes, and point
+   * the worker's job runner at it (`npm start -- --with-kubernetes`).
+   */
+  withKubernetes?: boolean;
 }
 
 export async function startStack(config: TandemConfig, progress: ProgressLog, options: StartOptions = {}): Promise<StackHandle> {
@@ -113,11 +131,18 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
     await supervisor.stop();
     unlock();
   };
+  let kubernetes: LocalKubernetesPlan | undefined;
   try {
-    const plan = stackPlan(config, credentials);
+    if (options.withKubernetes) {
+      // Before the preflight: it checks that the binaries the build makes exist.
+      await supervisor.prepare([buildStep()]);
+      kubernetes = localKubernetesPlan(`${config.stateDir}/kubernetes`, await freeKubernetesPorts(), progress);
+    }
+    const plan = stackPlan(config, credentials, kubernetes);
     await supervisor.preflight(plan.waves.flat());
     await supervisor.prepare(plan.prepare);
     for (const wave of plan.waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
+    await supervisor.prepare(plan.finish);
   } catch (err) {
     // Asked before our own stop() below makes it true. When a stop was requested, a start that
     // failed meanwhile (its process was stopped) is reported as the interruption it was.
@@ -132,6 +157,7 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
     credentialsFile: paths.credentials,
     supervisor,
     readySeconds: (performance.now() - t0) / 1000,
+    ...(kubernetes ? { kubernetes: { server: kubernetes.server, kubeconfigPath: kubernetes.kubeconfigPath } } : {}),
     stop,
   };
 }

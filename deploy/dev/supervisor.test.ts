@@ -191,8 +191,10 @@ describe('Supervisor stop at any moment', () => {
       console.log('runner ' + c.pid); process.on('SIGTERM', () => process.exit(0)); setTimeout(() => {}, 60000);`;
     await s.start(nodeSpec('scheduler', script, async () => /runner \d+/.test(readFileSync(s.logFile('scheduler'), 'utf8'))));
     const runner = Number(/runner (\d+)/.exec(readFileSync(s.logFile('scheduler'), 'utf8'))![1]);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(readFileSync(`/proc/${runner}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]).toBe(String(runner)); // its own group
+    // Python needs a moment to start and call setpgid (longer on a loaded machine): wait for it.
+    const groupOf = () => readFileSync(`/proc/${runner}/stat`, 'utf8').split(') ')[1]!.split(' ')[2];
+    for (let waited = 0; groupOf() !== String(runner) && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(groupOf()).toBe(String(runner)); // its own group
     await s.stop(2000);
     await new Promise((r) => setTimeout(r, 100));
     expect(isRunning(runner)).toBe(false);

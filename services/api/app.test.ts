@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { webhookEventTypes } from '../../shared/contracts/webhooks.ts';
 import { appFixture, type AppFixture } from '../../test/support/app-fixture.ts';
 
 let f: AppFixture;
@@ -19,6 +20,16 @@ describe('the app', () => {
     expect(doc.paths['/v1/api-keys'].get.responses['401'].content).toHaveProperty(['application/problem+json']);
     expect(doc.paths['/healthz'].get.security).toBeUndefined();
     expect(Object.keys(doc.paths).some((p) => p.startsWith('/docs'))).toBe(false);
+    // Every event type a subscription takes is a webhook of the document, its data a component.
+    expect(Object.keys(doc.webhooks).sort()).toEqual([...webhookEventTypes].sort());
+    for (const [type, item] of Object.entries<any>(doc.webhooks)) {
+      const body = item.post.requestBody.content['application/json'].schema;
+      expect(body.properties.type.enum, type).toEqual([type]);
+      const ref = body.properties.data.$ref.replace('#/components/schemas/', '');
+      expect(doc.components.schemas[ref], type).toMatchObject({ type: 'object', properties: { department: expect.any(Object) } });
+      expect(item.post.parameters.map((p: { name: string }) => p.name), type).toEqual(['webhook-id', 'webhook-timestamp', 'webhook-signature']);
+    }
+    expect(doc.components.schemas.PartitionFailedEventData.required).toEqual(expect.arrayContaining(['pipelineId', 'runId', 'partition', 'taskId', 'error']));
   });
 
   it('serves Swagger UI at /docs', async () => {

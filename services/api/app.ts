@@ -20,6 +20,8 @@ import temporalPlugin, { type TemporalGateway } from './plugins/app/temporal.ts'
 import handoffsPlugin from './plugins/app/handoffs.ts';
 import idempotencyPlugin from './plugins/app/idempotency.ts';
 import pipelinesPlugin from './plugins/app/pipelines.ts';
+import tenantsPlugin from './plugins/app/tenants.ts';
+import type { TenantCluster } from '../tenants/cluster.ts';
 import handoffReconcilerPlugin from './plugins/app/handoff-reconciler.ts';
 import rateLimitPlugin from './plugins/external/rate-limit.ts';
 import swaggerPlugin from './plugins/external/swagger.ts';
@@ -36,6 +38,8 @@ export interface AppDeps {
   airflowProbe: AirflowReadinessProbe;
   /** Airflow REST client for deploying pipelines, triggering runs and hand-off XComs; without it those answer 503. */
   airflowClient?: AirflowClient;
+  /** The Kubernetes cluster tenants are applied to; without one they are stored but not applied. */
+  tenantCluster?: TenantCluster | null;
   /** A pino logger; defaults to one at `config.logLevel` writing JSON to stdout. */
   logger?: FastifyBaseLogger;
   /** Per dependency in `/readyz`. */
@@ -100,6 +104,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(storePlugin, { store: deps.store });
   await app.register(temporalPlugin, { gateway: deps.temporal });
   await app.register(airflowPlugin, { probe: deps.airflowProbe, client: deps.airflowClient });
+  await app.register(tenantsPlugin, { cluster: deps.tenantCluster ?? null });
   await app.register(pipelinesPlugin);
   await app.register(handoffsPlugin);
   await app.register(handoffReconcilerPlugin);

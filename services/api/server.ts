@@ -16,6 +16,8 @@ import { buildApp } from './app.ts';
 import { seedCredentialKeys } from './credential-keys.ts';
 import { airflowReadinessProbe } from './plugins/app/airflow.ts';
 import { temporalGateway } from './plugins/app/temporal.ts';
+import { loadKubeConfig } from '../kubernetes/kubernetes-job-runner.ts';
+import { KubernetesTenantCluster } from '../tenants/cluster.ts';
 
 function fail(message: string): never {
   process.stderr.write(`tandem api: ${message}\n`);
@@ -44,7 +46,16 @@ async function main(): Promise<void> {
     const airflowProbe = airflowReadinessProbe(AirflowClient.forStack(config, credentials, { retries: 0 }));
     // Deploys, triggers and XComs go through the client with its usual retries.
     const airflowClient = AirflowClient.forStack(config, credentials);
-    app = await buildApp({ config, store, temporal, airflowProbe, airflowClient });
+    // Tenants are applied to this cluster (TANDEM_KUBECONFIG, or the Pod's service account inside
+    // one); an API outside a cluster without a kubeconfig stores them and uses their settings.
+    const { kubeconfig } = config.kubernetes;
+    let tenantCluster = null;
+    try {
+      tenantCluster = kubeconfig || process.env.KUBERNETES_SERVICE_HOST ? new KubernetesTenantCluster(loadKubeConfig(kubeconfig)) : null;
+    } catch (err) {
+      throw new Error(`cannot load the kubeconfig ${kubeconfig ?? '(in-cluster)'} (TANDEM_KUBECONFIG): ${(err as Error).message}`, { cause: err });
+    }
+    app = await buildApp({ config, store, temporal, airflowProbe, airflowClient, tenantCluster });
   } catch (err) {
     await store?.close();
     throw err;

@@ -17,6 +17,7 @@ import type { HTTPMethods, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../shared/credentials.ts';
 import { roles, type Role } from '../../shared/contracts/roles.ts';
+import { tenantSpecSchema } from '../../shared/contracts/tenants.ts';
 import { hashApiKey } from '../../shared/store/api-key-hash.ts';
 import { AirflowClient, type AirflowDag } from '../airflow/client.ts';
 import { appWithWorker, type AppWithWorker } from '../../test/support/app-with-worker.ts';
@@ -121,6 +122,11 @@ const matrix: Record<string, Expectation> = {
   'GET /v1/fingerprints': { roles: ['service', 'admin'], call: () => ({ url: `/v1/fingerprints?pipelineId=kb-a&partition=${A}` }), other: 'not-found' },
   'POST /v1/fingerprints/check': { roles: ['service', 'admin'], call: () => ({ url: '/v1/fingerprints/check', payload: { ...fingerprint, sources: [] } }), other: 'not-found' },
   'POST /v1/fingerprints/commit': { roles: ['service', 'admin'], call: () => ({ url: '/v1/fingerprints/commit', payload: fingerprint }), other: 'not-found' },
+  'POST /v1/fingerprints/fail': {
+    roles: ['service', 'admin'],
+    call: () => ({ url: '/v1/fingerprints/fail', payload: { ...fingerprint, taskId: `${A}.build`, error: { type: 'AirflowException' } } }),
+    other: 'not-found',
+  },
 
   'POST /v1/pipelines/validate': { roles: ['admin', 'data-engineer'], call: () => ({ url: '/v1/pipelines/validate', payload: spec }), other: 'forbidden' },
   'POST /v1/pipelines': { roles: ['admin', 'data-engineer'], call: () => ({ url: '/v1/pipelines', payload: spec }), other: 'forbidden' },
@@ -138,6 +144,7 @@ const matrix: Record<string, Expectation> = {
     other: 'not-found',
   },
   'POST /v1/pipelines/:id/runs': { roles: ['admin', 'data-engineer', 'service'], call: () => ({ url: '/v1/pipelines/kb-a/runs', payload: {} }), other: 'not-found' },
+  'POST /v1/pipelines/:id/runs/:runId/finished': { roles: ['service', 'admin'], call: () => ({ url: '/v1/pipelines/kb-a/runs/manual__1/finished' }), other: 'not-found' },
   'GET /v1/pipelines/:id/runs': { roles: ['admin', 'data-engineer', 'ai-engineer', 'service'], call: () => ({ url: '/v1/pipelines/kb-a/runs' }), other: 'not-found' },
   'GET /v1/pipelines/:id/partitions': { roles: ['admin', 'data-engineer', 'ai-engineer', 'service'], call: () => ({ url: '/v1/pipelines/kb-a/partitions' }), other: 'not-found' },
 
@@ -181,6 +188,24 @@ const matrix: Record<string, Expectation> = {
     other: 'not-found',
   },
 
+  // Anyone reads their own department's tenant; changing one takes a platform admin (scope `*`):
+  // a department's own admin is refused like an outsider, so a department cannot raise its quota.
+  'GET /v1/tenants': { roles: all, call: () => ({ url: '/v1/tenants' }), other: 'hidden' },
+  'GET /v1/tenants/:department': { roles: all, call: () => ({ url: `/v1/tenants/${A}` }), other: 'not-found' },
+  'POST /v1/tenants': { roles: ['admin'], call: () => ({ url: '/v1/tenants', payload: { department: `new-${randomUUID().slice(0, 8)}` } }), other: 'forbidden', inScope: ['*'] },
+  'PUT /v1/tenants/:department': { roles: ['admin'], call: () => ({ url: `/v1/tenants/${A}`, payload: { region: 'eu-west' } }), other: 'forbidden', inScope: ['*'] },
+  'POST /v1/tenants/:department/apply': { roles: ['admin'], call: () => ({ url: `/v1/tenants/${A}/apply` }), other: 'forbidden', inScope: ['*'] },
+  'DELETE /v1/tenants/:department': {
+    roles: ['admin'],
+    call: async () => {
+      const department = `gone-${randomUUID().slice(0, 8)}`;
+      await f.store.tenants.put({ department, namespace: department, spec: tenantSpecSchema.parse({}), updatedBy: 'tenancy-test', cluster: { state: 'no-cluster', at: null, message: null } });
+      return { url: `/v1/tenants/${department}` };
+    },
+    other: 'forbidden',
+    inScope: ['*'],
+  },
+
   // A pass acts on every department: only `*` keys, the department's own included, are refused.
   'POST /v1/handoffs/reconcile': { roles: ['admin', 'service'], call: () => ({ url: '/v1/handoffs/reconcile' }), other: 'forbidden', inScope: ['*'] },
 };
@@ -196,6 +221,7 @@ beforeAll(async () => {
     for (const scope of scopes) keys[role][scope] = (await addKey(`${role}@${scope}`, role, scope)).key;
   }
   await savePipeline(ids.pipeline);
+  await f.store.tenants.put({ department: A, namespace: A, spec: tenantSpecSchema.parse({}), updatedBy: 'tenancy-test', cluster: { state: 'no-cluster', at: null, message: null } });
   ids.apiKey = (await addKey('dr-a', 'reviewer', A)).id;
   ({ subscription: ids.subscription, delivery: ids.delivery } = await addSubscription());
 
@@ -278,6 +304,7 @@ describe('the authorisation matrix', () => {
             expect(res.body, label).not.toContain('"kb-a"');
             expect(res.body, label).not.toContain(ids.apiKey);
             expect(res.body, label).not.toContain(ids.subscription);
+            expect(res.body, label).not.toContain(`"department":"${A}"`);
           }
           if (expectation.other === 'open') expect(res.statusCode, label).toBe(200);
         }

@@ -1,7 +1,8 @@
 /**
  * The one way tandem starts a durable flow, for `POST /v1/workflows` and for hand-offs alike:
  * check the input against its public type, decide which department the flow belongs to, refuse a
- * starter whose scope does not include that department (before anything starts), start it with
+ * starter whose scope does not include that department (before anything starts), refuse a GPU
+ * batch at peak time where the department's tenant says so, start it with
  * the same memo shape on every path, and audit `workflow-started` once per run.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
@@ -10,6 +11,10 @@ import { parseWorkflowInput, type WorkflowTypeName } from '../../shared/contract
 import { BadRequestError, ForbiddenError, ValidationError } from '../../shared/errors.ts';
 import type { AuditActor, AuditEvent } from '../../shared/store/audit-log.ts';
 import type { Store } from '../../shared/store/store.ts';
+import type { TandemConfig } from '../../shared/config.ts';
+import type { WorkflowWait } from '../../shared/contracts/workflow-runs.ts';
+import type { TenantStore } from '../../shared/store/tenants.ts';
+import { gpuPeakRuleOf, refuseAtPeak } from '../tenants/settings.ts';
 import { departmentSearchAttribute } from './department-search-attribute.ts';
 
 /** What every tandem workflow carries in its memo; `type` is always the public type name. */
@@ -19,6 +24,8 @@ export interface FlowMemo {
   type: string;
   /** Started by an Airflow hand-off (`/v1/handoffs`). */
   handoff?: boolean;
+  /** Set by the workflow while it sleeps on a durable timer (e.g. gpu.batch's off-peak wait). */
+  waiting?: WorkflowWait | null;
 }
 
 export interface FlowStarter {
@@ -88,6 +95,11 @@ export interface StartedWorkflow {
 export interface WorkflowStartDeps {
   client: Client;
   store: Pick<Store, 'audit'>;
+  /**
+   * A gpu.batch of a department whose tenant refuses GPU batch work at peak time is refused here,
+   * at peak time, before anything starts (services/tenants/settings.ts).
+   */
+  gpuPeak?: { tenants: Pick<TenantStore, 'get'>; pipelines: TandemConfig['pipelines']; now?: () => Date };
   /** The namespace has the TandemDepartment search attribute (see department-search-attribute.ts). */
   departmentSearchAttribute?: boolean;
 }
@@ -96,6 +108,10 @@ export async function startWorkflow(deps: WorkflowStartDeps, request: WorkflowSt
   const { flow, workflowId, department, starter } = request;
   if (!scopeIncludes(starter.scope, department)) {
     throw new ForbiddenError(`key ${starter.name} is scoped to department ${starter.scope} and may not start work for department ${department}`);
+  }
+  if (flow.type === 'gpu.batch' && deps.gpuPeak) {
+    const { tenants, pipelines, now = () => new Date() } = deps.gpuPeak;
+    refuseAtPeak(await gpuPeakRuleOf(tenants, pipelines, department), now());
   }
   const memo: FlowMemo = { department, startedBy: starter.name, type: flow.type, ...(request.handoff ? { handoff: true } : {}) };
   let runId: string;

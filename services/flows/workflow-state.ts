@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import type { Principal } from '../../shared/contracts/principal.ts';
 import { allDepartments, scopeIncludes } from '../../shared/contracts/roles.ts';
 import { workflowTypes, type WorkflowTypeName } from '../../shared/contracts/workflow-types.ts';
-import type { listableWorkflowStatuses, WorkflowState, WorkflowSummary } from '../../shared/contracts/workflow-runs.ts';
+import { workflowWaitSchema, type listableWorkflowStatuses, type WorkflowState, type WorkflowSummary } from '../../shared/contracts/workflow-runs.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { departmentSearchAttribute } from './department-search-attribute.ts';
 import type { FlowMemo } from './start-workflow.ts';
@@ -45,6 +45,8 @@ export async function workflowStateOf(handle: WorkflowHandle, principal: Princip
     closedAt: description.closeTime?.toISOString() ?? null,
     historyLength: description.historyLength,
   };
+  const waiting = workflowWaitSchema.safeParse(memo.waiting);
+  if (status === 'running' && waiting.success) state.waiting = waiting.data;
   if (status === 'completed') state.result = await handle.result();
   if (status === 'failed') state.failure = await handle.result().then(() => 'unknown failure', innermostMessage);
   return state;

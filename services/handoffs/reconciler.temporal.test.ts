@@ -10,7 +10,7 @@ import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
 import type { AppFixture } from '../../test/support/app-fixture.ts';
 import type { AirflowTaskInstance, AirflowTaskInstanceCollection, ListTaskInstancesQuery, TaskInstanceState } from '../airflow/client.ts';
 import { AirflowNotFoundError, AirflowUnavailableError } from '../airflow/errors.ts';
-import { handoffOperatorClass, HandoffReconciler } from './reconciler.ts';
+import { handoffOperatorClass, triggerStartGraceMs, HandoffReconciler } from './reconciler.ts';
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;
@@ -297,6 +297,23 @@ describe('HandoffReconciler: deferred hand-off tasks in Airflow', () => {
       expect.objectContaining({ offset: 100 }),
     ]);
     expect(lines.filter((l) => l.level === 'warn' && /unrecoverable .* tandem has no record of its hand-off start/.test(l.msg))).toHaveLength(120);
+  });
+
+  it('leaves a deferred task without a record alone while its trigger may still be starting it (start from the triggerer)', async () => {
+    const fake = new FakeAirflow();
+    const deferredAt = (ms: number) => {
+      const ti = taskInstance(coordinates(), 'deferred');
+      ti.trigger = { id: 1, classpath: 'tandem_airflow.triggers.handoff.HandoffTrigger', kwargs: '', created_date: new Date(Date.now() - ms).toISOString(), triggerer_id: 1 };
+      return ti;
+    };
+    const starting = deferredAt(5_000);
+    const stuck = deferredAt(triggerStartGraceMs + 5_000);
+    fake.deferred = [starting, stuck];
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    const idOf = (ti: AirflowTaskInstance) => handoffIdFor({ dagId: ti.dag_id, runId: ti.dag_run_id, taskId: ti.task_id, mapIndex: ti.map_index });
+    expect(report.unrecoverable).toEqual([idOf(stuck)]);
   });
 
   it('starts again the workflow of a deferred task whose record is closed but Temporal lost it; leaves one whose workflow exists', async () => {

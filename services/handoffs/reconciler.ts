@@ -13,7 +13,9 @@
  * B. Every deferred `TemporalHandoffOperator` task instance across all DAGs: Temporal has no
  *    workflow for it → start it again from the store; the store has no record of it →
  *    `unrecoverable` (without the recorded start nothing knows the input; the trigger gets 404
- *    and fails the task, which is the right outcome).
+ *    and fails the task, which is the right outcome). A task starts from the triggerer, deferred
+ *    before its trigger has started the hand-off, so a deferral younger than
+ *    `triggerStartGraceMs` without a record is still starting and is left alone.
  *
  * Safe to run anywhere at any time: one reconciler never runs two passes at once (a tick while
  * one runs is skipped and counted), and every action is idempotent, so two API processes
@@ -39,6 +41,19 @@ const reconcilerActor: AuditActor = { kind: 'system', name: 'handoff-reconciler'
 /** One page of the deferred task instance list; all pages are read, up to `maxDeferredTaskInstances`. */
 const deferredPageSize = 100;
 const maxDeferredTaskInstances = 10_000;
+/**
+ * How long a deferred hand-off task may have no record: its trigger starts the hand-off in its first
+ * moments (or hands the start to a worker, and the task leaves `deferred`); a slow triggerer start
+ * (loading plugins on a busy machine) has been seen to take ~35 s.
+ */
+export const triggerStartGraceMs = 60_000;
+
+/** When the task's current deferral began: its trigger's creation, else its start. */
+function deferredSince(ti: AirflowTaskInstance): number | undefined {
+  const at = ti.trigger?.created_date ?? ti.start_date;
+  const ms = at ? Date.parse(at) : Number.NaN;
+  return Number.isNaN(ms) ? undefined : ms;
+}
 
 export type ReconcilerAction = 'cancelled' | 'restarted' | 'closed' | 'unrecoverable';
 const actions: readonly ReconcilerAction[] = ['cancelled', 'restarted', 'closed', 'unrecoverable'];
@@ -241,6 +256,9 @@ export class HandoffReconciler {
         const record = await this.#store.handoffs.get(id);
         const where = describeTaskInstance(airflow);
         if (!record) {
+          const since = deferredSince(ti);
+          // Its trigger is (probably) starting it right now.
+          if (since !== undefined && Date.now() - since < triggerStartGraceMs) continue;
           this.#act(report, 'unrecoverable', id, `Airflow task instance ${where} is deferred but tandem has no record of its hand-off start; the task will fail`);
           continue;
         }

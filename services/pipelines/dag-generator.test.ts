@@ -203,17 +203,22 @@ function expectedValues(stage: PipelineSpec['stages'][number]): Record<string, u
     case 'bash':
       return { kind: 'bash', command: stage.command, env: stage.env, template_fields: [] };
     case 'k8s_job': {
+      // A k8s_job stage is a hand-off to gpu.batch; its name is the stage id as a DNS label.
       const gpu = stage.resources.gpu!;
+      const name = stage.id.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40).replace(/-+$/, '') || 'job';
       return {
-        kind: 'k8s_job',
-        job: {
+        kind: 'handoff',
+        workflow: 'gpu.batch',
+        input: {
+          name,
           image: stage.image,
           command: stage.command,
           env: stage.env,
           resources: { requests: { 'nvidia.com/gpu': gpu.requests }, limits: { 'nvidia.com/gpu': gpu.limits } },
           spot: stage.resources.spot,
-          fault_tolerant: stage.resources.faultTolerant,
+          faultTolerant: stage.resources.faultTolerant,
         },
+        template_fields: [],
       };
     }
     case 'handoff':

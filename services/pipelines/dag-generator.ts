@@ -15,13 +15,14 @@
  * their `dependsOn` order → `commit_fingerprints`. Static task groups rather than dynamic task
  * mapping: keys are known when the spec is applied, each group skips or runs on its own through
  * the default all_success rule, and no stage needs a mapped argument (which Airflow resolves by
- * template rendering, something user values must never go through).
+ * template rendering, something user values must never go through). The DAG's success and failure
+ * callbacks report each run's end to tandem (`PipelineRunFinishedNotifier`).
  */
 import { createHash } from 'node:crypto';
 import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipeline-spec.ts';
 
 /** Bump on any change to the generated text, so every pipeline is redeployed with it. */
-export const GENERATOR_VERSION = '1';
+export const GENERATOR_VERSION = '2';
 
 export const dagIdPrefix = 'tandem__';
 
@@ -167,7 +168,7 @@ export function generateDag(spec: PipelineSpec): GeneratedDag {
     handoff: 'handoff_stage',
     evaluation: 'evaluation_stage',
   };
-  const imports = ['PipelinePartition', 'check_sources_task', 'commit_fingerprints_task', ...kinds.map((k) => factoryOf[k])].sort();
+  const imports = ['PipelinePartition', 'PipelineRunFinishedNotifier', 'check_sources_task', 'commit_fingerprints_task', ...kinds.map((k) => factoryOf[k])].sort();
 
   const variable = new Map(spec.stages.map((s, i) => [s.id, `stage_${i}`]));
   const dependents = new Set(spec.stages.flatMap((s) => s.dependsOn));
@@ -229,6 +230,10 @@ export function generateDag(spec: PipelineSpec): GeneratedDag {
   emit('        "partitions": Param(None, type=["null", "array"], description="Only these partition keys (default: all)"),');
   emit('    },');
   emit(`    default_args={"owner": ${pyLiteral(`tandem:${spec.department}`)}},`);
+  // Each run's end is reported to tandem (pipeline.run.finished); each partition task's failure is
+  // reported by the task itself (the stage factories set its on_failure_callback).
+  emit('    on_success_callback=PipelineRunFinishedNotifier(PIPELINE_ID),');
+  emit('    on_failure_callback=PipelineRunFinishedNotifier(PIPELINE_ID),');
   emit('):');
   if (keys) {
     emit('    for key in PARTITION_KEYS:');

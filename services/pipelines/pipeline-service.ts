@@ -6,7 +6,7 @@
  * Department scoping: a principal sees and changes only pipelines of departments its scope
  * includes; another department's pipeline answers exactly like a missing one (404).
  */
-import { describeSchedule, type PipelineSpec, type PipelineValidation } from '../../shared/contracts/pipeline-spec.ts';
+import { describeSchedule, parsePipelineSpec, type PipelineSpec, type PipelineValidation } from '../../shared/contracts/pipeline-spec.ts';
 import type {
   ApplyResult,
   PartitionView,
@@ -15,9 +15,11 @@ import type {
   TriggeredRun,
   TriggerRequest,
 } from '../../shared/contracts/pipelines.ts';
+import type { PartitionFailureBody } from '../../shared/contracts/fingerprints.ts';
 import type { Principal } from '../../shared/contracts/principal.ts';
 import { departmentFilterOf, scopeIncludes } from '../../shared/contracts/roles.ts';
-import { AirflowUnavailableError, ForbiddenError, NotFoundError, ValidationError } from '../../shared/errors.ts';
+import { AirflowUnavailableError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../shared/errors.ts';
+import { auditActorOf, type AuditEntry } from '../../shared/store/audit-log.ts';
 import type { PartitionFingerprintState, PartitionRunRecord } from '../../shared/store/fingerprints.ts';
 import type { PipelineRecord } from '../../shared/store/pipelines.ts';
 import type { Store } from '../../shared/store/store.ts';
@@ -25,6 +27,16 @@ import type { AirflowClient } from '../airflow/client.ts';
 import { deployDag, undeployDag } from './deployer.ts';
 import type { LintOptions } from './lint.ts';
 import { planPipeline, validationReport, type PipelinePlan } from './plan.ts';
+import {
+  failedTaskOf,
+  failureReason,
+  failureSummary,
+  partitionFailedEntry,
+  partitionKeyOf,
+  partitionsByOutcome,
+  pipelineRunFinishedEntry,
+  type RunPartitionOutcomes,
+} from './run-outcomes.ts';
 import { listPipelineRuns, partitionsOfRun, runRequestIssues, triggerPipelineRuns } from './runs.ts';
 
 export interface PipelineLogger {
@@ -33,13 +45,28 @@ export interface PipelineLogger {
 }
 
 export interface PipelineServiceOptions {
-  store: Pick<Store, 'pipelines' | 'fingerprints'>;
+  /** `tenants`: a department's own off-peak window wins over the configured ones in `lintOptions`. */
+  store: Pick<Store, 'pipelines' | 'fingerprints' | 'audit'> & Partial<Pick<Store, 'tenants'>>;
   /** Without a client, everything that needs Airflow fails as `AirflowUnavailable` (503). */
   airflow: AirflowClient | null;
   dagsFolder: string;
   /** From the app's configuration: the dry run and the deploy lint with the very same options. */
   lintOptions: LintOptions;
   log: PipelineLogger;
+  /**
+   * Sees each audit entry the service appends (also one a retried report found written), to emit
+   * the webhook events it stands for; the API passes its emitter (services/webhooks/events.ts).
+   */
+  onAudited?: (entry: AuditEntry) => Promise<void>;
+}
+
+/** What `recordRunFinished` recorded: the run's end as Airflow has it, and its partitions by outcome. */
+export interface RecordedRunEnd {
+  pipelineId: string;
+  dagId: string;
+  runId: string;
+  state: 'success' | 'failed';
+  partitions: RunPartitionOutcomes;
 }
 
 function specOf(record: PipelineRecord): PipelineSpec {
@@ -88,10 +115,12 @@ export class PipelineService {
   readonly #dagsFolder: string;
   readonly #lintOptions: LintOptions;
   readonly #log: PipelineLogger;
+  readonly #onAudited: (entry: AuditEntry) => Promise<void>;
   readonly #withPipelineLock = serialised();
 
   constructor(options: PipelineServiceOptions) {
     this.#store = options.store;
+    this.#onAudited = options.onAudited ?? (async () => {});
     this.#airflow = options.airflow;
     this.#dagsFolder = options.dagsFolder;
     this.#lintOptions = options.lintOptions;
@@ -99,14 +128,14 @@ export class PipelineService {
   }
 
   /** A dry run: the lint findings and the DAG file that applying `input` would deploy. */
-  validate(input: unknown, principal: Principal): PipelineValidation {
-    return validationReport(this.#plan(input, principal));
+  async validate(input: unknown, principal: Principal): Promise<PipelineValidation> {
+    return validationReport(await this.#plan(input, principal));
   }
 
   /** Apply a spec: 201 for a pipeline that was not live, 200 for a new version of a live one. */
   async apply(input: unknown, principal: Principal): Promise<{ created: boolean; result: ApplyResult }> {
     // The same plan as validate(), so a dry run and a deploy never disagree.
-    const { spec, findings, dag: generated } = this.#plan(input, principal);
+    const { spec, findings, dag: generated } = await this.#plan(input, principal);
     const errors = findings.filter((f) => f.severity === 'error');
     if (errors.length > 0) {
       throw new ValidationError(
@@ -247,9 +276,85 @@ export class PipelineService {
     }
   }
 
+  /**
+   * A task of the partition failed for good (its `on_failure_callback`): the partition's last run
+   * is `failed` with the reason, an audit entry of the pipeline's department is written — whoever
+   * reports it, the department is the pipeline's — and `partition.failed` is emitted. Idempotent:
+   * the callback retries, and a retry finds the entry and emits again (the same event id).
+   */
+  async recordPartitionFailure(principal: Principal, body: PartitionFailureBody) {
+    const record = await this.#visible(principal, body.pipelineId, true);
+    const keys = specOf(record).partitions?.keys;
+    const key = partitionKeyOf(body.partition, keys);
+    if (keys && (key === null || !keys.includes(key))) {
+      throw new ValidationError('the partition is not one of the pipeline’s', [{ path: 'body.partition', message: `unknown partition ${body.partition}; known: ${keys.join(', ')}` }]);
+    }
+    const lastRun = await this.#store.fingerprints.recordFailure({
+      pipelineId: record.id,
+      partition: body.partition,
+      runId: body.runId,
+      reason: failureReason(body),
+    });
+    const entry = await this.#store.audit.append(
+      partitionFailedEntry(
+        record,
+        body.runId,
+        { partition: body.partition, taskId: body.taskId, tryNumber: body.tryNumber, errorType: body.error.type, failedAt: lastRun.at },
+        auditActorOf(principal),
+      ),
+    );
+    await this.#onAudited(entry);
+    this.#log.info({ pipelineId: record.id, dagRunId: body.runId, partition: body.partition, taskId: body.taskId }, 'partition failed');
+    return lastRun;
+  }
+
+  /**
+   * A DAG run of the pipeline ended (the DAG's success/failure callback). The reporter names the
+   * run only: its state and partitions are read from Airflow, so a report cannot claim an outcome
+   * Airflow does not have. A failed partition whose own report never arrived (the API was down
+   * through the callback's retries, or Airflow failed the task without running it) is recorded
+   * here. Then the run's end is audited and `pipeline.run.finished` emitted.
+   */
+  async recordRunFinished(principal: Principal, id: string, runId: string): Promise<RecordedRunEnd> {
+    const record = await this.#visible(principal, id, true);
+    const spec = specOf(record);
+    const airflow = this.#client();
+    const run = await airflow.getDagRun(record.dagId, runId);
+    if (run.state !== 'success' && run.state !== 'failed') throw new ConflictError(`run ${runId} of pipeline ${record.id} has not ended (${run.state})`);
+    const { task_instances } = await airflow.listTaskInstances(record.dagId, runId, { limit: 1000 });
+    const partitions = partitionsOfRun(run, spec, task_instances);
+    const actor = auditActorOf(principal);
+
+    const known = new Map((await this.#store.fingerprints.partitions(record.id)).map((s) => [s.partition, s.lastRun]));
+    for (const p of partitions.filter((p) => p.state === 'failed')) {
+      const last = known.get(p.partition);
+      if (last?.runId === runId && last.outcome === 'failed') continue;
+      const task = failedTaskOf(partitionKeyOf(p.partition, spec.partitions?.keys), task_instances);
+      const taskId = task?.task_id ?? `${p.partition}.(unknown)`;
+      const tryNumber = task?.try_number ?? null;
+      const lastRun = await this.#store.fingerprints.recordFailure({
+        pipelineId: record.id,
+        partition: p.partition,
+        runId,
+        reason: `${failureSummary(taskId, tryNumber, 'an error')} (found at the run’s end; see the task log); fingerprints not committed, the partition runs again next time`,
+      });
+      const entry = await this.#store.audit.append(
+        partitionFailedEntry(record, runId, { partition: p.partition, taskId, tryNumber, errorType: 'unknown', failedAt: task?.end_date ?? lastRun.at }, actor),
+      );
+      await this.#onAudited(entry);
+      this.#log.warn({ pipelineId: record.id, dagRunId: runId, partition: p.partition }, 'partition failure found at the run’s end (its task did not report it)');
+    }
+
+    const outcomes = partitionsByOutcome(partitions);
+    const entry = await this.#store.audit.append(pipelineRunFinishedEntry(record, run, outcomes, actor));
+    await this.#onAudited(entry);
+    this.#log.info({ pipelineId: record.id, dagRunId: runId, state: run.state }, 'pipeline run finished');
+    return { pipelineId: record.id, dagId: record.dagId, runId, state: run.state, partitions: outcomes };
+  }
+
   /** Parse, lint and generate; the principal must be allowed the spec's department. */
-  #plan(input: unknown, principal: Principal): PipelinePlan {
-    const planned = planPipeline(input, this.#lintOptions);
+  async #plan(input: unknown, principal: Principal): Promise<PipelinePlan> {
+    const planned = planPipeline(input, await this.#lintOptionsFor(input));
     if (!planned.ok) {
       throw new ValidationError(
         `the pipeline spec has ${planned.issues.length} problem(s): ${planned.issues.map((i) => `${i.path || '(spec)'}: ${i.message}`).join('; ')}`,
@@ -261,6 +366,15 @@ export class PipelineService {
       throw new ForbiddenError(`this key is scoped to department ${principal.department} and cannot use a ${department} pipeline`);
     }
     return planned.plan;
+  }
+
+  /** The configured windows, with the department's tenant's own window over them when it has one. */
+  async #lintOptionsFor(input: unknown): Promise<LintOptions> {
+    const parsed = this.#store.tenants ? parsePipelineSpec(input) : undefined;
+    if (!parsed?.ok) return this.#lintOptions;
+    const { department } = parsed.spec;
+    const window = (await this.#store.tenants!.get(department))?.spec.offPeak;
+    return window ? { ...this.#lintOptions, offPeakWindows: { ...this.#lintOptions.offPeakWindows, [department]: window } } : this.#lintOptions;
   }
 
   async #visible(principal: Principal, id: string, includeDeleted = false): Promise<PipelineRecord> {

@@ -1,8 +1,6 @@
 // Webhook events end to end: a review decision in the app with a real worker on the time-skipping
 // test server, delivered to receivers on 127.0.0.1 (signed per Standard Webhooks), a receiver down
 // for an hour of skipped time, redelivery through the API, and department isolation.
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestReview } from '../../test/support/reviews.ts';
@@ -12,42 +10,31 @@ import type { Role } from '../../shared/contracts/roles.ts';
 import { hashApiKey } from '../../shared/store/api-key-hash.ts';
 import type { AppFixture } from '../../test/support/app-fixture.ts';
 import { appWithWorker, type AppWithWorker } from '../../test/support/app-with-worker.ts';
+import { startWebhookReceiver, type ReceivedWebhook, type WebhookReceiver } from '../../test/support/webhook-receiver.ts';
+import type { AirflowClient } from '../airflow/client.ts';
 import { webhookDeliveryWorkflowId } from './events.ts';
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-  answered: number;
-}
-
-/** A webhook receiver on loopback; while `down`, it answers 503 (and records the attempt). */
-async function startReceiver() {
-  const received: Received[] = [];
-  const state = { down: false };
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const answered = state.down ? 503 : 204;
-    received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answered });
-    res.writeHead(answered).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-  return {
-    url,
-    received,
-    state,
-    accepted: () => received.filter((r) => r.answered < 300),
-    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
-  };
-}
-type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+/** Airflow with one ended run of `tandem__kb`: cardiology ran, oncology failed. */
+const endedRunAirflow = {
+  getDagRun: async (_dagId: string, runId: string) => ({ dag_run_id: runId, logical_date: null, run_after: '2026-11-25T00:00:00Z', end_date: '2026-11-25T00:05:00Z', state: 'failed' }),
+  listTaskInstances: async () => ({
+    task_instances: [
+      { task_id: 'cardiology.check_sources', state: 'success' },
+      { task_id: 'cardiology.build', state: 'success' },
+      { task_id: 'cardiology.commit_fingerprints', state: 'success' },
+      { task_id: 'oncology.check_sources', state: 'success' },
+      { task_id: 'oncology.build', state: 'failed', try_number: 1 },
+      { task_id: 'oncology.commit_fingerprints', state: 'upstream_failed' },
+    ],
+    total_entries: 6,
+  }),
+} as unknown as AirflowClient;
 
 let env: TestWorkflowEnvironment;
 let f: AppFixture;
 let stack: AppWithWorker;
-let cardioReceiver: Receiver;
-let oncReceiver: Receiver;
+let cardioReceiver: WebhookReceiver;
+let oncReceiver: WebhookReceiver;
 const keys: Record<string, string> = {};
 const as = (name: string) => ({ authorization: `Bearer ${keys[name]}` });
 let cardioSub: { id: string; secret: string };
@@ -68,9 +55,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 }
 
 beforeAll(async () => {
-  stack = await appWithWorker('time-skipping');
+  stack = await appWithWorker('time-skipping', { airflowClient: endedRunAirflow });
   ({ env, f } = stack);
-  [cardioReceiver, oncReceiver] = await Promise.all([startReceiver(), startReceiver()]);
+  [cardioReceiver, oncReceiver] = await Promise.all([startWebhookReceiver(), startWebhookReceiver()]);
   await addKey('dr-a', 'reviewer', 'cardiology');
   await addKey('cardio-svc', 'service', 'cardiology');
   await addKey('onc-svc', 'service', 'oncology');
@@ -108,7 +95,7 @@ const deliveriesOf = async (subscriptionId: string) =>
     attempts: number;
   }[];
 
-const bodyFor = (reviewId: string) => (r: Received) => (JSON.parse(r.body) as { data: { reviewId: string } }).data.reviewId === reviewId;
+const bodyFor = (reviewId: string) => (r: ReceivedWebhook) => (JSON.parse(r.body) as { data: { reviewId: string } }).data.reviewId === reviewId;
 
 describe('webhook events', () => {
   it('a review decision delivers a signed review.decided to its department’s subscriber only', async () => {
@@ -184,7 +171,7 @@ describe('webhook events', () => {
   });
 
   it('a workflow’s end delivers workflow.completed (ids and types only), never to a subscriber not asking for it', async () => {
-    const receiver = await startReceiver();
+    const receiver = await startWebhookReceiver();
     try {
       await addKey('cardio-ai', 'ai-engineer', 'cardiology');
       const sub = (
@@ -207,6 +194,70 @@ describe('webhook events', () => {
       expect(cardioReceiver.received.filter((r) => r.body.includes(workflowId))).toEqual([]);
     } finally {
       await receiver.close();
+    }
+  });
+
+  it('what Airflow reports of a pipeline reaches the pipeline’s department only: partition.failed and pipeline.run.finished', async () => {
+    const [cardio, onc] = await Promise.all([startWebhookReceiver(), startWebhookReceiver()]);
+    try {
+      // A cardiology pipeline, reported on by a `*`-scoped service key (Airflow's): the events are cardiology's.
+      await f.store.pipelines.save({
+        id: 'kb',
+        department: 'cardiology',
+        spec: { partitions: { keys: ['cardiology', 'oncology'] } },
+        specHash: 'h',
+        dagId: 'tandem__kb',
+        fileName: 'tandem__kb.py',
+        status: 'deployed',
+        deployedAt: null,
+        lastError: null,
+      });
+      const eventTypes = ['partition.failed', 'pipeline.run.finished'];
+      const sub = (await f.app.inject({ method: 'POST', url: '/v1/subscriptions', headers: as('cardio-svc'), payload: { department: 'cardiology', url: cardio.url, eventTypes } })).json();
+      await f.app.inject({ method: 'POST', url: '/v1/subscriptions', headers: as('onc-svc'), payload: { department: 'oncology', url: onc.url, eventTypes } });
+
+      const failed = await f.app.inject({
+        method: 'POST',
+        url: '/v1/fingerprints/fail',
+        headers: f.headers('service'),
+        payload: { pipelineId: 'kb', partition: 'oncology', runId: 'manual__1', taskId: 'oncology.build', tryNumber: 1, error: { type: 'ValueError', message: 'patient 123 has no MRN' } },
+      });
+      expect(failed.statusCode, failed.body).toBe(200);
+      const ended = await f.app.inject({ method: 'POST', url: '/v1/pipelines/kb/runs/manual__1/finished', headers: f.headers('service') });
+      expect(ended.statusCode, ended.body).toBe(200);
+
+      await until('both events', () => (cardio.accepted().length >= 2 ? true : undefined));
+      const payloads = cardio.accepted().map((r) => new Webhook(sub.secret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: Record<string, unknown> });
+      expect(payloads.map((p) => p.type).sort()).toEqual(['partition.failed', 'pipeline.run.finished']);
+      expect(payloads.find((p) => p.type === 'partition.failed')!.data).toEqual({
+        department: 'cardiology',
+        pipelineId: 'kb',
+        dagId: 'tandem__kb',
+        runId: 'manual__1',
+        partition: 'oncology',
+        taskId: 'oncology.build',
+        tryNumber: 1,
+        error: { type: 'ValueError', summary: 'task oncology.build failed on try 1 with ValueError' },
+        failedAt: expect.any(String),
+      });
+      expect(payloads.find((p) => p.type === 'pipeline.run.finished')!.data).toEqual({
+        department: 'cardiology',
+        pipelineId: 'kb',
+        dagId: 'tandem__kb',
+        runId: 'manual__1',
+        state: 'failed',
+        logicalDate: null,
+        endDate: '2026-11-25T00:05:00Z',
+        partitions: { succeeded: ['cardiology'], failed: ['oncology'], skipped: [] },
+      });
+      expect(cardio.received.map((r) => r.body).join('')).not.toContain('MRN');
+      // A retried report is the same event: no second delivery.
+      await f.app.inject({ method: 'POST', url: '/v1/pipelines/kb/runs/manual__1/finished', headers: f.headers('service') });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(cardio.received).toHaveLength(2);
+      expect(onc.received).toEqual([]);
+    } finally {
+      await Promise.all([cardio.close(), onc.close()]);
     }
   });
 });

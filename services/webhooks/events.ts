@@ -7,10 +7,16 @@
  * at-least-once. The event id is derived from the entry's dedupe key, so a retried append emits
  * the same event, and each subscription gets one delivery row and one delivery workflow for it.
  *
+ * Airflow's side is audited by the API: a partition's failure and a DAG run's end, reported by
+ * the generated DAG's callbacks (services/pipelines/run-outcomes.ts). There the callback's retries
+ * make emission at-least-once: a report that finds its entry already written emits again.
+ *
  * Payloads carry ids, types, statuses and departments only: never inputs, artifact text, comments
  * or failure messages (which may carry patient data).
  */
 import { createHash } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { WebhookEventType } from '../../shared/contracts/webhooks.ts';
 import { workflowTypes } from '../../shared/contracts/workflow-types.ts';
 import type { AuditEntry } from '../../shared/store/audit-log.ts';
@@ -79,10 +85,34 @@ export function eventsOfAuditEntry(entry: AuditEntry): WebhookEvent[] {
         status: d.outcome,
         ...(d.failureType ? { failureType: d.failureType } : {}),
       };
-      const events = [event(d.outcome === 'completed' ? 'workflow.completed' : 'workflow.failed', common)];
-      if (d.type === workflowTypes['pipeline.run'].workflowName) events.push(event('pipeline.run.finished', common));
-      return events;
+      // A `pipeline.run` flow's DAG run is `pipeline.run.finished` when Airflow ends it (below).
+      return [event(d.outcome === 'completed' ? 'workflow.completed' : 'workflow.failed', common)];
     }
+    case 'pipeline-run-finished':
+      return [
+        event('pipeline.run.finished', {
+          pipelineId: d.pipelineId,
+          dagId: d.dagId,
+          runId: d.runId,
+          state: d.state,
+          logicalDate: d.logicalDate ?? null,
+          endDate: d.endDate ?? null,
+          partitions: d.partitions,
+        }),
+      ];
+    case 'partition-failed':
+      return [
+        event('partition.failed', {
+          pipelineId: d.pipelineId,
+          dagId: d.dagId,
+          runId: d.runId,
+          partition: d.partition,
+          taskId: d.taskId,
+          tryNumber: d.tryNumber ?? null,
+          error: d.error,
+          failedAt: d.failedAt ?? entry.at,
+        }),
+      ];
     default:
       return [];
   }
@@ -90,6 +120,41 @@ export function eventsOfAuditEntry(entry: AuditEntry): WebhookEvent[] {
 
 /** Starts the delivery workflow of one delivery; a start of one already started is no error. */
 export type StartWebhookDelivery = (delivery: { deliveryId: string; department: string }) => Promise<void>;
+
+/** The one way a delivery workflow starts for an event, from the worker or the API. */
+export function startWebhookDeliveryWith(client: Client, taskQueue: string): StartWebhookDelivery {
+  return async ({ deliveryId, department }) => {
+    try {
+      await client.workflow.start(webhookDeliveryWorkflowName, {
+        workflowId: webhookDeliveryWorkflowId(deliveryId),
+        taskQueue,
+        args: [{ deliveryId, department }],
+        memo: { department },
+        // A delivery that ran already is not run again by a re-emitted event; redelivery is the API's.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  };
+}
+
+export interface EmittedEvent {
+  eventId: string;
+  eventType: WebhookEventType;
+  department: string;
+  subscribers: number;
+}
+
+/** Emits every event an appended audit entry stands for; what was emitted, for the caller's log. */
+export async function emitEventsOfAuditEntry(store: WebhookStore, start: StartWebhookDelivery, entry: AuditEntry): Promise<EmittedEvent[]> {
+  const emitted: EmittedEvent[] = [];
+  for (const event of eventsOfAuditEntry(entry)) {
+    const subscribers = await emitWebhookEvent(store, start, event);
+    emitted.push({ eventId: event.id, eventType: event.type, department: event.department, subscribers });
+  }
+  return emitted;
+}
 
 /**
  * Records one delivery per subscriber of the event and starts its delivery workflow. Idempotent:

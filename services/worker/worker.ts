@@ -16,8 +16,9 @@ import { ConfigError, loadConfig, statePaths, type TandemConfig } from '../../sh
 import { failureConverterPath, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { connectNativeTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
-import { createActivities } from './activities/index.ts';
+import { createActivities, jobRunnerOf } from './activities/index.ts';
 import { locateWorkflowBundle } from './bundle.ts';
+import { startWorkerHealthServer, type WorkerHealthServer } from './health.ts';
 
 /** The supervisor sends SIGKILL 10 s after SIGTERM; activities get most of that to finish. */
 const shutdownGraceTime = '8 seconds';
@@ -60,6 +61,17 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
     shutdownSignals: ['SIGINT', 'SIGTERM'],
   });
 
+  // First, so a kubelet sees a live process while the worker connects, and a ready one only
+  // once it polls.
+  let worker: Worker | undefined;
+  let health: WorkerHealthServer | undefined;
+  if (config.worker.healthPort !== undefined) {
+    const port = config.worker.healthPort;
+    health = await startWorkerHealthServer({ host: config.host, port, state: () => worker?.getState() ?? 'STARTING' }).catch((err: Error) =>
+      fail(`cannot serve the health port ${port} (${err.message}); free it or change TANDEM_WORKER_HEALTH_PORT`),
+    );
+  }
+
   const bundle = await locateWorkflowBundle().catch((err: Error) => fail(err.message));
   // Keys first: a worker that cannot decrypt must not poll (it would fail every task it takes).
   const payloadCodec = (() => {
@@ -77,13 +89,20 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
       return fail((err as Error).message);
     }
   })();
-  const activities = createActivities({ store, config });
+  const jobRunner = (() => {
+    try {
+      return jobRunnerOf(config);
+    } catch (err) {
+      // TANDEM_JOBS_RUNNER=kubernetes without a usable kubeconfig: say so instead of failing every job.
+      return fail((err as Error).message);
+    }
+  })();
+  const activities = createActivities({ store, config, jobRunner });
   const { address, namespace, taskQueue } = config.temporal;
   const connection = await connectNativeTemporal(config).catch((err: unknown) =>
     fail(`Temporal at ${address} is not reachable (${describeTemporalError(err)}); start it or fix TANDEM_TEMPORAL_ADDRESS`),
   );
 
-  let worker: Worker;
   try {
     worker = await Worker.create({
       connection,
@@ -116,6 +135,9 @@ async function run(config: TandemConfig, identity: string): Promise<void> {
   } finally {
     await connection.close();
     await store.close();
+    await health?.close();
+    // The Kubernetes runner's watches would keep the process alive.
+    await jobRunner.close?.();
   }
   logger.info('worker stopped');
 }

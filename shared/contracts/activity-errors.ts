@@ -22,10 +22,14 @@ export const activityErrorTypes = {
     notConfigured: 'LlmNotConfigured',
   },
   gpuJob: {
-    /** The API server rejected the Job manifest (422), e.g. requests ≠ limits. */
+    /** The spec is refused before it reaches the cluster (field paths), or the API server rejected the Job (422). */
     invalidSpec: 'GpuJobInvalidSpec',
+    /** The department's ResourceQuota has no room for the Job: the message has the numbers. */
+    quotaExceeded: 'GpuJobQuotaExceeded',
     /** The Job's own pods failed past its backoffLimit: a code or data error, not infrastructure. */
     failed: 'GpuJobFailed',
+    /** Started at peak time for a department whose tenant refuses GPU batch work then. */
+    outsideOffPeakWindow: 'GpuJobOutsideOffPeakWindow',
   },
   airflow: {
     /** 4xx other than 408/409/429: our request is wrong (unknown DAG, bad conf, no permission). */

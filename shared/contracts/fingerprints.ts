@@ -1,7 +1,8 @@
 /**
  * `/v1/fingerprints` (service role): the Airflow check task of each partition asks whether its
- * sources changed since the partition's last successful run, and the commit task makes the checked
- * values the committed ones. Shapes shared by the API and (by hand, in Python) dags/tandem_airflow.
+ * sources changed since the partition's last successful run, the commit task makes the checked
+ * values the committed ones, and a task of the partition that fails reports it (its
+ * `on_failure_callback`). Shapes shared by the API and (by hand, in Python) dags/tandem_airflow.
  */
 import { z } from 'zod';
 
@@ -47,6 +48,26 @@ export const fingerprintCommitBodySchema = z
     sources: z.array(sourceFingerprintSchema).max(1000).optional(),
   })
   .strict();
+
+export const partitionFailureBodySchema = z
+  .object({
+    pipelineId: id,
+    partition: id,
+    runId: id,
+    /** The failed task, with its group: `oncology.build_index`. */
+    taskId: id,
+    tryNumber: z.number().int().min(0).max(10_000).nullable().default(null),
+    error: z
+      .object({
+        /** The exception's class name. */
+        type: z.string().min(1).max(200),
+        /** Its message's first line, kept as the partition's last-run reason only (never in an event or the audit log). */
+        message: z.string().max(2000).default(''),
+      })
+      .strict(),
+  })
+  .strict();
+export type PartitionFailureBody = z.infer<typeof partitionFailureBodySchema>;
 
 export const committedFingerprintSchema = sourceFingerprintSchema
   .extend({ committedRunId: z.string(), committedAt: z.string(), changedAt: z.string() })

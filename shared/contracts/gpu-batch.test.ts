@@ -30,6 +30,22 @@ describe('gpu.batch input', () => {
     expect(issues({ ...valid, resources: { requests: { 'nvidia.com/gpu': 0 }, limits: { 'nvidia.com/gpu': 0 } } })[0]!.path).toBe('resources.requests.nvidia.com/gpu');
   });
 
+  it('refuses cpu or memory requests that differ from their limits, fractional or negative GPUs, and bad images', () => {
+    expect(issues({ ...valid, resources: { requests: { 'nvidia.com/gpu': 1, memory: '16Gi' }, limits: { 'nvidia.com/gpu': 1, memory: '8Gi' } } })).toEqual([
+      { path: 'resources.limits.memory', message: 'memory requests and limits must be equal (requests 16Gi, limits 8Gi); set one side alone to use it for both' },
+    ]);
+    expect(gpuBatchInputSchema.parse({ ...valid, resources: { requests: { 'nvidia.com/gpu': 1, cpu: '1' }, limits: { 'nvidia.com/gpu': 1, cpu: '1000m' } } }).resources.limits.cpu).toBe('1000m');
+    expect(issues({ ...valid, resources: { requests: { 'nvidia.com/gpu': 1.5 }, limits: { 'nvidia.com/gpu': 1.5 } } })[0]).toEqual({
+      path: 'resources.requests.nvidia.com/gpu',
+      message: 'must be a whole number of GPUs (devices are not shared)',
+    });
+    expect(issues({ ...valid, resources: { requests: { 'nvidia.com/gpu': -2 }, limits: { 'nvidia.com/gpu': -2 } } })[0]!.path).toBe('resources.requests.nvidia.com/gpu');
+    expect(issues({ ...valid, image: 'Embedder:latest' })).toEqual([
+      { path: 'image', message: 'must be a container image reference such as registry.example.com/team/embedder:1.4 or embedder@sha256:<hex>' },
+    ]);
+    expect(gpuBatchInputSchema.parse({ ...valid, image: 'registry.example.com:5000/ml/embedder:1.4' }).deadlineSeconds).toBe(43_200);
+  });
+
   it('allows spot only for fault-tolerant jobs', () => {
     expect(issues({ ...valid, spot: true })).toEqual([{ path: 'spot', message: 'spot capacity is only for faultTolerant jobs' }]);
     expect(gpuBatchInputSchema.parse({ ...valid, spot: true, faultTolerant: true }).spot).toBe(true);

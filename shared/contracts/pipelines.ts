@@ -7,10 +7,13 @@
  * Pure: zod only.
  */
 import { z } from 'zod';
+import { pipelineRunPartitionsSchema } from './webhooks.ts';
 import { nextLinkSchema, pageQuery } from './pagination.ts';
 import { lintFindingSchema } from './pipeline-spec.ts';
 
 export const pipelineIdParamsSchema = z.object({ id: z.string().min(1).max(63) });
+/** Airflow run ids hold `:`, `+` …: one URL-encoded path segment. */
+export const pipelineRunParamsSchema = pipelineIdParamsSchema.extend({ runId: z.string().min(1).max(250) });
 
 export const pipelineStatuses = ['deployed', 'paused', 'deleted', 'failed'] as const;
 
@@ -101,6 +104,16 @@ export const triggeredRunSchema = z.object({
 });
 export type TriggeredRun = z.infer<typeof triggeredRunSchema>;
 export const triggeredRunsSchema = z.object({ runs: z.array(triggeredRunSchema) });
+
+export const recordedRunEndSchema = z
+  .object({
+    pipelineId: z.string(),
+    dagId: z.string(),
+    runId: z.string(),
+    state: z.enum(['success', 'failed']),
+    partitions: pipelineRunPartitionsSchema,
+  })
+  .meta({ id: 'RecordedPipelineRunEnd' });
 
 export const partitionViewSchema = z
   .object({

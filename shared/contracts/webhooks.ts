@@ -19,6 +19,87 @@ export const webhookEventTypes = [
 export const webhookEventTypeSchema = z.enum(webhookEventTypes).meta({ id: 'WebhookEventType' });
 export type WebhookEventType = z.infer<typeof webhookEventTypeSchema>;
 
+/**
+ * What `data` holds per event type: ids, types, statuses, departments — never a workflow's input,
+ * an artifact's text, a comment or a failure message. Each type is also a `webhooks` entry of the
+ * OpenAPI document, so a receiver can generate its types from there.
+ */
+const eventCommon = { department: departmentIdSchema.describe('The department the event belongs to (the pipeline’s, the workflow’s)') };
+
+const workflowEventDataSchema = z
+  .object({
+    ...eventCommon,
+    workflowId: z.string(),
+    runId: z.string().nullable(),
+    type: z.string().nullable().describe('Public workflow type, e.g. `review.request`'),
+    workflowType: z.string().nullable(),
+    status: z.enum(['completed', 'failed']),
+    failureType: z.string().optional().describe('Failed only: the failure’s type, never its message'),
+  })
+  .meta({ id: 'WorkflowEventData' });
+
+export const pipelineRunPartitionsSchema = z
+  .object({
+    succeeded: z.array(z.string()),
+    failed: z.array(z.string()),
+    skipped: z.array(z.string()).describe('Skipped because no source changed, or left out of the run'),
+  })
+  .describe('Partition labels by outcome, as `GET /v1/pipelines/{id}/partitions` names them')
+  .meta({ id: 'PipelineRunPartitions' });
+
+export const webhookEventDataSchemas = {
+  'workflow.completed': workflowEventDataSchema,
+  'workflow.failed': workflowEventDataSchema,
+  'review.decided': z
+    .object({
+      ...eventCommon,
+      reviewId: z.string(),
+      outcome: z.string().nullable(),
+      artifactVersion: z.string().nullable(),
+      escalationLevel: z.number().int(),
+      decidedAt: z.string(),
+    })
+    .meta({ id: 'ReviewDecidedEventData' }),
+  'review.escalated': z
+    .object({ ...eventCommon, reviewId: z.string(), level: z.number().int().nullable(), escalatedAt: z.string() })
+    .meta({ id: 'ReviewEscalatedEventData' }),
+  'pipeline.run.finished': z
+    .object({
+      ...eventCommon,
+      pipelineId: z.string(),
+      dagId: z.string(),
+      runId: z.string().describe('The Airflow `dag_run_id`'),
+      state: z.enum(['success', 'failed']),
+      logicalDate: z.string().nullable(),
+      endDate: z.string().nullable(),
+      partitions: pipelineRunPartitionsSchema,
+    })
+    .meta({ id: 'PipelineRunFinishedEventData' }),
+  'partition.failed': z
+    .object({
+      ...eventCommon,
+      pipelineId: z.string(),
+      dagId: z.string(),
+      runId: z.string().describe('The Airflow `dag_run_id`'),
+      partition: z.string(),
+      taskId: z.string().describe('The Airflow task that failed, e.g. `oncology.build_index`'),
+      tryNumber: z.number().int().nullable(),
+      error: z
+        .object({
+          type: z.string().describe('The exception’s class, e.g. `AirflowException`'),
+          summary: z.string().describe('Which task failed on which try with which type; the message itself stays in tandem (the partition’s last run) and Airflow’s task log'),
+        })
+        .meta({ id: 'PartitionFailureError' }),
+      failedAt: z.string(),
+    })
+    .meta({ id: 'PartitionFailedEventData' }),
+} satisfies Record<WebhookEventType, z.ZodType>;
+
+/** The body of every delivery (Standard Webhooks): `{type, timestamp, data}`. */
+export function webhookEventSchema<T extends WebhookEventType>(type: T) {
+  return z.object({ type: z.literal(type), timestamp: z.iso.datetime(), data: webhookEventDataSchemas[type] });
+}
+
 const receiverUrlSchema = z
   .url({ protocol: /^https?$/ })
   .max(2000)
@@ -45,7 +126,7 @@ export const createWebhookSubscriptionRequestSchema = z
       .array(webhookEventTypeSchema)
       .min(1)
       .max(webhookEventTypes.length)
-      .describe('`partition.failed` is accepted but not emitted yet: a failed partition is not recorded when it happens (README, Events)'),
+      .describe('Event types to receive; each one’s payload is in the document’s `webhooks`'),
     description: z.string().trim().min(1).max(200).optional(),
   })
   .meta({ id: 'CreateWebhookSubscriptionRequest' });

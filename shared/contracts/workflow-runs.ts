@@ -19,6 +19,16 @@ export const workflowStartedSchema = z
 
 export const workflowIdParamsSchema = z.object({ id: z.string().min(1).max(400) });
 
+/** What a running workflow waits for, from its memo (`waiting`), while it sleeps on a durable timer. */
+export const workflowWaitSchema = z
+  .object({
+    reason: z.enum(['off-peak-window']).describe('`off-peak-window`: a GPU batch waits for its department’s off-peak window'),
+    until: z.iso.datetime().describe('When the wait ends'),
+    detail: z.string(),
+  })
+  .meta({ id: 'WorkflowWait' });
+export type WorkflowWait = z.infer<typeof workflowWaitSchema>;
+
 export const workflowStateSchema = z
   .object({
     workflowId: z.string(),
@@ -32,6 +42,7 @@ export const workflowStateSchema = z
     historyLength: z.number().int(),
     result: z.unknown().optional(),
     failure: z.string().optional(),
+    waiting: workflowWaitSchema.optional().describe('Present while a running workflow waits on a durable timer (zero compute)'),
   })
   .meta({ id: 'WorkflowState' });
 export type WorkflowState = z.infer<typeof workflowStateSchema>;

@@ -65,7 +65,7 @@ export const workflowTypes = {
   'gpu.batch': {
     workflowName: 'gpuBatchWorkflow',
     description:
-      'One batch job (local process now, Kubernetes Job later) with nvidia.com/gpu requests = limits; heartbeats while it runs, resumes from its last checkpoint after preemption (faultTolerant), kills and cleans up the job on cancellation.',
+      'One batch job (a local process, or a Kubernetes Job in your department’s namespace with TANDEM_JOBS_RUNNER=kubernetes) with nvidia.com/gpu, cpu and memory requests = limits; heartbeats while it runs, resumes from its last checkpoint after preemption (faultTolerant), fails with the job’s last log lines or the quota’s numbers, stops and cleans up the job on cancellation.',
     input: gpuBatchInputSchema,
     output: gpuBatchResultSchema,
   },

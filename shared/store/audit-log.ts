@@ -31,11 +31,18 @@ export const auditEvents = [
   'workflow-finished',
   'handoff-cancelled',
   'handoff-restarted',
+  // Airflow's side of a pipeline, reported by the generated DAG's callbacks: a partition's task
+  // failed, and a DAG run ended (with its partitions by outcome, read from Airflow).
+  'partition-failed',
+  'pipeline-run-finished',
   // The web console: sign-in and sign-out, and every post it refused (bad CSRF token, replayed
   // form, tampered field, expired session or revoked key), with the reason.
   'console-signed-in',
   'console-signed-out',
   'console-refused',
+  // A platform admin created, replaced or deleted a department's tenant (its quota among others).
+  'tenant-changed',
+  'tenant-deleted',
 ] as const;
 export type AuditEvent = (typeof auditEvents)[number];
 

@@ -22,7 +22,10 @@ export interface CommittedFingerprint extends SourceFingerprint {
   changedAt: string;
 }
 
-/** `pending`: checked as changed, not committed yet: still running, or failed (the API asks Airflow which). */
+/**
+ * `pending`: checked as changed, not committed yet: still running, or failed without a report
+ * (the API asks Airflow which). `failed`: a task of the partition reported its failure.
+ */
 export type PartitionOutcome = 'pending' | 'ran' | 'skipped' | 'failed';
 
 export interface PartitionRunRecord {
@@ -66,12 +69,24 @@ export interface FingerprintCommitRequest {
   sources?: SourceFingerprint[];
 }
 
+export interface PartitionFailureRecord {
+  pipelineId: string;
+  partition: string;
+  runId: string;
+  reason: string;
+}
+
 export interface FingerprintStore {
   committed(pipelineId: string, partition: string): Promise<CommittedFingerprint[]>;
   /** Compares with the committed values, records the sources as pending and the partition's outcome. */
   check(request: FingerprintCheckRequest): Promise<FingerprintCheckResult>;
   /** Throws `NothingPendingError` when there is nothing to commit for that run. */
   commit(request: FingerprintCommitRequest): Promise<{ committed: number }>;
+  /**
+   * Records that the partition failed in `runId` (its pending fingerprints stay uncommitted, so it
+   * runs again next time). A second report for the same run keeps the first reason.
+   */
+  recordFailure(failure: PartitionFailureRecord): Promise<PartitionRunRecord>;
   /** Every partition the store knows for the pipeline, sorted by partition. */
   partitions(pipelineId: string): Promise<PartitionFingerprintState[]>;
 }

@@ -303,4 +303,24 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX webhook_delivery_attempts_delivery ON webhook_delivery_attempts (delivery_id, seq);
     `,
   },
+  {
+    version: 11,
+    name: 'tenants',
+    // The spec is one JSON text the code parses with its zod schema, so a new tenant setting needs
+    // no migration; the namespace is a column of its own because two tenants may not share one.
+    // Portable SQL (no JSON functions), for the PostgreSQL store too.
+    sql: `
+      CREATE TABLE tenants (
+        department        TEXT PRIMARY KEY,
+        namespace         TEXT NOT NULL UNIQUE,
+        spec              TEXT NOT NULL,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL,
+        updated_by        TEXT NOT NULL,
+        cluster_state     TEXT NOT NULL,
+        cluster_at        TEXT,
+        cluster_message   TEXT
+      ) STRICT;
+    `,
+  },
 ];

@@ -41,6 +41,14 @@ export interface ReviewTaskFilter {
   after?: { createdAt: string; id: string };
 }
 
+/** Pending reviews of one department, counted by the store (for /metrics). */
+export interface PendingReviewCount {
+  department: string;
+  pending: number;
+  /** Of those, escalated at least once. */
+  escalated: number;
+}
+
 export interface ReviewInbox {
   /**
    * Idempotent by id while the task is pending: a second create returns it unchanged. A closed
@@ -50,6 +58,8 @@ export interface ReviewInbox {
   create(task: NewReviewTask): Promise<ReviewTask>;
   get(id: string): Promise<ReviewTask | undefined>;
   list(filter?: ReviewTaskFilter): Promise<ReviewTask[]>;
+  /** Pending and escalated reviews per department with any pending, without reading the tasks. */
+  pendingCounts(): Promise<PendingReviewCount[]>;
   /** Sets the assignee (and the escalation level when given); a closed task is left as it is. */
   reassign(id: string, assignee: string, escalationLevel?: number): Promise<ReviewTask | undefined>;
   /** Idempotent: closing a closed task keeps its first outcome. */

@@ -20,6 +20,7 @@ import { SqliteHandoffs } from './sqlite/handoffs.ts';
 import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
 import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { SqliteWebhooks } from './sqlite/webhooks.ts';
+import { SqliteTenants } from './sqlite/tenants.ts';
 import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -78,6 +79,7 @@ export class SqliteStore implements Store {
   readonly idempotency: SqliteIdempotencyStore;
   readonly consoleSessions: SqliteConsoleSessions;
   readonly webhooks: SqliteWebhooks;
+  readonly tenants: SqliteTenants;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
   constructor(file: string, db: DatabaseSync, now: () => Date) {
@@ -94,6 +96,7 @@ export class SqliteStore implements Store {
     this.idempotency = new SqliteIdempotencyStore(db, now);
     this.consoleSessions = new SqliteConsoleSessions(db, now);
     this.webhooks = new SqliteWebhooks(db, now);
+    this.tenants = new SqliteTenants(db, now);
   }
 
   async ping(): Promise<void> {

@@ -15,6 +15,7 @@ import type { HandoffStore } from './handoffs.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { ConsoleSessionStore } from './console-sessions.ts';
 import type { WebhookStore } from './webhooks.ts';
+import type { TenantStore } from './tenants.ts';
 
 export interface ApiKeyRecord {
   id: string;
@@ -63,6 +64,8 @@ export interface Store {
   readonly consoleSessions: ConsoleSessionStore;
   /** Webhook subscriptions and their delivery log (webhooks.ts). */
   readonly webhooks: WebhookStore;
+  /** Departments as tenants: namespace, quota, off-peak window, budgets (tenants.ts). */
+  readonly tenants: TenantStore;
 
   /** Cheap round trip, for readiness checks. Rejects when the store cannot serve queries. */
   ping(): Promise<void>;

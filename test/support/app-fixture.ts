@@ -16,6 +16,7 @@ import { buildApp, type BuildAppOptions } from '../../services/api/app.ts';
 import type { AirflowClient } from '../../services/airflow/client.ts';
 import type { AirflowReadinessProbe } from '../../services/api/plugins/app/airflow.ts';
 import type { TemporalGateway } from '../../services/api/plugins/app/temporal.ts';
+import type { TenantCluster } from '../../services/tenants/cluster.ts';
 
 export interface FakeDependency {
   /** Replace to make the next pings fail or hang. */
@@ -46,6 +47,8 @@ export interface AppFixtureOptions extends BuildAppOptions {
   airflowClient?: AirflowClient;
   /** The Temporal client's namespace has the TandemDepartment search attribute (a dev server that registered it). */
   departmentSearchAttribute?: boolean;
+  /** The Kubernetes cluster tenants are applied to (a real one in the kubernetes tier). */
+  tenantCluster?: TenantCluster;
   /** Reuse this state dir (its store survives `close()`), e.g. to restart the API over the same store. */
   stateDir?: string;
 }
@@ -88,6 +91,7 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.readinessTimeoutMs ? { readinessTimeoutMs: options.readinessTimeoutMs } : {}),
       ...(options.airflowClient ? { airflowClient: options.airflowClient } : {}),
+      ...(options.tenantCluster ? { tenantCluster: options.tenantCluster } : {}),
     },
     options,
   );

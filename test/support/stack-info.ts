@@ -13,10 +13,21 @@ export interface StackInfo {
   dagsFolder: string;
 }
 
+/** What the kubernetes tier's global setup hands to every test file (`inject('kubernetes')`). */
+export interface KubernetesInfo {
+  /** https://127.0.0.1:<port> */
+  server: string;
+  /** Admin kubeconfig of the local cluster. */
+  kubeconfigPath: string;
+  /** kubectl built from the same Kubernetes module. */
+  kubectl: string;
+}
+
 declare module 'vitest' {
   export interface ProvidedContext {
     stack: StackInfo;
+    kubernetes: KubernetesInfo;
     /** The vitest tier (project) a test file runs in; see vitest.config.ts. */
-    tier: 'unit' | 'temporal' | 'integration';
+    tier: 'unit' | 'temporal' | 'kubernetes' | 'integration';
   }
 }

@@ -37,11 +37,12 @@ function executable(file: string): string {
 
 /**
  * vitest.config.ts describes its tiers by what they start; a Temporal test server is started only
- * by the `temporal` tier, whose files are named `*.temporal.test.ts`.
+ * by the `temporal` tier, whose files are named `*.temporal.test.ts`, and by the `kubernetes`
+ * tier (`*.kubernetes.test.ts`), whose flows run Jobs on the local cluster.
  */
 function inTemporalTier(): void {
   const tier = inject('tier');
-  if (tier !== 'temporal') {
+  if (tier !== 'temporal' && tier !== 'kubernetes') {
     throw new Error(`this file starts a Temporal test server but runs in the ${tier} tier: name it *.temporal.test.ts (see vitest.config.ts)`);
   }
 }

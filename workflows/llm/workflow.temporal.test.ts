@@ -12,7 +12,8 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { openSqliteStore, type SqliteStore } from '../../shared/store/sqlite-store.ts';
-import { createLlmActivities } from '../../services/worker/activities/llm.ts';
+import { createLlmActivities, llmDependencies } from '../../services/worker/activities/llm.ts';
+import { tenantSpecSchema } from '../../shared/contracts/tenants.ts';
 import { OpenAiCompatibleClient } from '../../services/worker/llm/openai-client.ts';
 import { startFakeLlmProvider, type FakeLlmProvider, type FakeLlmStep } from '../../test/support/fake-llm-provider.ts';
 import { createLocalEnv, createTimeSkippingEnv } from '../../test/support/temporal-test-env.ts';
@@ -45,7 +46,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function complete(steps: FakeLlmStep[], { department = `dept-${randomUUID()}`, budget = 0 } = {}) {
+async function complete(steps: FakeLlmStep[], { department = `dept-${randomUUID()}`, budget = 0, tenants = false } = {}) {
   provider.script(steps);
   provider.requests.length = 0;
   const taskQueue = `llm-${randomUUID()}`;
@@ -53,12 +54,17 @@ async function complete(steps: FakeLlmStep[], { department = `dept-${randomUUID(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { code },
-    activities: createLlmActivities({
-      client: new OpenAiCompatibleClient({ baseUrl: provider.baseUrl, apiKey: 'sk-test', timeoutMs: requestTimeoutMs }),
-      usage: store.llmTokenUsage,
-      defaultModel: 'fake-model',
-      tokenBudgetPerDepartment: budget,
-    }),
+    activities: createLlmActivities(
+      tenants
+        ? // The worker's own wiring: the configured budget, under each department's tenant's.
+          llmDependencies(store.llmTokenUsage, { baseUrl: provider.baseUrl, apiKey: 'sk-test', model: 'fake-model', tokenBudgetPerDepartment: budget, timeoutMs: requestTimeoutMs }, store.tenants)
+        : {
+            client: new OpenAiCompatibleClient({ baseUrl: provider.baseUrl, apiKey: 'sk-test', timeoutMs: requestTimeoutMs }),
+            usage: store.llmTokenUsage,
+            defaultModel: 'fake-model',
+            tokenBudgetPerDepartment: budget,
+          },
+    ),
   });
   const workflowId = `llm-${randomUUID()}`;
   const outcome = await worker.runUntil(
@@ -173,6 +179,23 @@ describe('llm.complete under the llmCall preset', () => {
     // Another department's budget is its own.
     const other = await complete([{ kind: 'ok' }], { budget: 20 });
     expect(other.outcome.ok).toBe(true);
+  }, 30_000);
+
+  it('charges a department with a tenant against the tenant’s budget, not the configured one', async () => {
+    const department = `dept-${randomUUID()}`;
+    const tenant = (llmTokenBudget: number | null) =>
+      store.tenants.put({ department, namespace: department, spec: tenantSpecSchema.parse({ llmTokenBudget }), updatedBy: 'test', cluster: { state: 'no-cluster', at: null, message: null } });
+    await tenant(10);
+    // 20 tokens fit the configured 1000, and the tenant's 10 too until they are spent.
+    expect((await complete([{ kind: 'ok', usage: { prompt_tokens: 15, completion_tokens: 5 } }], { department, budget: 1000, tenants: true })).outcome.ok).toBe(true);
+    const refused = await complete([{ kind: 'ok' }], { department, budget: 1000, tenants: true });
+    expect(failureOf(refused.outcome).message).toBe(`department ${department} has spent 20 of its 10 LLM tokens this month`);
+    expect(refused.requests).toHaveLength(0);
+    // null: the configured budget again (1000), and 0 means no limit, as in the configuration.
+    await tenant(null);
+    expect((await complete([{ kind: 'ok' }], { department, budget: 1000, tenants: true })).outcome.ok).toBe(true);
+    await tenant(0);
+    expect((await complete([{ kind: 'ok' }], { department, budget: 15, tenants: true })).outcome.ok).toBe(true);
   }, 30_000);
 
   it('counts a filtered completion against the budget (it is billed)', async () => {

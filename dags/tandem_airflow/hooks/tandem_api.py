@@ -7,11 +7,15 @@ tasks and triggers get it from the connection at run time.
 
 Two sides, one hook:
 
-- sync, for operators and task callables: the hand-off start (riding out an API restart for about
-  half a minute), a hand-off's current state, and the fingerprint endpoints;
+- sync, for operators, task callables and callbacks: the hand-off start (riding out an API restart
+  for about half a minute), a hand-off's current state, the fingerprint endpoints, and the two
+  reports of a pipeline's outcome (a partition's failure, a DAG run's end), which ride out a
+  restart the same way;
 - async (``httpx.AsyncClient``), for triggers, which must not block the triggerer's event loop:
-  ``async_session()`` gives one client for a trigger's whole wait, with the hand-off long poll
-  (retried with capped backoff, without limit, while the API is unreachable) and the XCom write.
+  ``async_session()`` gives the hand-off long poll (retried with capped backoff, without limit,
+  while the API is unreachable) and the XCom write over the one client its event loop shares
+  (``shared_async_client``): a triggerer with a thousand waiting hand-offs holds one connection
+  pool and one TLS context, not a thousand.
 
 Callers get parsed JSON or one of two errors: ``TandemApiUnreachable`` (connection refused, reset,
 timed out …, after whatever retrying the call does) and ``TandemApiStatusError`` (an HTTP answer
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
@@ -39,6 +44,11 @@ if TYPE_CHECKING:
 
 #: Pauses before the 2nd … 6th attempt of a hand-off start while the API restarts (~30 s in all).
 START_RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+#: No cap on connections: every waiting trigger holds one long poll open at a time, and a pool
+#: capped below the number of waiting triggers would queue polls until they time out. Idle
+#: connections are kept for reuse by the next poll (each trigger polls again at once).
+SHARED_CLIENT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=60.0)
 
 
 class TandemApiConnectionError(ValueError):
@@ -153,6 +163,10 @@ def handoff_path(handoff_id: str) -> str:
     return f"/v1/handoffs/{quote(handoff_id, safe='')}"
 
 
+def pipeline_run_path(pipeline_id: str, run_id: str) -> str:
+    return f"/v1/pipelines/{quote(pipeline_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
 def backoff_delay(failures: int, base: float, cap: float) -> float:
     """Seconds to wait after the ``failures``-th failure in a row: base, 2·base, 4·base … capped."""
     return min(cap, base * 2 ** (failures - 1))
@@ -182,6 +196,31 @@ def _status_error(response: httpx.Response) -> TandemApiStatusError:
 def _transport_problem(err: httpx.TransportError) -> str:
     detail = str(err)
     return f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+
+
+#: Event loop → connection settings → its client. Weak on the loop: a closed and dropped loop
+#: takes its clients along (their connections belong to that loop and cannot be used elsewhere).
+_shared_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TandemApiSettings, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_async_client(settings: TandemApiSettings) -> httpx.AsyncClient:
+    """
+    The ``httpx.AsyncClient`` every trigger of the running event loop uses for these settings.
+
+    One client per trigger cost the triggerer about 0.6 MiB per waiting hand-off (each client
+    builds its own TLS context and connection pool); shared, a waiting trigger costs its open
+    connection. Never closed by a trigger: it lives as long as its loop (the triggerer's, for the
+    process's life). Timeouts are per request, so triggers with different waits share it too.
+    """
+    loop = asyncio.get_running_loop()
+    clients = _shared_clients.setdefault(loop, {})
+    client = clients.get(settings)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(base_url=settings.base_url, headers=settings.headers, limits=SHARED_CLIENT_LIMITS)
+        clients[settings] = client
+    return client
 
 
 def _fingerprint_sources(fingerprints: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -251,19 +290,17 @@ class TandemApiHook(BaseHook):
             return False, str(err)
         return True, f"tandem control API reachable: {version}"
 
-    def start_handoff(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> HandoffState:
+    def _post_riding_out_restarts(self, what: str, path: str, body: Mapping[str, Any] | None, backoff_scale: float) -> Any:
         """
-        ``POST /v1/handoffs`` (start or attach), riding out a control API restart (refused
-        connections, 5xx) for about half a minute: the start is idempotent, and a restart of the
-        API should not cost a try of every task that starts a hand-off meanwhile.
+        POST an idempotent call, riding out a control API restart (refused connections, 5xx) for
+        about half a minute; parsed JSON of a 200/201.
 
-        :param backoff_scale: multiplies the pauses between attempts (tests set it near 0).
         :raises TandemApiStatusError: any answer but 200/201 (a 5xx only on the last attempt).
         :raises TandemApiUnreachable: no answer on the last attempt either.
         """
         for attempt, delay in enumerate([*START_RETRY_DELAYS_SECONDS, None], start=1):
             try:
-                response = self._request("POST", "/v1/handoffs", json=dict(body))
+                response = self._request("POST", path, **({"json": dict(body)} if body is not None else {}))
             except TandemApiUnreachable as err:
                 if delay is None:
                     raise
@@ -274,9 +311,38 @@ class TandemApiHook(BaseHook):
                 if response.status_code < 500 or delay is None:
                     raise _status_error(response)
                 problem = f"HTTP {response.status_code}"
-            self.log.warning("hand-off start: control API unavailable (%s), attempt %d; retrying in %gs", problem, attempt, delay)
+            self.log.warning("%s: control API unavailable (%s), attempt %d; retrying in %gs", what, problem, attempt, delay)
             time.sleep(delay * backoff_scale)
         raise AssertionError("unreachable")
+
+    def start_handoff(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> HandoffState:
+        """
+        ``POST /v1/handoffs`` (start or attach), riding out a control API restart (refused
+        connections, 5xx) for about half a minute: the start is idempotent, and a restart of the
+        API should not cost a try of every task that starts a hand-off meanwhile.
+
+        :param backoff_scale: multiplies the pauses between attempts (tests set it near 0).
+        :raises TandemApiStatusError: any answer but 200/201 (a 5xx only on the last attempt).
+        :raises TandemApiUnreachable: no answer on the last attempt either.
+        """
+        return self._post_riding_out_restarts("hand-off start", "/v1/handoffs", body, backoff_scale)
+
+    def report_partition_failure(self, body: Mapping[str, Any], *, backoff_scale: float = 1.0) -> dict[str, Any]:
+        """
+        ``POST /v1/fingerprints/fail``: a task of the partition failed for good. Idempotent (one
+        event per partition and run), so it rides out an API restart like the hand-off start.
+        Answers the partition's recorded last run.
+        """
+        return self._post_riding_out_restarts("partition failure report", "/v1/fingerprints/fail", body, backoff_scale)
+
+    def report_run_finished(self, pipeline_id: str, run_id: str, *, backoff_scale: float = 1.0) -> dict[str, Any]:
+        """
+        ``POST /v1/pipelines/{id}/runs/{run_id}/finished``: the DAG run ended. The API reads the
+        state and partitions from Airflow itself; idempotent, retried like the hand-off start.
+        """
+        return self._post_riding_out_restarts(
+            "run end report", f"{pipeline_run_path(pipeline_id, run_id)}/finished", None, backoff_scale
+        )
 
     def get_handoff(self, handoff_id: str) -> HandoffState:
         """``GET /v1/handoffs/{id}?waitMs=0``: the state now, without waiting. Any answer but 200 raises."""
@@ -325,18 +391,21 @@ class TandemApiHook(BaseHook):
 
     @contextlib.asynccontextmanager
     async def async_session(self) -> AsyncIterator[AsyncTandemApiSession]:
-        """One ``httpx.AsyncClient`` (one connection pool) for a trigger's whole wait."""
+        """The async calls over the event loop's shared client (``shared_async_client``), with this hook's timeout."""
         settings = await self.aget_conn()
-        async with httpx.AsyncClient(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout) as client:
-            yield AsyncTandemApiSession(self, client)
+        yield AsyncTandemApiSession(self, shared_async_client(settings), timeout=self.timeout)
 
 
 class AsyncTandemApiSession:
-    """The async calls of ``TandemApiHook``, bound to one open client (see ``async_session``)."""
+    """
+    The async calls of ``TandemApiHook``, bound to an open client (see ``async_session``); each
+    request carries ``timeout``, so one shared client serves callers with different waits.
+    """
 
-    def __init__(self, hook: TandemApiHook, client: httpx.AsyncClient) -> None:
+    def __init__(self, hook: TandemApiHook, client: httpx.AsyncClient, timeout: float | None = None) -> None:
         self.hook = hook
         self.client = client
+        self.timeout = hook.timeout if timeout is None else timeout
 
     async def wait_for_handoff(
         self,
@@ -376,7 +445,7 @@ class AsyncTandemApiSession:
     async def _poll_once(self, path: str, wait_ms: int) -> tuple[str | None, HandoffState | None]:
         """``(problem, None)`` when the poll should be retried later, else ``(None, state)``."""
         try:
-            response = await self.client.get(path, params={"waitMs": wait_ms})
+            response = await self.client.get(path, params={"waitMs": wait_ms}, timeout=self.timeout)
         except httpx.TransportError as err:  # refused, reset, DNS, timeout
             return _transport_problem(err), None
         status = response.status_code
@@ -389,6 +458,22 @@ class AsyncTandemApiSession:
         except ValueError:
             return f"HTTP 200 without JSON: {response.text[:100]!r}", None
 
+    async def start_handoff(self, body: Mapping[str, Any]) -> HandoffState:
+        """
+        ``POST /v1/handoffs`` (start or attach), one attempt: the trigger that starts a task from
+        the triggerer hands every failure to a worker, whose ``execute`` retries and sorts them.
+
+        :raises TandemApiUnreachable: no answer.
+        :raises TandemApiStatusError: any answer but 200/201.
+        """
+        try:
+            response = await self.client.post("/v1/handoffs", json=dict(body), timeout=self.timeout)
+        except httpx.TransportError as err:
+            raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
+        if response.status_code not in (200, 201):
+            raise _status_error(response)
+        return response.json()
+
     async def publish_handoff_result(self, handoff_id: str) -> None:
         """
         ``POST /v1/handoffs/{id}/xcom``: the control API writes a succeeded hand-off's result as its
@@ -399,7 +484,7 @@ class AsyncTandemApiSession:
         :raises TandemApiStatusError: any answer but 200.
         """
         try:
-            response = await self.client.post(f"{handoff_path(handoff_id)}/xcom")
+            response = await self.client.post(f"{handoff_path(handoff_id)}/xcom", timeout=self.timeout)
         except httpx.TransportError as err:
             raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
         if response.status_code != 200:

@@ -37,17 +37,25 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from tandem_airflow.hooks.tandem_api import HandoffState, TandemApiHook, TandemApiStatusError, TandemApiUnreachable
-from tandem_airflow.triggers.handoff import ERROR_STATUS, HandoffEventPayload, HandoffTrigger
-from tandem_airflow.utils.context import run_date
+from airflow.triggers.base import StartTriggerArgs
+
+from tandem_airflow.triggers.handoff import (
+    ERROR_STATUS,
+    HANDOFF_ID_XCOM_KEY,
+    START_ON_WORKER_STATUS,
+    HandoffEventPayload,
+    HandoffStartSpec,
+    HandoffTrigger,
+)
+from tandem_airflow.utils.handoff_request import handoff_start_request
 from tandem_airflow.utils.partition import PipelinePartition
-from tandem_airflow.utils.placeholders import fill_structure
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
-#: XCom key of the hand-off id, for people and for the reconciler reading task instances.
-HANDOFF_ID_XCOM_KEY = "handoff_id"
+#: Where the trigger of a task started from the triggerer comes from (``serialize()``'s classpath).
+HANDOFF_TRIGGER_CLASSPATH = f"{HandoffTrigger.__module__}.{HandoffTrigger.__qualname__}"
 
 
 class TemporalWorkflowLink(BaseOperatorLink):
@@ -62,41 +70,6 @@ class TemporalWorkflowLink(BaseOperatorLink):
         from airflow.sdk.execution_time.xcom import XCom
 
         return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
-
-
-def handoff_start_request(
-    context: Context,
-    *,
-    workflow_type: str,
-    workflow_input: Mapping[str, Any],
-    department: str,
-    pipeline_id: str | None = None,
-    partition: PipelinePartition | None = None,
-) -> dict[str, Any]:
-    """
-    The ``POST /v1/handoffs`` body for the task instance running in ``context``: its coordinates
-    and try number, and the input with ``{partition}``, ``{ds}``, ``{run_id}``, ``{dag_id}`` and
-    ``{task_id}`` filled in (plain replacement, never Jinja).
-    """
-    ti = context["ti"]
-    map_index = -1 if ti.map_index is None else ti.map_index
-    day = run_date(context)
-    label = partition.label_on(day) if partition is not None else None
-    values = {"partition": label, "ds": day, "run_id": ti.run_id, "dag_id": ti.dag_id, "task_id": ti.task_id}
-    return {
-        "workflowType": workflow_type,
-        "input": fill_structure(workflow_input, values),
-        "department": department,
-        "pipelineId": pipeline_id,
-        "partition": label,
-        "airflow": {
-            "dagId": ti.dag_id,
-            "runId": ti.run_id,
-            "taskId": ti.task_id,
-            "mapIndex": map_index,
-            "tryNumber": ti.try_number,
-        },
-    }
 
 
 class TemporalHandoffOperator(BaseOperator):
@@ -119,6 +92,11 @@ class TemporalHandoffOperator(BaseOperator):
     ui_color = "#e8defc"
     #: Multiplies the start's retry delays; tests set it near 0.
     start_backoff_scale = 1.0
+    # Every try goes straight from the scheduler to HandoffTrigger, which starts the hand-off
+    # itself: no task process. The class attributes serve mapped tasks (Airflow does not run
+    # __init__ for them at parse time); the trigger reads their fields from the serialized task.
+    start_from_trigger = True
+    start_trigger_args = StartTriggerArgs(trigger_cls=HANDOFF_TRIGGER_CLASSPATH, next_method="execute_complete", trigger_kwargs={})
 
     def __init__(
         self,
@@ -138,6 +116,22 @@ class TemporalHandoffOperator(BaseOperator):
         self.pipeline_id = pipeline_id
         self.partition = partition
         self.tandem_conn_id = tandem_conn_id
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=HANDOFF_TRIGGER_CLASSPATH,
+            next_method="execute_complete",
+            trigger_kwargs={"tandem_conn_id": tandem_conn_id, "start": self.start_spec()},
+        )
+
+    def start_spec(self) -> HandoffStartSpec:
+        """This task's start as the trigger gets it when the task starts from the triggerer."""
+        partition = self.partition
+        return {
+            "workflow_type": self.workflow_type,
+            "workflow_input": copy.deepcopy(self.workflow_input),
+            "department": self.department,
+            "pipeline_id": self.pipeline_id,
+            "partition": {"key": partition.key, "by_date": partition.by_date} if partition is not None else None,
+        }
 
     # --- start --------------------------------------------------------------------------------
 
@@ -224,6 +218,10 @@ class TemporalHandoffOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: HandoffEventPayload | Any = None, handoff_id: str | None = None) -> Any:
         """Resumed by the trigger: return the result (XCom ``return_value``) or fail with the reason."""
+        if isinstance(event, Mapping) and event.get("status") == START_ON_WORKER_STATUS:
+            # The trigger of a task started from the triggerer could not start it: start here.
+            self.log.info("hand-off start handed over by the triggerer (%s); starting on this worker", event.get("reason"))
+            return self.execute(context)
         if not isinstance(event, Mapping):
             # `dag.test()` runs triggers in line and, instead of ending the task on a
             # TaskSuccessEvent, resumes it with the event's bare payload (and without our kwargs):

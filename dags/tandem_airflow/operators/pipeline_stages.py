@@ -13,11 +13,18 @@ No user string is ever a Jinja template. Airflow renders an operator's ``templat
 stay empty) and a ``BashOperator`` subclass without template fields. A spec command containing
 ``{{ ds }}`` runs as the literal text ``{{ ds }}``.
 
+Every task of a partition reports its failure to tandem (``on_failure_callback``, a
+``PartitionFailureNotifier`` bound to the partition), and the DAG reports each run's end
+(``PipelineRunFinishedNotifier``, which generated DAG files pass to ``DAG(...)``), so a failed
+partition and a finished run are facts tandem records when they happen — see
+``notifications/pipeline_outcomes.py``.
+
 Nothing here talks to the network at import (DAG parse) time; modules of later features (the
 fingerprint client, Kubernetes jobs, evaluation) are imported when a task runs, so a DAG parses
 even where one of them is not installed yet and fails that task with a clear message instead. The
 hand-off stage is a deferrable operator of its own (``operators/handoff.py``), built at parse time;
-it talks to the control API only when it runs.
+it talks to the control API only when it runs. A ``k8s_job`` stage is a hand-off to the
+``gpu.batch`` flow, which runs the Job on Kubernetes.
 
 This module is the DAG-building layer: it imports the operators and ``utils``, and nothing in the
 package imports it back (generated DAG files do). ``PipelinePartition`` lives in
@@ -29,12 +36,14 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import re
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from tandem_airflow.notifications.pipeline_outcomes import PartitionFailureNotifier, PipelineRunFinishedNotifier
 from tandem_airflow.operators.bash import UntemplatedBashOperator
 from tandem_airflow.utils.partition import PipelinePartition
 from tandem_airflow.utils.sources import validate_sources
@@ -44,6 +53,7 @@ __all__ = [
     "COMMIT_TASK_ID",
     "CONTROL_API_RETRIES",
     "PipelinePartition",
+    "PipelineRunFinishedNotifier",
     "UntemplatedBashOperator",
     "bash_stage",
     "check_sources_task",
@@ -70,9 +80,19 @@ def _retry_args(retries: int, retry_delay_seconds: int) -> dict[str, Any]:
     return {"retries": retries, "retry_delay": timedelta(seconds=retry_delay_seconds)}
 
 
-def _python_task(task_id: str, function: Any, *args: Any, **operator_args: Any) -> PythonOperator:
+def _partition_task_args(partition: PipelinePartition) -> dict[str, Any]:
+    """What every task of a partition carries: its failure, once retries are spent, is reported."""
+    return {"on_failure_callback": PartitionFailureNotifier(partition)}
+
+
+def _python_task(task_id: str, function: Any, partition: PipelinePartition, *args: Any, **operator_args: Any) -> PythonOperator:
     # The partial's arguments are plain attributes of the callable: never templated.
-    return PythonOperator(task_id=task_id, python_callable=functools.partial(function, *args), **operator_args)
+    return PythonOperator(
+        task_id=task_id,
+        python_callable=functools.partial(function, partition, *args),
+        **_partition_task_args(partition),
+        **operator_args,
+    )
 
 
 def _import_late(module: str, name: str, needed_for: str) -> Any:
@@ -158,20 +178,35 @@ def bash_stage(
         bash_command=command,
         env=dict(env),
         append_env=True,
+        **_partition_task_args(partition),
         **_retry_args(retries, retry_delay_seconds),
     )
 
 
-def _run_k8s_job(partition: PipelinePartition, stage_id: str, job: dict[str, Any], **context: Any) -> Any:
-    submit_job = _import_late("tandem_airflow.operators.jobs", "submit_job", "a k8s_job stage")
-    return submit_job(
-        pipeline_id=partition.pipeline_id,
-        department=partition.department,
-        stage_id=stage_id,
-        partition=partition.label(context),
-        **copy.deepcopy(job),
-        **context,
-    )
+#: gpu.batch names its Job ``<name>-<7-character suffix>``: the name is a DNS label of at most 40.
+_JOB_NAME_MAX = 40
+
+
+def job_name(stage_id: str) -> str:
+    """The stage id as a Kubernetes name: lower case, ``-`` for anything else, at most 40 long."""
+    name = re.sub(r"[^a-z0-9-]+", "-", stage_id.lower()).strip("-")[:_JOB_NAME_MAX].rstrip("-")
+    return name or "job"
+
+
+def _job_resources(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Kubernetes-shaped requests/limits as gpu.batch takes them: quantities as strings, whole GPUs."""
+
+    def side(values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "nvidia.com/gpu":
+                if int(value) > 0:
+                    out[key] = int(value)
+            else:
+                out[key] = str(value)
+        return out
+
+    return {"requests": side(resources.get("requests", {})), "limits": side(resources.get("limits", {}))}
 
 
 def k8s_job_stage(
@@ -186,17 +221,33 @@ def k8s_job_stage(
     fault_tolerant: bool,
     retries: int,
     retry_delay_seconds: int,
-) -> PythonOperator:
-    """Submits a Kubernetes Job through the control API; ``resources`` is Kubernetes-shaped."""
-    job = {
+    tandem_conn_id: str = "tandem_default",
+) -> Any:
+    """
+    A Kubernetes Job as a hand-off: the ``gpu.batch`` durable flow runs it in the department's
+    namespace (requests = limits, spot only when fault-tolerant, resumed from its checkpoint after
+    a preemption) while this task waits deferred, holding no worker slot, for minutes or days.
+    ``resources`` is Kubernetes-shaped; the flow's result (job id, checkpoint, preemptions) is
+    the task's ``return_value`` XCom.
+    """
+    workflow_input = {
+        "name": job_name(task_id),
         "image": image,
-        "command": command,
-        "env": env,
-        "resources": resources,
+        "command": list(command),
+        "env": dict(env),
+        "resources": _job_resources(resources),
         "spot": spot,
-        "fault_tolerant": fault_tolerant,
+        "faultTolerant": fault_tolerant,
     }
-    return _python_task(task_id, _run_k8s_job, partition, task_id, job, **_retry_args(retries, retry_delay_seconds))
+    return handoff_stage(
+        task_id,
+        partition,
+        workflow="gpu.batch",
+        input=workflow_input,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        tandem_conn_id=tandem_conn_id,
+    )
 
 
 def _run_evaluation(partition: PipelinePartition, stage_id: str, suite: str, min_score: float, **context: Any) -> Any:
@@ -256,5 +307,6 @@ def handoff_stage(
         workflow_type=workflow,
         workflow_input=copy.deepcopy(input),
         tandem_conn_id=tandem_conn_id,
+        **_partition_task_args(partition),
         **_retry_args(retries, retry_delay_seconds),
     )

@@ -12,12 +12,23 @@ with the workflow's reason through Airflow's normal failure path (retries, callb
 While the control API is down (restart, deploy, network) the trigger keeps the task deferred and
 retries with exponential backoff, forever: the workflow keeps running in Temporal, and the first
 poll that gets through reports its outcome, however long ago it ended.
+
+**Started from the triggerer.** ``TemporalHandoffOperator`` sets ``start_from_trigger``: the
+scheduler defers a new try straight to this trigger, with no task process, and the trigger starts
+the hand-off itself (``POST /v1/handoffs``) before it waits — starting a task process costs seconds
+and one of the executor's few slots, while the start is one small request. It takes the task's
+coordinates and try number from its task instance and the start's fields from its ``start``
+kwargs (a plain task) or, for a mapped task, from the task's partial kwargs and the map index's
+``workflow_input``. Whatever it cannot do there — a start the API refuses or cannot answer, an
+input it cannot resolve — it hands to a worker (``START_ON_WORKER_STATUS``), where
+``execute_complete`` runs the operator's own ``execute``: the first start from the triggerer is an
+optimisation, never a second set of rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Literal, TypedDict
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal, NotRequired, TypedDict
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
@@ -29,6 +40,8 @@ from tandem_airflow.hooks.tandem_api import (
     TandemApiUnreachable,
     handoff_path,
 )
+from tandem_airflow.utils.handoff_request import handoff_start_request
+from tandem_airflow.utils.partition import PipelinePartition
 
 #: How long one poll waits for an outcome on the API side; below the API's cap (30 s).
 DEFAULT_WAIT_MS = 25_000
@@ -39,6 +52,29 @@ DEFAULT_BACKOFF_MAX_SECONDS = 30.0
 
 #: ``status`` of the events the trigger makes up itself (the API's statuses are the others).
 ERROR_STATUS: Literal["error"] = "error"
+#: The trigger could not start the hand-off itself: a worker runs the operator's ``execute``.
+START_ON_WORKER_STATUS: Literal["start-on-worker"] = "start-on-worker"
+#: XCom keys the operator's ``execute`` pushes, pushed by the trigger when it starts the hand-off.
+HANDOFF_ID_XCOM_KEY = "handoff_id"
+WORKFLOW_LINK_XCOM_KEY = "_link_TemporalWorkflowLink"
+
+
+class HandoffStartSpec(TypedDict):
+    """What a plain task's trigger needs to start its hand-off (the operator's own arguments)."""
+
+    workflow_type: str
+    workflow_input: dict[str, Any]
+    department: str
+    pipeline_id: str | None
+    #: ``PipelinePartition`` as JSON: ``{"key": …, "by_date": …}``, or None.
+    partition: NotRequired[dict[str, Any] | None]
+
+
+class HandoffStartOnWorkerPayload(TypedDict):
+    """Payload of the event that hands the start to a worker, with why."""
+
+    status: Literal["start-on-worker"]
+    reason: str
 
 
 class HandoffErrorPayload(TypedDict):
@@ -51,8 +87,12 @@ class HandoffErrorPayload(TypedDict):
 
 #: What ``execute_complete`` receives in a ``TriggerEvent``: the hand-off's final state as the API
 #: answered it (any status but ``pending``; ``succeeded`` when the XCom write failed or
-#: ``end_from_trigger`` is off), or an error the trigger made up.
-HandoffEventPayload = HandoffState | HandoffErrorPayload
+#: ``end_from_trigger`` is off), an error the trigger made up, or the start handed to a worker.
+HandoffEventPayload = HandoffState | HandoffErrorPayload | HandoffStartOnWorkerPayload
+
+
+class StartOnWorker(Exception):
+    """The trigger cannot start this hand-off itself; the message says why."""
 
 
 class HandoffTrigger(BaseTrigger):
@@ -66,16 +106,19 @@ class HandoffTrigger(BaseTrigger):
     :param backoff_max_seconds: longest retry delay.
     :param end_from_trigger: on success, end the task here with the result as XCom instead of
         resuming it on a worker.
+    :param start: when ``handoff_id`` is None (the task started from the triggerer), the fields of
+        the start of a plain task; None for a mapped task, whose fields come from its task.
     """
 
     def __init__(
         self,
-        handoff_id: str,
+        handoff_id: str | None = None,
         tandem_conn_id: str = TandemApiHook.default_conn_name,
         wait_ms: int = DEFAULT_WAIT_MS,
         backoff_base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS,
         backoff_max_seconds: float = DEFAULT_BACKOFF_MAX_SECONDS,
         end_from_trigger: bool = True,
+        start: HandoffStartSpec | None = None,
     ) -> None:
         super().__init__()
         self.handoff_id = handoff_id
@@ -84,6 +127,7 @@ class HandoffTrigger(BaseTrigger):
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_max_seconds = backoff_max_seconds
         self.end_from_trigger = end_from_trigger
+        self.start = start
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -95,6 +139,7 @@ class HandoffTrigger(BaseTrigger):
                 "backoff_base_seconds": self.backoff_base_seconds,
                 "backoff_max_seconds": self.backoff_max_seconds,
                 "end_from_trigger": self.end_from_trigger,
+                "start": self.start,
             },
         )
 
@@ -102,8 +147,19 @@ class HandoffTrigger(BaseTrigger):
         return TandemApiHook(tandem_conn_id=self.tandem_conn_id, timeout=self.wait_ms / 1000 + REQUEST_SLACK_SECONDS)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        self.log.info("hand-off %s: deferred, waiting for its workflow (long poll GET %s)", self.handoff_id, handoff_path(self.handoff_id))
         async with self.hook().async_session() as api:
+            if self.handoff_id is None:
+                try:
+                    started = await self._start_here(api)
+                except StartOnWorker as why:
+                    self.log.info("hand-off start from the triggerer handed to a worker: %s", why)
+                    yield TriggerEvent(HandoffStartOnWorkerPayload(status=START_ON_WORKER_STATUS, reason=str(why)))
+                    return
+                if started.get("status") != "pending":
+                    # A duplicate start of a run that already ended: nothing to wait for.
+                    yield await self._event(api, started)
+                    return
+            self.log.info("hand-off %s: deferred, waiting for its workflow (long poll GET %s)", self.handoff_id, handoff_path(self.handoff_id))
             while True:
                 try:
                     state = await api.wait_for_handoff(
@@ -120,6 +176,58 @@ class HandoffTrigger(BaseTrigger):
                     continue
                 yield await self._event(api, state)
                 return
+
+    # --- start from the triggerer --------------------------------------------------------------
+
+    async def _start_here(self, api: AsyncTandemApiSession) -> HandoffState:
+        """
+        Starts (or attaches to) the hand-off of this trigger's task instance, one attempt; records
+        its id for the wait and pushes the XComs ``execute`` would have pushed.
+
+        :raises StartOnWorker: anything the worker's ``execute`` should do instead.
+        """
+        ti = getattr(self, "task_instance", None)
+        if ti is None or not hasattr(ti, "get_template_context"):
+            raise StartOnWorker("the triggerer gave this trigger no task instance to start from")
+        try:
+            context = ti.get_template_context()
+            spec = self.start if self.start is not None else await _mapped_start_spec(ti)
+            body = handoff_start_request(context, **_start_arguments(spec))
+        except StartOnWorker:
+            raise
+        except Exception as err:  # a context or input this code does not know: the worker does
+            raise StartOnWorker(f"could not build the start request ({type(err).__name__}: {err})") from err
+        try:
+            state = await api.start_handoff(body)
+        except TandemApiUnreachable as err:
+            raise StartOnWorker(f"the control API is unreachable ({err.cause})") from err
+        except TandemApiStatusError as err:
+            raise StartOnWorker(f"the control API answered HTTP {err.status} ({err.problem})") from err
+        self.handoff_id = state["handoffId"]
+        self.log.info(
+            "hand-off %s: %s %s workflow from the triggerer (run %s, try %s)",
+            self.handoff_id,
+            "started" if state.get("created") else "attached to the existing",
+            body["workflowType"],
+            state.get("runId"),
+            body["airflow"]["tryNumber"],
+        )
+        await self._push_start_xcoms(ti, state, api)
+        return state
+
+    async def _push_start_xcoms(self, ti: Any, state: HandoffState, api: AsyncTandemApiSession) -> None:
+        """The hand-off id and the Temporal link, as ``execute`` pushes them; best effort (people read them)."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        links = state.get("links") or {}
+        link = links.get("temporalUi") or (api.hook.url(links["workflow"]) if links.get("workflow") else None)
+        where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id, "map_index": ti.map_index}
+        try:
+            await XCom.aset(HANDOFF_ID_XCOM_KEY, state["handoffId"], **where)
+            if link:
+                await XCom.aset(WORKFLOW_LINK_XCOM_KEY, link, **where)
+        except Exception as err:  # the wait does not depend on them
+            self.log.warning("hand-off %s: could not push its id and link as XCom (%s)", self.handoff_id, err)
 
     def _reason_for(self, err: TandemApiStatusError) -> str:
         if err.status == 404:
@@ -164,3 +272,51 @@ class HandoffTrigger(BaseTrigger):
             )
             return False
         return True
+
+
+def _start_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``handoff_start_request`` keyword arguments from a ``HandoffStartSpec``."""
+    partition = spec.get("partition")
+    return {
+        "workflow_type": spec["workflow_type"],
+        "workflow_input": spec["workflow_input"],
+        "department": spec["department"],
+        "pipeline_id": spec.get("pipeline_id"),
+        "partition": PipelinePartition(spec.get("pipeline_id") or "", spec["department"], partition.get("key"), bool(partition.get("by_date")))
+        if partition
+        else None,
+    }
+
+
+async def _mapped_start_spec(ti: Any) -> HandoffStartSpec:
+    """
+    The start of one map index of a mapped ``TemporalHandoffOperator``, read from the serialized
+    task the triggerer has: the partial kwargs, and ``workflow_input`` expanded from a literal list
+    or from an upstream task's list XCom (``.expand(workflow_input=inputs.output)``). Any other shape
+    of mapping is left to the worker, which unmaps the task the usual way.
+    """
+    from airflow.sdk.execution_time.xcom import XCom
+
+    task = getattr(ti, "task", None)
+    partial = dict(getattr(task, "partial_kwargs", None) or {})
+    expand = getattr(getattr(task, "expand_input", None), "value", None)
+    if not isinstance(expand, Mapping) or set(expand) != {"workflow_input"}:
+        raise StartOnWorker("only a task mapped over workflow_input alone starts from the triggerer")
+    if partial.get("wait", "triggerer") != "triggerer" or partial.get("partition") is not None:
+        raise StartOnWorker("a parked or partitioned mapped hand-off starts on a worker")
+    source = expand["workflow_input"]
+    if isinstance(source, (list, tuple)):
+        inputs = source
+    elif hasattr(source, "operator") and hasattr(source, "key"):
+        inputs = await XCom.aget_one(key=source.key, dag_id=ti.dag_id, task_id=source.operator.task_id, run_id=ti.run_id, map_index=-1)
+    else:
+        raise StartOnWorker(f"workflow_input is expanded from {type(source).__name__}")
+    if not isinstance(inputs, (list, tuple)) or not 0 <= ti.map_index < len(inputs) or not isinstance(inputs[ti.map_index], Mapping):
+        raise StartOnWorker(f"map index {ti.map_index} has no workflow_input mapping in the expanded list")
+    return {
+        "workflow_type": partial["workflow_type"],
+        "workflow_input": dict(inputs[ti.map_index]),
+        "department": partial["department"],
+        "pipeline_id": partial.get("pipeline_id"),
+        "partition": None,
+    }

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from fingerprint_stand_in import FingerprintStandIn
+
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN = REPO / "services" / "pipelines" / "__golden__"
 
@@ -102,33 +104,6 @@ def test_hostile_strings_arrive_verbatim(bag):
 
 
 # --- a real run ----------------------------------------------------------------------------------
-
-
-class FingerprintStandIn:
-    """Replaces tandem_airflow.utils.fingerprints for the run: which partitions 'changed'."""
-
-    def __init__(self, unchanged: set[str]):
-        self.unchanged = unchanged
-        self.checked: list[tuple[str, bool]] = []
-        self.committed: list[str] = []
-
-    def module(self) -> types.ModuleType:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        module = types.ModuleType("tandem_airflow.utils.fingerprints")
-
-        def check_partition_sources(pipeline_id, partition, sources, force, **context):
-            self.checked.append((partition, force))
-            if partition in self.unchanged and not force:
-                raise AirflowSkipException(f"sources of partition {partition} unchanged since the last successful run")
-            return {"partition": partition, "fingerprints": {s["id"]: "fp" for s in sources}}
-
-        def commit_partition_fingerprints(pipeline_id, partition, **context):
-            self.committed.append(partition)
-
-        module.check_partition_sources = check_partition_sources
-        module.commit_partition_fingerprints = commit_partition_fingerprints
-        return module
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -338,3 +339,57 @@ def test_the_async_session_reads_the_connection_and_sends_the_key(monkeypatch):
         httpd.server_close()
     (request,) = api.requests
     assert (request.method, request.path, request.query, request.authorization) == ("GET", QUOTED_PATH, {"waitMs": ["10"]}, f"Bearer {SERVICE_KEY}")
+
+
+# --- one client per event loop -------------------------------------------------------------------
+
+
+def test_every_session_of_an_event_loop_shares_one_client_and_another_loop_gets_its_own(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TANDEM_DEFAULT", make_connection(host="http://127.0.0.1:9", password=SERVICE_KEY).as_json())
+
+    async def clients_of_one_loop():
+        async with TandemApiHook(timeout=5).async_session() as first, TandemApiHook(timeout=40).async_session() as second:
+            # One client, each session with its own per-request timeout.
+            return first.client, second.client, first.timeout, second.timeout
+
+    a, b, timeout_a, timeout_b = asyncio.run(clients_of_one_loop())
+    c, _, _, _ = asyncio.run(clients_of_one_loop())
+    assert a is b and (timeout_a, timeout_b) == (5, 40)
+    assert c is not a
+    # Leaving a session does not close the shared client: the next trigger of the loop reuses it.
+    assert not a.is_closed
+
+
+def test_more_long_polls_than_a_default_pool_allows_are_all_in_flight_at_once(monkeypatch):
+    """httpx caps a client at 100 connections by default; 120 waiting triggers must not queue behind it."""
+    waiting = 120
+    arrived = threading.Barrier(waiting, timeout=40)
+
+    class Handler(JsonHandler):
+        def do_GET(self):  # noqa: N802
+            arrived.wait()  # answers only once every poll is open at the same time
+            self._send(200, state("pending"))
+
+    class Server(ThreadingHTTPServer):
+        # http.server's default backlog (5) would drop simultaneous connects under load.
+        request_queue_size = 256
+        daemon_threads = True
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("AIRFLOW_CONN_TANDEM_DEFAULT", make_connection(host=url, password=SERVICE_KEY).as_json())
+
+    async def poll():
+        async with TandemApiHook(timeout=20).async_session() as session:
+            return await session.wait_for_handoff(HANDOFF_ID, wait_ms=10_000, backoff_base_seconds=0.01, backoff_max_seconds=0.01)
+
+    async def all_polls():
+        return await asyncio.gather(*(poll() for _ in range(waiting)))
+
+    try:
+        states = asyncio.run(asyncio.wait_for(all_polls(), 60))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [s["status"] for s in states] == ["pending"] * waiting

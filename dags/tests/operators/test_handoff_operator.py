@@ -110,6 +110,60 @@ def test_execute_starts_the_handoff_and_defers_to_the_trigger(api):
     assert ti.pushed == {"handoff_id": HANDOFF_ID, TemporalWorkflowLink().xcom_key: "http://temporal.local/wf/x"}
 
 
+def test_every_try_starts_from_the_triggerer_with_the_operators_start(api):
+    """What the scheduler hands the triggerer: the trigger class and, for a plain task, the start's fields."""
+    operator = review_operator()
+    assert operator.start_from_trigger is True
+    args = operator.start_trigger_args
+    assert (args.trigger_cls, args.next_method, args.timeout) == ("tandem_airflow.triggers.handoff.HandoffTrigger", "execute_complete", None)
+    # The kwargs rebuild a trigger that starts the same hand-off the operator would (no handoff_id yet).
+    trigger = HandoffTrigger(**args.trigger_kwargs)
+    assert trigger.handoff_id is None and trigger.start == operator.start_spec()
+    assert trigger.start == {
+        "workflow_type": "review.request",
+        "workflow_input": REVIEW_INPUT,
+        "department": "clinical-ai",
+        "pipeline_id": "discharge-summaries",
+        "partition": {"key": "ward-a", "by_date": True},
+    }
+
+
+def test_the_start_trigger_args_survive_dag_serialization_plain_and_mapped():
+    import pendulum
+    from airflow.sdk import DAG
+    from airflow.serialization.serialized_objects import BaseSerialization, DagSerialization
+
+    with DAG(dag_id="tandem__sft", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        review_operator()
+        TemporalHandoffOperator.partial(task_id="mapped", department="clinical-ai", workflow_type="review.request").expand(
+            workflow_input=[{"title": "a"}, {"title": "b"}]
+        )
+    # What the scheduler and the triggerer read: the DAG as the DAG processor stored it.
+    restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    plain, mapped = restored.get_task("review"), restored.get_task("mapped")
+    # Stored encoded, as the scheduler copies them into the trigger row.
+    kwargs = BaseSerialization.deserialize(plain.start_trigger_args.trigger_kwargs)
+    assert plain.start_from_trigger is True and kwargs == {"tandem_conn_id": "tandem_default", "start": review_operator().start_spec()}
+    assert mapped.start_from_trigger is True and BaseSerialization.deserialize(mapped.start_trigger_args.trigger_kwargs) == {}
+    assert mapped.partial_kwargs["workflow_type"] == "review.request"
+
+
+def test_a_start_the_trigger_handed_over_runs_execute_on_the_worker(api):
+    ti = FakeTaskInstance(try_number=3)
+    with pytest.raises(TaskDeferred) as deferred:
+        review_operator().execute_complete(context_for(ti), {"status": "start-on-worker", "reason": "the control API answered HTTP 503"})
+    (request,) = api.requests
+    assert (request.method, request.path, request.body["airflow"]["tryNumber"]) == ("POST", "/v1/handoffs", 3)
+    # This time the trigger only waits: it has the id.
+    assert deferred.value.trigger.serialize() == HandoffTrigger(HANDOFF_ID).serialize()
+
+
+def test_a_refused_start_the_trigger_handed_over_fails_the_task_at_once(api):
+    api.starts = [(422, {"title": "Unprocessable", "status": 422, "errors": [{"path": "input.title", "message": "Required"}]})]
+    with pytest.raises(AirflowFailException, match=r"input.title: Required"):
+        review_operator().execute_complete(context_for(FakeTaskInstance()), {"status": "start-on-worker", "reason": "HTTP 422"})
+
+
 def test_link_falls_back_to_the_workflow_in_the_control_api(api):
     ti = FakeTaskInstance(map_index=3)
     with pytest.raises(TaskDeferred):

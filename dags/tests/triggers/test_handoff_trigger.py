@@ -14,8 +14,13 @@ import threading
 
 from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
-from handoff_api import DECISION, HANDOFF_ID, QUOTED_PATH, SERVICE_KEY, ControlApiStandIn, api, free_port, serve, state, use_connection  # noqa: F401
-from tandem_airflow.triggers.handoff import HandoffTrigger
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from handoff_api import DECISION, HANDOFF_ID, QUOTED_PATH, RUN_ID, SERVICE_KEY, ControlApiStandIn, api, free_port, serve, state, use_connection  # noqa: F401
+from tandem_airflow.triggers.handoff import START_ON_WORKER_STATUS, HandoffTrigger
 
 
 def events_of(trigger: HandoffTrigger, timeout: float = 20.0) -> list[TriggerEvent]:
@@ -47,6 +52,7 @@ def test_trigger_serialize_round_trips_through_airflow_serde():
         "backoff_base_seconds": 0.5,
         "backoff_max_seconds": 8,
         "end_from_trigger": False,
+        "start": None,
     }
 
 
@@ -137,3 +143,156 @@ def test_api_down_then_back_retries_with_growing_capped_backoff_and_loses_nothin
     assert any(f"control API reachable again after {len(retries)} failed poll(s)" in line for line in lines)
 
 
+
+
+# --- started from the triggerer (start_from_trigger) -----------------------------------------------
+
+
+class TriggerTaskInstance(SimpleNamespace):
+    """What the triggerer gives a trigger of a task started from it: coordinates, context, task."""
+
+    def __init__(self, **fields: Any):
+        defaults = {"dag_id": "tandem__discharge-summaries", "run_id": RUN_ID, "task_id": "ward-a.review", "map_index": -1, "try_number": 2, "task": None}
+        super().__init__(**{**defaults, **fields})
+
+    def get_template_context(self) -> dict[str, Any]:
+        return {"ti": self, "ds": "2026-06-02", "run_id": self.run_id}
+
+
+PLAIN_START = {
+    "workflow_type": "review.request",
+    "workflow_input": {"title": "Summaries {partition} {ds}", "artifact": {"version": "{run_id}/{task_id}"}},
+    "department": "clinical-ai",
+    "pipeline_id": "discharge-summaries",
+    "partition": {"key": "ward-a", "by_date": True},
+}
+
+
+@pytest.fixture
+def xcoms(monkeypatch) -> dict[str, Any]:
+    """XComs the trigger pushes (the triggerer's supervisor channel is not there in tests)."""
+    from airflow.sdk.execution_time.xcom import XCom
+
+    pushed: dict[str, Any] = {}
+
+    async def aset(key, value, **where):
+        pushed[key] = (value, where)
+
+    monkeypatch.setattr(XCom, "aset", aset)
+    return pushed
+
+
+def trigger_started_from_triggerer(ti: TriggerTaskInstance, start: dict | None = PLAIN_START) -> HandoffTrigger:
+    trigger = HandoffTrigger(start=start)
+    trigger.task_instance = ti
+    return trigger
+
+
+def test_a_task_started_from_the_triggerer_starts_its_handoff_then_waits_for_it(api, xcoms):
+    api.polls = [(200, state("pending")), (200, state("succeeded", result=DECISION))]
+
+    events = events_of(trigger_started_from_triggerer(TriggerTaskInstance()))
+
+    assert [type(e) for e in events] == [TaskSuccessEvent]
+    assert [(r.method, r.path) for r in api.requests] == [("POST", "/v1/handoffs"), ("GET", QUOTED_PATH), ("GET", QUOTED_PATH), ("POST", f"{QUOTED_PATH}/xcom")]
+    body = api.requests[0].body
+    # The same body the operator's execute sends: coordinates and try from the task instance, the input filled.
+    assert body == {
+        "workflowType": "review.request",
+        "input": {"title": "Summaries ward-a:2026-06-02 2026-06-02", "artifact": {"version": f"{RUN_ID}/ward-a.review"}},
+        "department": "clinical-ai",
+        "pipelineId": "discharge-summaries",
+        "partition": "ward-a:2026-06-02",
+        "airflow": {"dagId": "tandem__discharge-summaries", "runId": RUN_ID, "taskId": "ward-a.review", "mapIndex": -1, "tryNumber": 2},
+    }
+    assert xcoms["handoff_id"][0] == HANDOFF_ID
+    assert xcoms["_link_TemporalWorkflowLink"][0] == f"{api.url}{state('pending')['links']['workflow']}"
+    assert xcoms["handoff_id"][1] == {"dag_id": "tandem__discharge-summaries", "task_id": "ward-a.review", "run_id": RUN_ID, "map_index": -1}
+
+
+def test_a_start_that_finds_the_run_ended_reports_it_without_waiting(api, xcoms):
+    api.starts = [(200, {**state("rejected", reason="review rejected by dr-a"), "created": False})]
+    events = events_of(trigger_started_from_triggerer(TriggerTaskInstance()))
+    assert [r.method for r in api.requests] == ["POST"]
+    assert [type(e) for e in events] == [TriggerEvent] and events[0].payload["status"] == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ((422, {"title": "Unprocessable", "status": 422, "errors": [{"path": "input.title", "message": "Required"}]}), "HTTP 422"),
+        ((503, {"title": "unavailable", "status": 503}), "HTTP 503"),
+    ],
+)
+def test_a_start_the_api_refuses_or_cannot_serve_is_handed_to_a_worker(api, xcoms, answer, reason):
+    api.starts = [answer]
+    events = events_of(trigger_started_from_triggerer(TriggerTaskInstance()))
+    assert [r.method for r in api.requests] == ["POST"]
+    (event,) = events
+    assert event.payload["status"] == START_ON_WORKER_STATUS and reason in event.payload["reason"]
+    assert xcoms == {}
+
+
+def test_an_unreachable_api_at_start_is_handed_to_a_worker(monkeypatch, xcoms):
+    use_connection(monkeypatch, f"http://127.0.0.1:{free_port()}")
+    (event,) = events_of(trigger_started_from_triggerer(TriggerTaskInstance()))
+    assert event.payload["status"] == START_ON_WORKER_STATUS and "unreachable" in event.payload["reason"]
+
+
+class UpstreamOutput(SimpleNamespace):
+    """The serialized ``inputs.output`` a mapped task's expand input holds."""
+
+
+def mapped_task(source: Any, **partial: Any) -> SimpleNamespace:
+    return SimpleNamespace(
+        partial_kwargs={"department": "clinical-ai", "workflow_type": "review.request", **partial},
+        expand_input=SimpleNamespace(value={"workflow_input": source}),
+        template_ext=(),
+        template_fields=(),
+    )
+
+
+def test_a_mapped_task_starts_with_its_map_index_input_from_the_upstream_xcom(api, xcoms, monkeypatch):
+    from airflow.sdk.execution_time.xcom import XCom
+
+    inputs = [{"title": f"review {i}", "artifact": {"version": "{run_id}/" + str(i)}} for i in range(3)]
+    reads = []
+
+    async def aget_one(**where):
+        reads.append(where)
+        return inputs
+
+    monkeypatch.setattr(XCom, "aget_one", aget_one)
+    task = mapped_task(UpstreamOutput(operator=SimpleNamespace(task_id="inputs"), key="return_value"))
+    ti = TriggerTaskInstance(dag_id="tandem_bench_handoff", task_id="review", map_index=2, try_number=1, task=task)
+
+    events = events_of(trigger_started_from_triggerer(ti, start=None))
+
+    assert [type(e) for e in events] == [TaskSuccessEvent]
+    assert reads == [{"key": "return_value", "dag_id": "tandem_bench_handoff", "task_id": "inputs", "run_id": RUN_ID, "map_index": -1}]
+    body = api.requests[0].body
+    assert body["input"] == {"title": "review 2", "artifact": {"version": f"{RUN_ID}/2"}}
+    assert body["airflow"] == {"dagId": "tandem_bench_handoff", "runId": RUN_ID, "taskId": "review", "mapIndex": 2, "tryNumber": 1}
+    assert (body["workflowType"], body["department"], body["partition"]) == ("review.request", "clinical-ai", None)
+
+
+def test_a_mapped_task_over_a_literal_list_starts_with_its_item(api, xcoms):
+    ti = TriggerTaskInstance(task_id="review", map_index=1, task=mapped_task([{"title": "a"}, {"title": "b"}]))
+    events_of(trigger_started_from_triggerer(ti, start=None))
+    assert api.requests[0].body["input"] == {"title": "b"}
+
+
+@pytest.mark.parametrize(
+    ("task", "why"),
+    [
+        (SimpleNamespace(partial_kwargs={}, expand_input=SimpleNamespace(value={"workflow_input": [{}], "department": ["a"]}), template_ext=(), template_fields=()), "workflow_input alone"),
+        (mapped_task([{"title": "a"}], wait="parked"), "parked"),
+        (mapped_task([{"title": "a"}, {"title": "b"}][:1]), "map index 1"),
+        (mapped_task(object()), "expanded from object"),
+    ],
+)
+def test_a_mapping_the_trigger_cannot_resolve_is_handed_to_a_worker(api, xcoms, task, why):
+    ti = TriggerTaskInstance(task_id="review", map_index=1 if why == "map index 1" else 0, task=task)
+    (event,) = events_of(trigger_started_from_triggerer(ti, start=None))
+    assert event.payload["status"] == START_ON_WORKER_STATUS and why in event.payload["reason"]
+    assert api.requests == []

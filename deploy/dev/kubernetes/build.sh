@@ -1,41 +1,33 @@
 #!/bin/sh
 # Builds the local Kubernetes that tests and `npm start -- --with-kubernetes` run: kube-apiserver,
 # kube-controller-manager (the Job controller lives there), kube-scheduler and kubectl from
-# k8s.io/kubernetes through the Go module proxy, and kwok (simulated nodes) from sigs.k8s.io/kwok.
-# etcd comes from Debian's etcd-server package. Binaries are cached outside the repository
+# k8s.io/kubernetes through the Go module proxy, etcd from go.etcd.io/etcd/server/v3 at the version
+# that Kubernetes release pins, and kwok (simulated nodes) from sigs.k8s.io/kwok.
+# Why not Debian's etcd-server (3.4.23): the API server serves streamed watch lists only from an
+# etcd that reports watch progress (3.4.31+, 3.5.13+), and kwok's client (client-go 0.36) always
+# asks for them, so on 3.4.23 every kwok watch fails and falls back to relisting, seconds per Pod.
+# Binaries are cached outside the repository
 # (TANDEM_CACHE_DIR, default ~/.cache/tandem) under their versions, so a second run is instant.
 # Cold: about 15 min on 2 cores (module downloads plus compilation); prints progress per step.
 set -eu
 
 KUBERNETES_VERSION=1.34.4      # k8s.io/kubernetes v1.34.4, staging modules v0.34.4
 KWOK_VERSION=0.8.0
+KUEUE_VERSION=0.17.0           # job queueing; the local cluster runs it when asked (tests of the Kueue path)
 # kwok v0.8.0 needs a newer Go than Debian's; the go command fetches this toolchain from the proxy.
 KWOK_GOTOOLCHAIN=go1.27.3
 
 cache=${TANDEM_CACHE_DIR:-$HOME/.cache/tandem}/kubernetes
 bin="$cache/v$KUBERNETES_VERSION-kwok$KWOK_VERSION/bin"
+kueue_dir="$cache/kueue-v$KUEUE_VERSION"
 say() { printf '[kubernetes] %s\n' "$*"; }
 now() { date +%s; }
 
 if [ "${1:-}" = "--print-bin" ]; then echo "$bin"; exit 0; fi
+if [ "${1:-}" = "--print-kueue" ]; then echo "$kueue_dir"; exit 0; fi
 
 mkdir -p "$bin"
 t_all=$(now)
-
-# --- etcd (Debian) -------------------------------------------------------------------------
-if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    t0=$(now)
-    say "installing etcd-server with apt-get…"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
-    # Debian's package starts a system etcd on the default ports; ours runs on its own ports.
-    (systemctl disable --now etcd >/dev/null 2>&1 || service etcd stop >/dev/null 2>&1 || pkill -x etcd) 2>/dev/null || true
-    say "etcd installed in $(( $(now) - t0 )) s"
-  else
-    say "error: etcd is not installed and this is not root with apt-get: sudo apt-get install -y etcd-server" >&2
-    exit 1
-  fi
-fi
 
 # --- Kubernetes binaries ------------------------------------------------------------------------
 k8s_done="$bin/.kubernetes-$KUBERNETES_VERSION"
@@ -70,6 +62,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "go.etcd.io/etcd/server/v3"
 )
 GO
   say "downloading modules (cold: a few minutes)…"
@@ -87,12 +80,35 @@ GO
   say "Kubernetes v$KUBERNETES_VERSION built in $(( $(now) - t0 )) s"
 fi
 
+# --- etcd: the version k8s.io/kubernetes requires, from the same module graph -------------------
+if [ ! -x "$bin/etcd" ]; then
+  t0=$(now)
+  mod="$cache/build-v$KUBERNETES_VERSION"
+  etcd_version=$(cd "$mod" && GOFLAGS=-mod=mod GOTOOLCHAIN=local go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+  say "compiling etcd $etcd_version (cold: ~1 min)…"
+  (cd "$mod" && GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
+  say "etcd $etcd_version built in $(( $(now) - t0 )) s"
+fi
+
 # --- kwok -------------------------------------------------------------------------------------
 if [ ! -x "$bin/kwok" ]; then
   t0=$(now)
   say "building kwok v$KWOK_VERSION (fetches Go toolchain $KWOK_GOTOOLCHAIN the first time)…"
   GOBIN="$bin" GOTOOLCHAIN=$KWOK_GOTOOLCHAIN CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
   say "kwok built in $(( $(now) - t0 )) s"
+fi
+
+# --- Kueue: the manager binary and its CRDs (from the same module) -----------------------------
+if [ ! -x "$kueue_dir/bin/kueue" ] || [ ! -d "$kueue_dir/crds" ]; then
+  t0=$(now)
+  say "building Kueue v$KUEUE_VERSION (cold: ~5 min on 2 cores)…"
+  mkdir -p "$kueue_dir/bin"
+  GOBIN="$kueue_dir/bin" GOTOOLCHAIN=local CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/kueue/cmd/kueue@v$KUEUE_VERSION"
+  src=$(GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "sigs.k8s.io/kueue@v$KUEUE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$kueue_dir/crds.tmp" && mkdir -p "$kueue_dir/crds.tmp"
+  cp "$src"/config/components/crd/bases/*.yaml "$kueue_dir/crds.tmp/"
+  rm -rf "$kueue_dir/crds" && mv "$kueue_dir/crds.tmp" "$kueue_dir/crds"
+  say "Kueue built in $(( $(now) - t0 )) s"
 fi
 
 say "binaries ready in $bin ($(( $(now) - t_all )) s)"

@@ -17,6 +17,8 @@ import { createReviewTaskActivities, inboxTaskSystem } from './review-tasks.ts';
 import { createLlmActivities, llmDependencies } from './llm.ts';
 import { createJobActivities } from './jobs.ts';
 import { LocalProcessRunner } from '../jobs/local-process-runner.ts';
+import type { JobRunner } from '../../../shared/contracts/job-runner.ts';
+import { kubernetesJobRunnerFrom } from '../../kubernetes/runner-from-config.ts';
 import { readCredentials } from '../../../shared/credentials.ts';
 import { AirflowClient } from '../../airflow/client.ts';
 import { createAirflowActivities } from './airflow.ts';
@@ -24,6 +26,7 @@ import { createPipelineActivities } from './pipelines.ts';
 import { createEvaluationActivities, publishedIndexRetrievals } from './evaluation.ts';
 import { createDeployActivities } from './deploy.ts';
 import { createWebhookActivities, workerWebhookEmitter } from './webhooks.ts';
+import { createTenantActivities } from './tenants.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
@@ -52,15 +55,26 @@ export type Activities = typeof activities;
 /** What the families that reach outside the worker need; the worker opens these once. */
 export interface ActivityDependencies {
   store: Store;
+  /** Where jobs run; default: the one `jobRunnerOf(config)` picks. The worker passes its own to close it at shutdown. */
+  jobRunner?: JobRunner;
   /**
    * Without `llm` (tests of other families) LLM calls fail as not configured; without `stateDir`
    * local jobs run under the OS temp dir.
    */
-  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow'>>;
+  config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow' | 'jobs' | 'kubernetes' | 'pipelines'>>;
+}
+
+/** TANDEM_JOBS_RUNNER: local processes (the default) or Kubernetes Jobs. */
+export function jobRunnerOf(config: ActivityDependencies['config']): JobRunner {
+  if (config.jobs?.runner === 'kubernetes') {
+    if (!config.kubernetes) throw new Error('TANDEM_JOBS_RUNNER is kubernetes but the worker was started without config.kubernetes');
+    return kubernetesJobRunnerFrom(config.kubernetes);
+  }
+  return new LocalProcessRunner({ rootDir: config.stateDir ? statePaths(config.stateDir).jobs : path.join(os.tmpdir(), 'tandem-jobs') });
 }
 
 /** Every activity the worker registers: the families above plus those built on its dependencies. */
-export function createActivities({ store, config }: ActivityDependencies) {
+export function createActivities({ store, config, jobRunner }: ActivityDependencies) {
   // One Airflow client (one login) for every family that calls Airflow.
   let airflowClient: AirflowClient | undefined;
   const airflow = () => (airflowClient ??= airflowClientOf(config));
@@ -71,11 +85,8 @@ export function createActivities({ store, config }: ActivityDependencies) {
     webhooks: createWebhookActivities({ store: store.webhooks }),
     'review-tasks': createReviewTaskActivities(inboxTaskSystem(store.reviews)),
     notify: createNotifyActivities({ webhookUrl: config.notify.webhookUrl }),
-    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm)),
-    // Kubernetes comes with the Kubernetes issue; until then jobs run as local processes.
-    jobs: createJobActivities({
-      runner: new LocalProcessRunner({ rootDir: config.stateDir ? statePaths(config.stateDir).jobs : path.join(os.tmpdir(), 'tandem-jobs') }),
-    }),
+    llm: createLlmActivities(llmDependencies(store.llmTokenUsage, config.llm, store.tenants)),
+    jobs: createJobActivities({ runner: jobRunner ?? jobRunnerOf(config) }),
     // Credentials are read on the first Airflow call, so a worker without Airflow still starts.
     airflow: createAirflowActivities({ client: airflow }),
     // What the pipeline.run flow reads about an applied pipeline (the API's store file).
@@ -86,6 +97,8 @@ export function createActivities({ store, config }: ActivityDependencies) {
       retrievals: publishedIndexRetrievals(path.join(config.stateDir ?? path.join(os.tmpdir(), 'tandem'), 'kb-index')),
     }),
     deploy: createDeployActivities(),
+    // The department's GPU peak rule, for gpu.batch's wait for the off-peak window.
+    tenants: createTenantActivities({ tenants: store.tenants, ...(config.pipelines ? { pipelines: config.pipelines } : {}) }),
   });
 }
 

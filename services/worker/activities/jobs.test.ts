@@ -10,6 +10,8 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { checkpointingJob } from '../../../test/support/jobs/paths.ts';
 import { LocalProcessRunner } from '../jobs/local-process-runner.ts';
+import { JobRefusedError, type JobRunner, type JobStatus } from '../../../shared/contracts/job-runner.ts';
+import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import { createJobActivities, type JobActivities, type JobHeartbeat, type RunJobInput } from './jobs.ts';
 
 let root: string;
@@ -131,3 +133,54 @@ function readFileSyncSafe(file: string): string {
     return '';
   }
 }
+
+describe('runJob with a runner that refuses', () => {
+  /** The smallest JobRunner: what a cluster answers, scripted; records what the activity asks. */
+  function scriptedRunner(statuses: JobStatus[], submitError?: Error) {
+    const calls: string[] = [];
+    const runner: JobRunner = {
+      jobIdOf: (spec) => `ns/${spec.name}`,
+      async submit(spec) {
+        calls.push(`submit ${spec.name}`);
+        if (submitError) throw submitError;
+        return `ns/${spec.name}`;
+      },
+      async status(jobId) {
+        calls.push(`status ${jobId}`);
+        return statuses.shift() ?? { state: 'running', checkpoint: null, exitCode: null, message: '' };
+      },
+      async cancel(jobId) {
+        calls.push(`cancel ${jobId}`);
+      },
+      changed: () => sleep(10),
+    };
+    return { runner, calls };
+  }
+  const unknown: JobStatus = { state: 'unknown', checkpoint: null, exitCode: null, message: 'no such Job' };
+
+  it('fails at once, not retried, with the quota numbers, and creates nothing', async () => {
+    const refused = new JobRefusedError('quota-exceeded', 'job q does not fit the quota: requests.nvidia.com/gpu: requested 4, used 6, limit 8 in namespace ns');
+    const { runner: r, calls } = scriptedRunner([unknown], refused);
+    const err = await new MockActivityEnvironment().run(createJobActivities({ runner: r }).runJob, input('q', [])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: activityErrorTypes.gpuJob.quotaExceeded, nonRetryable: true, message: refused.message });
+    expect(calls).toEqual(['status ns/q', 'submit q']);
+  });
+
+  it('deletes a Job the quota refused after submission (FailedCreate), so it cannot start later behind the failed flow', async () => {
+    const { runner: r, calls } = scriptedRunner([
+      unknown,
+      { state: 'failed', refusal: 'quota-exceeded', checkpoint: null, exitCode: null, message: 'the Job controller cannot create its Pod: exceeded quota: gpu' },
+    ]);
+    const err = await new MockActivityEnvironment().run(createJobActivities({ runner: r }).runJob, input('q', [])).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: activityErrorTypes.gpuJob.quotaExceeded, message: 'job ns/q cannot start: the Job controller cannot create its Pod: exceeded quota: gpu' });
+    expect(calls).toEqual(['status ns/q', 'submit q', 'status ns/q', 'cancel ns/q']);
+  });
+
+  it('reports an invalid spec with its field paths', async () => {
+    const refused = new JobRefusedError('invalid-spec', 'job q is not a valid Kubernetes Job: image: …', [{ path: 'image', message: '…' }]);
+    const { runner: r } = scriptedRunner([unknown], refused);
+    const err = await new MockActivityEnvironment().run(createJobActivities({ runner: r }).runJob, input('q', [])).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: activityErrorTypes.gpuJob.invalidSpec, nonRetryable: true, details: [{ jobId: 'ns/q', issues: [{ path: 'image', message: '…' }] }] });
+  });
+});

@@ -5,8 +5,9 @@
  * without a provider configured starts fine; only its LLM calls fail, non-retryably, saying what
  * to set.
  *
- * Per call: refuse when the department's budget for this calendar month (UTC) is spent — before
- * any request, so an exhausted budget costs nothing — then call the provider with
+ * Per call: refuse when the department's budget for this calendar month (UTC) is spent (its
+ * tenant's budget, else the configured one) — before any request, so an exhausted budget costs
+ * nothing — then call the provider with
  * `Idempotency-Key: <workflowId>:<activityId>` (stable across attempts), record the usage the
  * provider reports (idempotent by that key), and map provider errors to ApplicationFailures the
  * `llmCall` preset understands.
@@ -15,6 +16,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TandemConfig } from '../../../shared/config.ts';
 import type { LlmTokenUsage } from '../../../shared/store/llm-token-usage.ts';
+import type { TenantStore } from '../../../shared/store/tenants.ts';
+import { tokenBudgetOf } from '../../tenants/settings.ts';
 import { activityErrorTypes, retryableErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 import {
   OpenAiCompatibleClient,
@@ -46,8 +49,10 @@ export interface LlmCallDependencies {
   client: Pick<OpenAiCompatibleClient, 'chat' | 'embed'> | undefined;
   usage: LlmTokenUsage;
   defaultModel: string;
-  /** Tokens per department per calendar month (UTC); 0 = unlimited. */
+  /** Tokens per department per calendar month (UTC); 0 = unlimited. The default of `budgetOf`. */
   tokenBudgetPerDepartment: number;
+  /** The department's budget: its tenant's, else `tokenBudgetPerDepartment` (services/tenants/settings.ts). */
+  budgetOf?: (department: string) => Promise<number>;
   now?: () => Date;
 }
 
@@ -96,14 +101,15 @@ export function createLlmActivities(deps: LlmCallDependencies) {
     }
     // Check, then call: calls already in flight may overshoot the budget by their own usage,
     // which is bounded and cheaper than serialising every call of a department.
-    if (deps.tokenBudgetPerDepartment > 0) {
+    const budget = deps.budgetOf ? await deps.budgetOf(department) : deps.tokenBudgetPerDepartment;
+    if (budget > 0) {
       const spent = await deps.usage.spentSince(department, monthStart(now()));
-      if (spent >= deps.tokenBudgetPerDepartment) {
+      if (spent >= budget) {
         throw ApplicationFailure.create({
           type: activityErrorTypes.llm.budgetExceeded,
-          message: `department ${department} has spent ${spent} of its ${deps.tokenBudgetPerDepartment} LLM tokens this month`,
+          message: `department ${department} has spent ${spent} of its ${budget} LLM tokens this month`,
           nonRetryable: true,
-          details: [{ department, spent, budget: deps.tokenBudgetPerDepartment }],
+          details: [{ department, spent, budget }],
         });
       }
     }
@@ -139,8 +145,11 @@ export function createLlmActivities(deps: LlmCallDependencies) {
 
 export type LlmActivities = ReturnType<typeof createLlmActivities>;
 
-/** The worker's dependencies: provider from `config.llm` (none → not configured), usage in the store. */
-export function llmDependencies(usage: LlmTokenUsage, llm: TandemConfig['llm'] | undefined): LlmCallDependencies {
+/**
+ * The worker's dependencies: provider from `config.llm` (none → not configured), usage in the
+ * store, and each department's budget from its tenant when it has one.
+ */
+export function llmDependencies(usage: LlmTokenUsage, llm: TandemConfig['llm'] | undefined, tenants?: Pick<TenantStore, 'get'>): LlmCallDependencies {
   if (!llm) return { client: undefined, usage, defaultModel: 'unconfigured', tokenBudgetPerDepartment: 0 };
   const { baseUrl, apiKey, model, tokenBudgetPerDepartment, timeoutMs } = llm;
   return {
@@ -148,6 +157,7 @@ export function llmDependencies(usage: LlmTokenUsage, llm: TandemConfig['llm'] |
     usage,
     defaultModel: model,
     tokenBudgetPerDepartment,
+    ...(tenants ? { budgetOf: (department: string) => tokenBudgetOf(tenants, tokenBudgetPerDepartment, department) } : {}),
   };
 }
 

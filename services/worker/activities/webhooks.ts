@@ -5,11 +5,11 @@
  * workflows through the worker's own client.
  */
 import { Context, log } from '@temporalio/activity';
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { webhookRetryDelayMs } from '../../../shared/contracts/webhook-retry.ts';
 import type { AuditEntry } from '../../../shared/store/audit-log.ts';
 import type { WebhookStore } from '../../../shared/store/webhooks.ts';
-import { emitWebhookEvent, eventsOfAuditEntry, webhookDeliveryWorkflowId, webhookDeliveryWorkflowName } from '../../webhooks/events.ts';
+import { emitEventsOfAuditEntry, eventsOfAuditEntry, startWebhookDeliveryWith } from '../../webhooks/events.ts';
 import { signWebhook } from '../../webhooks/signature.ts';
 
 export interface WebhookActivityOptions {
@@ -74,29 +74,10 @@ export type WebhookActivities = ReturnType<typeof createWebhookActivities>;
  */
 export function workerWebhookEmitter(store: WebhookStore): (entry: AuditEntry) => Promise<void> {
   return async (entry) => {
-    const events = eventsOfAuditEntry(entry);
-    if (events.length === 0) return;
+    if (eventsOfAuditEntry(entry).length === 0) return;
     const { client, info } = Context.current();
-    for (const event of events) {
-      const n = await emitWebhookEvent(
-        store,
-        async ({ deliveryId, department }) => {
-          try {
-            await client.workflow.start(webhookDeliveryWorkflowName, {
-              workflowId: webhookDeliveryWorkflowId(deliveryId),
-              taskQueue: info.taskQueue,
-              args: [{ deliveryId, department }],
-              memo: { department },
-              // A delivery that ran already is not run again by a re-emitted event; redelivery is the API's.
-              workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            });
-          } catch (err) {
-            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          }
-        },
-        event,
-      );
-      if (n > 0) log.info('webhook event emitted', { eventId: event.id, eventType: event.type, department: event.department, subscribers: n });
+    for (const emitted of await emitEventsOfAuditEntry(store, startWebhookDeliveryWith(client, info.taskQueue), entry)) {
+      if (emitted.subscribers > 0) log.info('webhook event emitted', { ...emitted });
     }
   };
 }

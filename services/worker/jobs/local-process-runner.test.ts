@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkpointingJob } from '../../../test/support/jobs/paths.ts';
 import { LocalProcessRunner } from './local-process-runner.ts';
-import type { JobSpec } from './job-runner.ts';
+import type { JobSpec } from '../../../shared/contracts/job-runner.ts';
 
 let root: string;
 let runner: LocalProcessRunner;

@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { JobRunner, JobSpec, JobStatus } from './job-runner.ts';
+import type { JobRunner, JobSpec, JobStatus } from '../../../shared/contracts/job-runner.ts';
 
 interface ExitRecord {
   code: number | null;
@@ -74,8 +74,12 @@ export class LocalProcessRunner implements JobRunner {
     return existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;
   }
 
+  jobIdOf(spec: JobSpec): string {
+    return spec.name;
+  }
+
   async submit(spec: JobSpec): Promise<string> {
-    const jobId = spec.name;
+    const jobId = this.jobIdOf(spec);
     const dir = this.jobDir(jobId);
     const tracked = this.#jobs.get(jobId);
     if (tracked && !tracked.exit) return jobId;

@@ -89,6 +89,24 @@ describe('fingerprint store', () => {
     );
   });
 
+  it('a reported failure is the last run, keeps the pending values uncommitted, and the first reason of a run wins', async () => {
+    await store.fingerprints.check(request('r1', [file('aaa')]));
+    await store.fingerprints.commit({ pipelineId: 'kb', partition: 'cardiology', runId: 'r1' });
+    await store.fingerprints.check(request('r2', [file('bbb')]));
+    const failed = await store.fingerprints.recordFailure({ pipelineId: 'kb', partition: 'cardiology', runId: 'r2', reason: 'cardiology.embed failed' });
+    expect(failed).toMatchObject({ runId: 'r2', outcome: 'failed', reason: 'cardiology.embed failed' });
+    const again = await store.fingerprints.recordFailure({ pipelineId: 'kb', partition: 'cardiology', runId: 'r2', reason: 'cardiology.other failed' });
+    expect(again).toEqual(failed);
+    const [state] = await store.fingerprints.partitions('kb');
+    expect(state!.lastRun).toEqual(failed);
+    expect(state!.fingerprints.map((fp) => fp.identity)).toEqual(['sha256:aaa']);
+    // Still a change next time: the failed run's values were never committed.
+    expect((await store.fingerprints.check(request('r3', [file('bbb')]))).changed).toBe(true);
+    // A failure before anything was checked (the source check itself failed) is recorded too.
+    await store.fingerprints.recordFailure({ pipelineId: 'kb', partition: 'oncology', runId: 'r3', reason: 'oncology.check_sources failed' });
+    expect((await store.fingerprints.partitions('kb')).find((p) => p.partition === 'oncology')!.lastRun).toMatchObject({ outcome: 'failed', runId: 'r3' });
+  });
+
   it('partitions are independent', async () => {
     await store.fingerprints.check(request('r1', [file('aaa')]));
     await store.fingerprints.commit({ pipelineId: 'kb', partition: 'cardiology', runId: 'r1' });

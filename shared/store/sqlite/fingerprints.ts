@@ -13,6 +13,7 @@ import {
   type FingerprintCheckResult,
   type FingerprintCommitRequest,
   type FingerprintStore,
+  type PartitionFailureRecord,
   type PartitionFingerprintState,
   type PartitionOutcome,
   type PartitionRunRecord,
@@ -196,6 +197,21 @@ export class SqliteFingerprintStore implements FingerprintStore {
       const reason = previous && previous.run_id === runId ? previous.reason : 'committed';
       this.#recordRun(pipelineId, partition, { runId, outcome: 'ran', reason, at });
       return { committed: sources.length };
+    });
+  }
+
+  async recordFailure(failure: PartitionFailureRecord): Promise<PartitionRunRecord> {
+    const { pipelineId, partition, runId } = failure;
+    return this.#transaction(() => {
+      const previous = this.#db
+        .prepare('SELECT * FROM partition_runs WHERE pipeline_id = ? AND partition_key = ?')
+        .get(pipelineId, partition) as unknown as PartitionRunRow | undefined;
+      // The first failing task of a run names the failure; a parallel one (or the run's end,
+      // reconciling) does not overwrite it.
+      if (previous && previous.run_id === runId && previous.outcome === 'failed') return toRun(previous);
+      const run: PartitionRunRecord = { runId, outcome: 'failed', reason: failure.reason, at: this.#now().toISOString() };
+      this.#recordRun(pipelineId, partition, run);
+      return run;
     });
   }
 

@@ -46,6 +46,22 @@ describe('SqliteReviewInbox', () => {
     expect((await inbox.list({ status: 'pending' })).map((t) => t.id)).toEqual(['r2', 'r3']);
   });
 
+  it('counts pending and escalated reviews per department in the store; closed ones do not count', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tandem-inbox-'));
+    store = openSqliteStore(path.join(dir, 'tandem.db'));
+    const inbox = store.reviews;
+    expect(await inbox.pendingCounts()).toEqual([]);
+    for (const id of ['c1', 'c2', 'c3']) await inbox.create(task(id));
+    await inbox.create(task('o1', { department: 'oncology' }));
+    await inbox.reassign('c1', 'dr-chief', 1);
+    await inbox.reassign('c2', 'dr-chief', 2);
+    await inbox.close('c2', 'approved');
+    expect(await inbox.pendingCounts()).toEqual([
+      { department: 'cardiology', pending: 2, escalated: 1 },
+      { department: 'oncology', pending: 1, escalated: 0 },
+    ]);
+  });
+
   it('reopens a closed task as a new pending one (a fresh run under the same review id), never a pending one', async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'tandem-inbox-'));
     let clock = Date.parse('2030-01-01T00:00:00.000Z');

@@ -1,6 +1,6 @@
 /** The built-in reviewer inbox in SQLite (see ../review-inbox.ts). */
 import type { DatabaseSync } from 'node:sqlite';
-import type { NewReviewTask, ReviewInbox, ReviewTask, ReviewTaskFilter, ReviewTaskStatus } from '../review-inbox.ts';
+import type { NewReviewTask, PendingReviewCount, ReviewInbox, ReviewTask, ReviewTaskFilter, ReviewTaskStatus } from '../review-inbox.ts';
 
 interface ReviewTaskRow {
   id: string;
@@ -100,6 +100,16 @@ export class SqliteReviewInbox implements ReviewInbox {
       .prepare(`SELECT * FROM review_tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id LIMIT :limit`)
       .all(params);
     return rows.map((row) => toTask(row as unknown as ReviewTaskRow));
+  }
+
+  async pendingCounts(): Promise<PendingReviewCount[]> {
+    const rows = this.#db
+      .prepare(
+        `SELECT department, COUNT(*) AS pending, SUM(escalation_level > 0) AS escalated
+         FROM review_tasks WHERE status = 'pending' GROUP BY department ORDER BY department`,
+      )
+      .all() as { department: string; pending: number; escalated: number }[];
+    return rows.map((r) => ({ department: r.department, pending: Number(r.pending), escalated: Number(r.escalated) }));
   }
 
   async reassign(id: string, assignee: string, escalationLevel?: number): Promise<ReviewTask | undefined> {

@@ -23,7 +23,7 @@ import { MethodNotAllowedError, UnsupportedMediaTypeError } from '../../../../sh
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The engines this route calls; each may fail it with 503 (down, busy) or 502 (refused). */
-    dependsOn?: readonly ('airflow' | 'temporal')[];
+    dependsOn?: readonly ('airflow' | 'temporal' | 'kubernetes')[];
   }
   interface FastifyInstance {
     /** Methods registered for a concrete path (e.g. `/v1/pipelines/kb`); empty when no route matches it. */

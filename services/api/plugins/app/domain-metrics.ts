@@ -30,7 +30,7 @@ export function engineOf(err: unknown): 'airflow' | 'temporal' | undefined {
 
 /**
  * One load shared by the gauges of one scrape: prom-client collects every metric at once, and two
- * gauges read the same rows (pending reviews; the delivery log).
+ * gauges read the same counts (pending reviews; the delivery log).
  */
 function sharedPerScrape<T>(load: () => Promise<T>): () => Promise<T> {
   let inFlight: Promise<T> | undefined;
@@ -73,8 +73,9 @@ export default fp(
       },
     });
 
-    const pendingReviews = sharedPerScrape(() => fastify.store.reviews.list({ status: 'pending', limit: 1_000_000 }));
-    const reviewGauge = (name: string, help: string, escalatedOnly: boolean) =>
+    // Counted by the store (GROUP BY department), not by reading every pending task.
+    const pendingReviews = sharedPerScrape(() => fastify.store.reviews.pendingCounts());
+    const reviewGauge = (name: string, help: string, count: 'pending' | 'escalated') =>
       new Gauge({
         name,
         help,
@@ -82,17 +83,11 @@ export default fp(
         registers,
         async collect() {
           this.reset();
-          const pending = await pendingReviews();
-          const byDepartment = new Map<string, number>();
-          for (const task of pending) {
-            if (escalatedOnly && task.escalationLevel === 0) continue;
-            byDepartment.set(task.department, (byDepartment.get(task.department) ?? 0) + 1);
-          }
-          for (const [department, count] of byDepartment) this.set({ department }, count);
+          for (const row of await pendingReviews()) if (row[count] > 0) this.set({ department: row.department }, row[count]);
         },
       });
-    reviewGauge('tandem_reviews_pending', 'Reviews waiting for a decision, per department', false);
-    reviewGauge('tandem_reviews_escalated', 'Pending reviews escalated at least once, per department', true);
+    reviewGauge('tandem_reviews_pending', 'Reviews waiting for a decision, per department', 'pending');
+    reviewGauge('tandem_reviews_escalated', 'Pending reviews escalated at least once, per department', 'escalated');
 
     // From the delivery log, so every API replica reports the same numbers.
     const deliveryCounts = sharedPerScrape(() => fastify.store.webhooks.deliveryCounts());

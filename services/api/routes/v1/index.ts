@@ -10,6 +10,7 @@ import handoffRoutes from './handoffs/index.ts';
 import pipelineRoutes from './pipelines/index.ts';
 import reviewRoutes from './reviews/index.ts';
 import subscriptionRoutes from './subscriptions/index.ts';
+import tenantRoutes from './tenants/index.ts';
 import versionRoutes from './version/index.ts';
 import workflowRoutes from './workflows/index.ts';
 
@@ -23,6 +24,7 @@ const v1Routes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(auditRoutes, { prefix: '/audit' });
   await fastify.register(handoffRoutes, { prefix: '/handoffs' });
   await fastify.register(subscriptionRoutes, { prefix: '/subscriptions' });
+  await fastify.register(tenantRoutes, { prefix: '/tenants' });
 };
 
 export default v1Routes;

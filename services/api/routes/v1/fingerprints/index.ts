@@ -1,6 +1,7 @@
 /**
  * `/v1/fingerprints`: called by the partition tasks of generated DAGs with the service key (through
- * TandemApiHook in dags/tandem_airflow/hooks/tandem_api.py). Admins may call it too, to inspect or repair.
+ * TandemApiHook in dags/tandem_airflow/hooks/tandem_api.py): check, commit, and the failure a
+ * partition's task reports from its `on_failure_callback`. Admins may call it too, to inspect or repair.
  * A key scoped to one department reaches only its department's pipelines; another department's
  * pipeline reads as missing (404).
  */
@@ -12,10 +13,13 @@ import {
   fingerprintCheckResultSchema,
   fingerprintCommitBodySchema,
   fingerprintQuerySchema,
+  partitionFailureBodySchema,
+  partitionRunSchema,
 } from '../../../../../shared/contracts/fingerprints.ts';
 import { allDepartments, scopeIncludes } from '../../../../../shared/contracts/roles.ts';
 import { ConflictError, NotFoundError } from '../../../../../shared/errors.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
+import { correlate } from '../../../plugins/app/request-log.ts';
 import type { FastifyRequest } from 'fastify';
 import { NothingPendingError } from '../../../../../shared/store/fingerprints.ts';
 import { problemResponse } from '../../../../../shared/contracts/problem.ts';
@@ -92,6 +96,26 @@ const fingerprintRoutes: FastifyPluginAsyncZod = async (fastify) => {
         if (err instanceof NothingPendingError) throw new ConflictError(err.message);
         throw err;
       }
+    },
+  );
+
+  fastify.post(
+    '/fail',
+    {
+      config: { roles: callers },
+      schema: {
+        tags: ['fingerprints'],
+        summary: 'A task of the partition failed for good: record it (fingerprints stay uncommitted) and emit `partition.failed`',
+        description:
+          'Sent by the `on_failure_callback` of every task a generated DAG runs for a partition. The event belongs to the pipeline’s department; one event per partition and run (a retried report, or a second failing task, emits the same event id). The error message is kept as the partition’s last-run reason only, never in the audit log or the event.',
+        body: partitionFailureBodySchema,
+        response: { 200: partitionRunSchema, 404: unknownPipeline },
+      },
+    },
+    async (request) => {
+      const lastRun = await fastify.pipelines.recordPartitionFailure(principalOf(request), request.body);
+      correlate(request, { pipelineId: request.body.pipelineId, dagRunId: request.body.runId, taskId: request.body.taskId });
+      return lastRun;
     },
   );
 };

@@ -181,6 +181,21 @@ describe('/v1/pipelines', () => {
       const accepted = await post('/v1/pipelines', gpuSpec('30 22 * * *'));
       expect(accepted.json().warnings).toEqual([]);
       expect([200, 201]).toContain(accepted.statusCode);
+
+      // The department's tenant has a window of its own: it wins over the configuration, for both.
+      const tenant = await offPeak.app.inject({
+        method: 'PUT',
+        url: `/v1/tenants/${spec.department}`,
+        headers: offPeak.headers('admin'),
+        payload: { offPeak: { start: '01:00', end: '03:00', timezone: 'UTC' } },
+      });
+      expect(tenant.statusCode, tenant.body).toBe(201);
+      expect((await post('/v1/pipelines/validate', gpuSpec('30 22 * * *'))).json()).toMatchObject({
+        valid: false,
+        findings: [{ rule: 'gpu-off-peak', message: expect.stringContaining('01:00–03:00 UTC') }],
+      });
+      expect((await post('/v1/pipelines', gpuSpec('30 22 * * *'))).statusCode).toBe(422);
+      expect((await post('/v1/pipelines/validate', gpuSpec('0 2 * * *'))).json()).toMatchObject({ valid: true });
     } finally {
       await offPeak.close();
     }

@@ -14,6 +14,8 @@ import {
   pipelineListSchema,
   pipelineRunListQuerySchema,
   pipelineRunListSchema,
+  pipelineRunParamsSchema,
+  recordedRunEndSchema,
   pipelineViewSchema,
   triggeredRunsSchema,
   triggerRequestSchema,
@@ -27,6 +29,8 @@ import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 const appliers = ['admin', 'data-engineer'] as const;
 const triggerers = ['admin', 'data-engineer', 'service'] as const;
 const readers = ['admin', 'data-engineer', 'ai-engineer', 'service'] as const;
+/** Airflow's side of a run, reporting back with the service key (or an admin repairing a missed report). */
+const reporters = ['service', 'admin'] as const;
 
 const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
   const { pipelines } = fastify;
@@ -149,6 +153,25 @@ const pipelineManageRoutes: FastifyPluginAsyncZod = async (fastify) => {
       // Airflow pages by offset, so the cursor carries the offset of the next page.
       const page = pageOf(runs, limit, () => [offset + limit], request.url);
       return { runs: page.items, next: page.next };
+    },
+  );
+
+  fastify.post(
+    '/:id/runs/:runId/finished',
+    {
+      config: { roles: reporters, dependsOn: ['airflow'] },
+      schema: {
+        tags: ['pipelines'],
+        summary: 'A DAG run of the pipeline ended: record it and emit `pipeline.run.finished`',
+        description:
+          'Sent by the generated DAG’s `on_success_callback` / `on_failure_callback`. The run’s state and partitions are read from Airflow, not taken from the caller; a failed partition not reported yet is recorded (and `partition.failed` emitted) first. 409 while the run has not ended. Idempotent: a retried report emits the same event id.',
+        params: pipelineRunParamsSchema,
+        response: { 200: recordedRunEndSchema, 409: problemResponse('The run has not ended') },
+      },
+    },
+    async (request) => {
+      correlate(request, { dagRunId: request.params.runId });
+      return pipelines.recordRunFinished(principalOf(request), request.params.id, request.params.runId);
     },
   );
 

@@ -37,7 +37,7 @@ describe('POST /v1/pipelines/validate', () => {
       dagId: 'tandem__kb-refresh',
       fileName: 'tandem__kb-refresh.py',
       schedule: 'At 01:30 (Europe/Berlin)',
-      generatorVersion: '1',
+      generatorVersion: '2',
     });
     expect(body.python).toContain(`# tandem-spec-sha256: ${body.specHash}`);
     expect(body.python).toContain('dag_id="tandem__kb-refresh"');

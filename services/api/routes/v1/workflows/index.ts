@@ -18,6 +18,7 @@ import {
   workflowStateSchema,
 } from '../../../../../shared/contracts/workflow-runs.ts';
 import { FeatureUnavailableError, NotFoundError } from '../../../../../shared/errors.ts';
+import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 import { inputDepartmentOf, parseFlow, startWorkflow } from '../../../../flows/start-workflow.ts';
 import { listWorkflows, workflowStateOf } from '../../../../flows/workflow-state.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
@@ -47,13 +48,20 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
         summary: 'Start a durable flow by type; the input is checked against that type’s schema',
         description: `Known types: ${Object.keys(workflowTypes).join(', ')}. Send \`Idempotency-Key\` to make retries safe: the same key returns the same workflow.`,
         body: z.object({ type: z.string().min(1), input: z.unknown() }).strict(),
-        response: { 201: workflowStartedSchema, 200: workflowStartedSchema },
+        response: {
+          201: workflowStartedSchema,
+          200: workflowStartedSchema,
+          409: problemResponse(
+            'A request with this Idempotency-Key is still in flight; or a gpu.batch at peak time for a department whose tenant refuses it then (`urn:tandem:problem:outside-off-peak-window`, with when the window opens)',
+          ),
+        },
       },
     },
     async (request, reply) => {
       const principal = principalOf(request);
       const flow = parseFlow(request.body.type, request.body.input);
-      const started = await startWorkflow({ client, store: fastify.store, departmentSearchAttribute: fastify.temporal.departmentSearchAttribute }, {
+      const gpuPeak = { tenants: fastify.store.tenants, pipelines: fastify.tandemConfig.pipelines };
+      const started = await startWorkflow({ client, store: fastify.store, departmentSearchAttribute: fastify.temporal.departmentSearchAttribute, gpuPeak }, {
         flow,
         workflowId: workflowIdFor(flow.type, principal, idempotencyKeyOf(request)),
         // A flow about one department (a review, a pipeline run) belongs to it; others to the caller's scope.

@@ -1,0 +1,32 @@
+"""A stand-in for ``tandem_airflow.utils.fingerprints`` in ``dag.test()`` runs of generated DAGs."""
+
+from __future__ import annotations
+
+import types
+
+
+class FingerprintStandIn:
+    """Replaces tandem_airflow.utils.fingerprints for the run: which partitions 'changed'."""
+
+    def __init__(self, unchanged: set[str]):
+        self.unchanged = unchanged
+        self.checked: list[tuple[str, bool]] = []
+        self.committed: list[str] = []
+
+    def module(self) -> types.ModuleType:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        module = types.ModuleType("tandem_airflow.utils.fingerprints")
+
+        def check_partition_sources(pipeline_id, partition, sources, force, **context):
+            self.checked.append((partition, force))
+            if partition in self.unchanged and not force:
+                raise AirflowSkipException(f"sources of partition {partition} unchanged since the last successful run")
+            return {"partition": partition, "fingerprints": {s["id"]: "fp" for s in sources}}
+
+        def commit_partition_fingerprints(pipeline_id, partition, **context):
+            self.committed.append(partition)
+
+        module.check_partition_sources = check_partition_sources
+        module.commit_partition_fingerprints = commit_partition_fingerprints
+        return module
