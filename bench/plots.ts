@@ -63,7 +63,7 @@ function latencyPlot(result: BenchResult): Plot | undefined {
       encoding: {
         x: { field: 'value', type: 'quantitative', title: 'ms', scale: { type: 'log' } },
         y: { field: 'share', type: 'quantitative', title: 'share of samples ≤ x', axis: { format: '%' } },
-        color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom-right' } },
+        color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom-right', labelLimit: 0 } },
       },
     },
   };
