@@ -32,3 +32,13 @@ export async function groupCpuPercent(leader: number, ms: number): Promise<numbe
   await sleep(ms);
   return ((groupCpuSeconds(leader) - before) / (ms / 1000)) * 100;
 }
+
+/** Runs `task` over `items` with at most `limit` in flight. */
+export async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
+}

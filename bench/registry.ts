@@ -9,9 +9,11 @@ import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
+import { startThroughputBenchmark } from './start-throughput.ts';
 import { startupBenchmark } from './startup.ts';
 import { tenantsBenchmark } from './tenants.ts';
 import { storeBenchmark } from './store.ts';
+import { workerMemoryBenchmark } from './worker-memory.ts';
 
 export type Benchmark = (options: { quick: boolean }) => Promise<Figure[]>;
 
@@ -20,12 +22,14 @@ export const benchmarks: Record<string, Benchmark> = {
   handoff: handoffBenchmark,
   'handoff-faults': handoffFaultsBenchmark,
   review: reviewBenchmark,
+  'worker-memory': workerMemoryBenchmark,
   'pipelines-generate': pipelinesGenerateBenchmark,
   'pipelines-skip': pipelinesSkipBenchmark,
   fingerprint: fingerprintBenchmark,
   console: consoleBenchmark,
   api: apiBenchmark,
   store: storeBenchmark,
+  'start-throughput': startThroughputBenchmark,
   k8s: k8sBenchmark,
   tenants: tenantsBenchmark,
 };

@@ -237,8 +237,9 @@ export const tandemConfigSchema = z
           default: 20,
           description: 'workflow tasks the worker runs at once',
         }),
-        // A waiting review costs ~2 MiB in the cache, and replaying an evicted one is cheap for
-        // flows that wait days: so the cache is bounded.
+        // A cached review costs ~200 KiB of workflow-thread heap (README "What a waiting review
+        // costs the worker"), and replaying an evicted one is cheap for flows that wait days: so
+        // the cache is bounded, and the worker's memory plateaus once it is full.
         maxCachedWorkflows: setting(z.coerce.number().int().min(0), {
           env: 'TANDEM_WORKER_MAX_CACHED_WORKFLOWS',
           default: 250,

@@ -9,7 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
 import { statePaths } from '../shared/config.ts';
-import { kbAliasOf } from '../shared/contracts/index-promotion.ts';
+import { kbAliasOf } from '../shared/contracts/aliases.ts';
 import { SqliteIndexAliases } from '../shared/store/sqlite/index-aliases.ts';
 import { api, eventually, workflowFinished } from './support/api-client.ts';
 

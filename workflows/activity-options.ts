@@ -18,7 +18,7 @@
  */
 import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 import { activityErrorTypes } from '../shared/contracts/activity-errors.ts';
-import { webhookRetry } from '../shared/contracts/webhooks.ts';
+import { webhookRetry } from '../shared/contracts/webhook-retry.ts';
 
 
 /**

@@ -16,6 +16,11 @@ describe('embedded Temporal dev server', () => {
     expect(flag(args, '--db-filename')).toBe('/state/temporal/temporal.db');
   });
 
+  it('keeps the SQLite file in WAL mode with synchronous=NORMAL (no fsync wait per commit)', () => {
+    const pragmas = args.flatMap((a, i) => (args[i - 1] === '--sqlite-pragma' ? [a] : []));
+    expect(pragmas).toEqual(['journal_mode=wal', 'synchronous=normal']);
+  });
+
   it('binds gRPC and the UI to loopback, never all interfaces', () => {
     expect(flag(args, '--ip')).toBe('127.0.0.1');
     expect(flag(args, '--ui-ip')).toBe('127.0.0.1');

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AirflowClient } from './client.ts';
+import { AirflowClient, allTaskInstances } from './client.ts';
 import {
   AirflowApiError,
   AirflowConflictError,
@@ -355,5 +355,24 @@ describe('AirflowClient requests', () => {
     // logical_date is required-but-nullable in Airflow 3's TriggerDAGRunPostBody.
     expect(nonAuth[0]?.body).toEqual({ dag_run_id: 'manual__2026-01-01T00:00:00+00:00', conf: { force: true }, logical_date: null });
     expect(nonAuth[6]?.body).toEqual({ is_paused: false });
+  });
+});
+
+describe('allTaskInstances', () => {
+  it('pages past Airflow’s 100-per-page cap until every task instance is read', async () => {
+    const tis = Array.from({ length: 250 }, (_, i) => ({ task_id: `t${i}` }));
+    fake = new FakeAirflow();
+    fake.handler = fake.withLogin((req, res) => {
+      const q = new URL(req.url ?? '/', 'http://x').searchParams;
+      // Like Airflow: a limit above maximum_page_limit (100) is cut to it.
+      const limit = Math.min(Number(q.get('limit') ?? 50), 100);
+      const offset = Number(q.get('offset') ?? 0);
+      json(res, 200, { task_instances: tis.slice(offset, offset + limit), total_entries: tis.length });
+    });
+    const client = clientFor(await fake.listen());
+    const all = await allTaskInstances(client, 'etl', 'r1', { state: ['success'] });
+    expect(all.map((t) => t.task_id)).toEqual(tis.map((t) => t.task_id));
+    const pages = fake.seen.filter((r) => r.url.includes('/taskInstances')).map((r) => r.url);
+    expect(pages).toEqual([0, 100, 200].map((o) => `/api/v2/dags/etl/dagRuns/r1/taskInstances?state=success&limit=100&offset=${o}`));
   });
 });

@@ -207,6 +207,9 @@ export interface ListTaskInstancesQuery extends AirflowQuery {
   order_by?: string;
 }
 
+/** Airflow's default `maximum_page_limit`: a larger `limit` is cut to it. */
+const taskInstancePage = 100;
+
 export interface ListImportErrorsQuery extends AirflowQuery {
   limit?: number;
   offset?: number;
@@ -555,4 +558,23 @@ function toAirflowError(err: unknown, method: Method, path: string): Error {
     });
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * Every task instance of a run, page by page: Airflow cuts a page to its `maximum_page_limit`
+ * (100 by default) whatever `limit` asks for, so one call with a large limit silently returns only
+ * the first 100 — a run of 25 partitions of four tasks each.
+ */
+export async function allTaskInstances(
+  client: Pick<AirflowClient, 'listTaskInstances'>,
+  dagId: string,
+  dagRunId: string,
+  query: Omit<ListTaskInstancesQuery, 'limit' | 'offset'> = {},
+): Promise<AirflowTaskInstance[]> {
+  const all: AirflowTaskInstance[] = [];
+  for (;;) {
+    const page = await client.listTaskInstances(dagId, dagRunId, { ...query, limit: taskInstancePage, offset: all.length });
+    all.push(...page.task_instances);
+    if (page.task_instances.length < taskInstancePage || all.length >= (page.total_entries ?? Infinity)) return all;
+  }
 }

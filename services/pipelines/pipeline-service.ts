@@ -23,7 +23,7 @@ import { auditActorOf, type AuditEntry } from '../../shared/store/audit-log.ts';
 import type { PartitionFingerprintState, PartitionRunRecord } from '../../shared/store/fingerprints.ts';
 import type { PipelineRecord } from '../../shared/store/pipelines.ts';
 import type { Store } from '../../shared/store/store.ts';
-import type { AirflowClient } from '../airflow/client.ts';
+import { allTaskInstances, type AirflowClient } from '../airflow/client.ts';
 import { deployDag, undeployDag } from './deployer.ts';
 import type { LintOptions } from './lint.ts';
 import { planPipeline, validationReport, type PipelinePlan } from './plan.ts';
@@ -263,7 +263,7 @@ export class PipelineService {
     if (lastRun?.outcome !== 'pending' || !this.#airflow) return lastRun;
     try {
       const run = await this.#airflow.getDagRun(record.dagId, lastRun.runId);
-      const { task_instances } = await this.#airflow.listTaskInstances(record.dagId, lastRun.runId, { limit: 1000 });
+      const task_instances = await allTaskInstances(this.#airflow, record.dagId, lastRun.runId);
       const partition = partitionsOfRun(run, spec, task_instances).find((p) => p.partition === state.partition);
       const ended = run.state !== 'running' && run.state !== 'queued';
       if (partition?.state !== 'failed' && !(ended && partition?.state !== 'ran')) return lastRun;
@@ -321,7 +321,7 @@ export class PipelineService {
     const airflow = this.#client();
     const run = await airflow.getDagRun(record.dagId, runId);
     if (run.state !== 'success' && run.state !== 'failed') throw new ConflictError(`run ${runId} of pipeline ${record.id} has not ended (${run.state})`);
-    const { task_instances } = await airflow.listTaskInstances(record.dagId, runId, { limit: 1000 });
+    const task_instances = await allTaskInstances(airflow, record.dagId, runId);
     const partitions = partitionsOfRun(run, spec, task_instances);
     const actor = auditActorOf(principal);
 

@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { PipelineSpec } from '../../shared/contracts/pipeline-spec.ts';
 import type { PartitionRunState, PartitionRunView, PipelineRunView, TriggeredRun, TriggerRequest } from '../../shared/contracts/pipelines.ts';
-import type { AirflowClient, AirflowDagRun, AirflowTaskInstance } from '../airflow/client.ts';
+import { allTaskInstances, type AirflowClient, type AirflowDagRun, type AirflowTaskInstance } from '../airflow/client.ts';
 import { AirflowConflictError } from '../airflow/errors.ts';
 
 export const CHECK_TASK = 'check_sources';
@@ -164,7 +164,7 @@ export async function listPipelineRuns(
   const { dag_runs } = await client.listDagRuns(dagId, { limit, offset, order_by: '-run_after' });
   return Promise.all(
     dag_runs.map(async (run) => {
-      const { task_instances } = await client.listTaskInstances(dagId, run.dag_run_id, { limit: 1000 });
+      const task_instances = await allTaskInstances(client, dagId, run.dag_run_id);
       return {
         runId: run.dag_run_id,
         state: run.state,

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bundleDir, bundlePathFor, locateWorkflowBundle, prebuildWorkflowBundle, workflowSourceHash } from './bundle.ts';
@@ -16,5 +17,15 @@ describe('workflow bundle', () => {
     expect(path.dirname(first.codePath)).toBe(bundleDir);
     expect(first.codePath).toBe(bundlePathFor(first.hash));
     expect(await locateWorkflowBundle()).toEqual({ codePath: first.codePath, hash: first.hash });
+  });
+
+  it('holds no zod: the sandbox would build zod and every imported schema again for each cached workflow', async () => {
+    const { codePath } = await prebuildWorkflowBundle();
+    const code = await readFile(codePath, 'utf8');
+    // webpack keys each bundled module by its path, one `/***/ "path"` line per module.
+    const modules = [...code.matchAll(/^\/\*\*\*\/ "([^"]+)"/gm)].map((m) => m[1]!);
+    expect(modules.length).toBeGreaterThan(50);
+    expect(modules.filter((m) => m.includes('node_modules/zod/'))).toEqual([]);
+    expect(modules.some((m) => m.includes('shared/contracts/review-terms.ts'))).toBe(true);
   });
 });

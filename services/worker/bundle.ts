@@ -9,6 +9,14 @@
  * code must therefore import runtime values only from those two trees (type-only imports from
  * elsewhere are erased and do not count).
  *
+ * What a workflow imports costs memory per workflow, not per worker: the SDK's reused V8 context
+ * evaluates the workflow modules (workflows/index.ts and everything it imports) once for each
+ * workflow it holds in its cache, so a module-level object is built again for every cached
+ * workflow. zod in the bundle cost ~1.4 MiB per cached review (zod's own modules and every schema
+ * of the contracts imported); so workflow code takes runtime values only from zod-free contract
+ * modules (review-terms.ts, aliases.ts, webhook-retry.ts, …), and bundle.test.ts refuses a bundle
+ * with zod in it.
+ *
  *   node services/worker/bundle.ts           build if stale, print the path
  *   node services/worker/bundle.ts --force   rebuild regardless
  */

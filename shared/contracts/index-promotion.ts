@@ -118,6 +118,3 @@ export const modelPromotionResultSchema = z
   })
   .meta({ id: 'ModelPromotionResult' });
 export type ModelPromotionResult = z.infer<typeof modelPromotionResultSchema>;
-
-export const kbAliasOf = (department: string, dagId: string) => `kb:${department}:${dagId}`;
-export const modelAliasOf = (department: string, model: string) => `model:${department}:${model}`;

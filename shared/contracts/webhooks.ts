@@ -100,23 +100,6 @@ export function webhookEventSchema<T extends WebhookEventType>(type: T) {
   return z.object({ type: z.literal(type), timestamp: z.iso.datetime(), data: webhookEventDataSchemas[type] });
 }
 
-/**
- * Delivery retries (the `webhookDelivery` preset and the delivery log's `nextAttemptAt` both read
- * these): backoff from 10 s doubling to 10 min, for up to 3 days — a receiver down for an hour or a
- * weekend loses nothing.
- */
-export const webhookRetry = {
-  initialIntervalMs: 10_000,
-  backoffCoefficient: 2,
-  maximumIntervalMs: 10 * 60_000,
-  giveUpAfterMs: 72 * 60 * 60_000,
-} as const;
-
-/** Delay before the attempt after `attempt` (1-based), as Temporal's retry policy computes it. */
-export function webhookRetryDelayMs(attempt: number): number {
-  return Math.min(webhookRetry.initialIntervalMs * webhookRetry.backoffCoefficient ** (attempt - 1), webhookRetry.maximumIntervalMs);
-}
-
 const receiverUrlSchema = z
   .url({ protocol: /^https?$/ })
   .max(2000)

@@ -18,14 +18,8 @@ import { createActivities } from '../../services/worker/activities/index.ts';
 import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
 import { historyToJsonValue } from '../../services/worker/history-json.ts';
 import { historiesDir, historyFileName } from '../../services/worker/record-history.ts';
-import {
-  kbAliasOf,
-  kbRefreshInputSchema,
-  modelAliasOf,
-  modelPromotionInputSchema,
-  type KbRefreshInput,
-  type ModelPromotionInput,
-} from '../../shared/contracts/index-promotion.ts';
+import { kbAliasOf, modelAliasOf } from '../../shared/contracts/aliases.ts';
+import { kbRefreshInputSchema, modelPromotionInputSchema, type KbRefreshInput, type ModelPromotionInput } from '../../shared/contracts/index-promotion.ts';
 import type { Principal } from '../../shared/contracts/principal.ts';
 import { openSqliteStore, type SqliteStore } from '../../shared/store/sqlite-store.ts';
 import { startFakeAirflow, type FakeAirflow } from '../../test/support/fake-airflow.ts';

@@ -12,7 +12,8 @@
 import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { AirflowActivities } from '../../services/worker/activities/airflow.ts';
 import type { EvaluationActivities } from '../../services/worker/activities/evaluation.ts';
-import { kbAliasOf, type EvaluationReport, type KbRefreshInput, type KbRefreshResult } from '../../shared/contracts/index-promotion.ts';
+import { kbAliasOf } from '../../shared/contracts/aliases.ts';
+import type { EvaluationReport, KbRefreshInput, KbRefreshResult } from '../../shared/contracts/index-promotion.ts';
 import type { ReviewResult } from '../../shared/contracts/reviews.ts';
 import { airflowCall, evaluation } from '../activity-options.ts';
 import { dagRunIdOf, waitForDagRun } from '../airflow-wait.ts';

@@ -7,7 +7,8 @@
 import { ActivityFailure, ApplicationFailure, executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { DeployActivities } from '../../services/worker/activities/deploy.ts';
 import type { EvaluationActivities } from '../../services/worker/activities/evaluation.ts';
-import { modelAliasOf, type ModelPromotionInput, type ModelPromotionResult } from '../../shared/contracts/index-promotion.ts';
+import { modelAliasOf } from '../../shared/contracts/aliases.ts';
+import type { ModelPromotionInput, ModelPromotionResult } from '../../shared/contracts/index-promotion.ts';
 import { deploy, evaluation } from '../activity-options.ts';
 import { promotionReviewInput } from '../kb-refresh/review-artifact.ts';
 import { reviewWorkflow } from '../review/workflow.ts';

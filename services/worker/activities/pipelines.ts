@@ -16,7 +16,7 @@ import type { PipelineSpec } from '../../../shared/contracts/pipeline-spec.ts';
 import type { PipelineRunFlowResult } from '../../../shared/contracts/pipeline-run-flow.ts';
 import { allDepartments, scopeIncludes } from '../../../shared/contracts/roles.ts';
 import type { PipelineRecord, PipelineRegistry } from '../../../shared/store/pipelines.ts';
-import type { AirflowClient } from '../../airflow/client.ts';
+import { allTaskInstances, type AirflowClient } from '../../airflow/client.ts';
 import { partitionsOfRun, pipelineRunConf, unknownPartitionIssues } from '../../pipelines/runs.ts';
 import { rejectedOrRethrow } from './airflow.ts';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
@@ -99,7 +99,7 @@ export function createPipelineActivities(options: PipelineActivityOptions) {
     async describePipelineRun(input: DescribePipelineRunInput): Promise<PipelineRunDescription> {
       const record = await options.pipelines.get(input.pipelineId);
       const run = await airflow().getDagRun(input.dagId, input.runId).catch(rejectedOrRethrow);
-      const { task_instances } = await airflow().listTaskInstances(input.dagId, input.runId, { limit: 1000 }).catch(rejectedOrRethrow);
+      const task_instances = await allTaskInstances(airflow(), input.dagId, input.runId).catch(rejectedOrRethrow);
       const all = record ? partitionsOfRun(run, record.spec as PipelineSpec, task_instances) : [];
       // A key+date pipeline labels partitions `key:day`; a run for chosen keys skipped the others.
       const chosen = input.partitions;

@@ -6,7 +6,7 @@
  */
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { webhookRetryDelayMs } from '../../../shared/contracts/webhooks.ts';
+import { webhookRetryDelayMs } from '../../../shared/contracts/webhook-retry.ts';
 import type { AuditEntry } from '../../../shared/store/audit-log.ts';
 import type { WebhookStore } from '../../../shared/store/webhooks.ts';
 import { emitEventsOfAuditEntry, eventsOfAuditEntry, startWebhookDeliveryWith } from '../../webhooks/events.ts';
