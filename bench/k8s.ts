@@ -42,7 +42,7 @@ import { createTenantActivities } from '../services/worker/activities/tenants.ts
 import { repoRoot } from '../shared/config.ts';
 import { activityErrorTypes } from '../shared/contracts/activity-errors.ts';
 import { gpuBatchInputSchema, type GpuBatchInput } from '../shared/contracts/gpu-batch.ts';
-import { SimulatedContainer } from '../deploy/dev/kubernetes/simulated-container.ts';
+import { SimulatedContainer } from '../test/support/kubernetes-container.ts';
 import { gpuBatchWorkflow, jobSuffix } from '../workflows/gpu-batch/workflow.ts';
 import { percentile, sleep } from './measure.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';

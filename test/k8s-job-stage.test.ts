@@ -19,7 +19,7 @@ import { startStack, type StackHandle } from '../deploy/dev/stack.ts';
 import { AirflowClient } from '../services/airflow/client.ts';
 import { api, eventually } from './support/api-client.ts';
 import { isolatedStackEnv } from './support/free-ports.ts';
-import { SimulatedContainer } from '../deploy/dev/kubernetes/simulated-container.ts';
+import { SimulatedContainer } from './support/kubernetes-container.ts';
 
 const DEPARTMENT = 'radiology';
 const PIPELINE = 'gpu-embed';

@@ -1,10 +1,10 @@
 // The Kubernetes job runner against the local cluster (real API server, Job controller, quota
 // controller, scheduler, garbage collector; kwok nodes): placement, quota, preemption and resume,
-// application failure, cancel, adoption. The tests play the container (deploy/dev/kubernetes/simulated-container.ts).
+// application failure, cancel, adoption. The tests play the container (test/support/kubernetes-container.ts).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { JobRefusedError, type JobSpec } from '../../shared/contracts/job-runner.ts';
-import { SimulatedContainer, until } from '../../deploy/dev/kubernetes/simulated-container.ts';
+import { SimulatedContainer, until } from '../../test/support/kubernetes-container.ts';
 import '../../test/support/stack-info.ts';
 import { KubernetesJobRunner } from './kubernetes-job-runner.ts';
 

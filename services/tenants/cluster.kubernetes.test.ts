@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { until } from '../../deploy/dev/kubernetes/simulated-container.ts';
+import { until } from '../../test/support/kubernetes-container.ts';
 import { appFixture, type AppFixture } from '../../test/support/app-fixture.ts';
 import { freePorts } from '../../test/support/free-ports.ts';
 import '../../test/support/stack-info.ts';

@@ -16,7 +16,7 @@ import { createTenantActivities } from '../../services/worker/activities/tenants
 import { KubernetesJobRunner } from '../../services/kubernetes/kubernetes-job-runner.ts';
 import { activityErrorTypes } from '../../shared/contracts/activity-errors.ts';
 import { gpuBatchInputSchema, type GpuBatchInput } from '../../shared/contracts/gpu-batch.ts';
-import { SimulatedContainer, until } from '../../deploy/dev/kubernetes/simulated-container.ts';
+import { SimulatedContainer, until } from '../../test/support/kubernetes-container.ts';
 import '../../test/support/stack-info.ts';
 import { createLocalEnv } from '../../test/support/temporal-test-env.ts';
 import { gpuBatchWorkflow, jobSuffix } from './workflow.ts';

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from './simulated-container.ts';
+import { until } from '../../../test/support/kubernetes-container.ts';
 import { startLocalKubernetes, type LocalKubernetes } from './cluster.ts';
 
 let cluster: LocalKubernetes;
