@@ -35,3 +35,35 @@ export interface PipelineRegistry {
   /** Undefined when there is no such pipeline. */
   update(id: string, patch: Partial<Pick<PipelineRecord, 'status' | 'lastError' | 'deployedAt'>>): Promise<PipelineRecord | undefined>;
 }
+
+/** A `pipelines` row as both stores read it. */
+export interface PipelineRow {
+  id: string;
+  department: string;
+  spec: string;
+  spec_hash: string;
+  dag_id: string;
+  file_name: string;
+  status: string;
+  deployed_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toPipeline(row: PipelineRow): PipelineRecord {
+  return {
+    id: row.id,
+    department: row.department,
+    spec: JSON.parse(row.spec) as unknown,
+    specHash: row.spec_hash,
+    dagId: row.dag_id,
+    fileName: row.file_name,
+    // Written only by the stores from typed input.
+    status: row.status as PipelineStatus,
+    deployedAt: row.deployed_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

@@ -12,7 +12,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { DepartmentScope, Role } from '../contracts/roles.ts';
 import { appliedMigrationsProblem, assertWellFormed, type Migration } from './migrations.ts';
 import { postgresMigrations } from './postgres/migrations.ts';
 import { PostgresAuditLog } from './postgres/audit-log.ts';
@@ -30,7 +29,7 @@ import { inTransaction, lockKeys, lockSpace, sqlState, uniqueViolation } from '.
 import { PostgresLeadership } from './postgres/leadership.ts';
 import { PostgresRateLimits } from './postgres/rate-limits.ts';
 import type { Leadership, SingletonJob } from './leadership.ts';
-import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
+import { DuplicateApiKeyError, StoreOpenError, toApiKey, type ApiKeyRecord, type ApiKeyRow, type NewApiKey, type Store } from './store.ts';
 
 export interface PostgresStoreOptions {
   /**
@@ -43,33 +42,6 @@ export interface PostgresStoreOptions {
   /** Connections in this process's pool. */
   poolSize?: number;
   now?: () => Date;
-}
-
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  role: string;
-  department: string;
-  created_at: string;
-  revoked_at: string | null;
-  expires_at: string | null;
-  last_used_at: string | null;
-  rotated_to: string | null;
-}
-
-function toApiKey(row: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    // Written only by createApiKey from validated input.
-    role: row.role as Role,
-    department: row.department as DepartmentScope,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-    expiresAt: row.expires_at,
-    lastUsedAt: row.last_used_at,
-    rotatedTo: row.rotated_to,
-  };
 }
 
 /** `host:port/database` of a URL, without the password: what messages name. */

@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { DepartmentScope, Role } from '../contracts/roles.ts';
 import { appliedMigrationsProblem, assertWellFormed, migrations as knownMigrations, type Migration } from './migrations.ts';
 import { SqliteAuditLog } from './sqlite/audit-log.ts';
 import { SqliteReviewInbox } from './sqlite/review-inbox.ts';
@@ -21,7 +20,7 @@ import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
 import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { SqliteWebhooks } from './sqlite/webhooks.ts';
 import { SqliteTenants } from './sqlite/tenants.ts';
-import { DuplicateApiKeyError, StoreOpenError, type ApiKeyRecord, type NewApiKey, type Store } from './store.ts';
+import { DuplicateApiKeyError, StoreOpenError, toApiKey, type ApiKeyRecord, type ApiKeyRow, type NewApiKey, type Store } from './store.ts';
 import { ProcessRateLimits } from './rate-limits.ts';
 import type { Leadership } from './leadership.ts';
 
@@ -34,33 +33,6 @@ export interface SqliteStoreOptions {
 }
 
 const SQLITE_NOTADB = 26;
-
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  role: string;
-  department: string;
-  created_at: string;
-  revoked_at: string | null;
-  expires_at: string | null;
-  last_used_at: string | null;
-  rotated_to: string | null;
-}
-
-function toApiKey(row: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    // Written only by createApiKey from validated input; see the migration for why no CHECK.
-    role: row.role as Role,
-    department: row.department as DepartmentScope,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-    expiresAt: row.expires_at,
-    lastUsedAt: row.last_used_at,
-    rotatedTo: row.rotated_to,
-  };
-}
 
 function sqliteErrcode(err: unknown): number | undefined {
   const code = (err as { errcode?: unknown } | null)?.errcode;

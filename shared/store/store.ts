@@ -3,7 +3,7 @@
  * reviews later). Implementations: SQLite for one machine (`sqlite-store.ts`), PostgreSQL for
  * replicas (`postgres-store.ts`); `open-store.ts` opens the one the config names.
  * Methods are async even though SQLite is synchronous, so that the PostgreSQL store fits behind the
- * same interface. Pure: types and error classes only.
+ * same interface. Pure: types, error classes and the API-key row mapper both stores share.
  */
 import type { DepartmentScope, Role } from '../contracts/roles.ts';
 import type { AuditLog } from './audit-log.ts';
@@ -114,4 +114,32 @@ export class StoreOpenError extends Error {
 
 export class DuplicateApiKeyError extends Error {
   override name = 'DuplicateApiKeyError';
+}
+
+/** An `api_keys` row as both stores read it. */
+export interface ApiKeyRow {
+  id: string;
+  name: string;
+  role: string;
+  department: string;
+  created_at: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  rotated_to: string | null;
+}
+
+export function toApiKey(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    // Written only by createApiKey from validated input; see the migration for why no CHECK.
+    role: row.role as Role,
+    department: row.department as DepartmentScope,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+    rotatedTo: row.rotated_to,
+  };
 }

@@ -1,37 +1,6 @@
 /** Applied pipelines in PostgreSQL (see ../pipelines.ts). */
 import type pg from 'pg';
-import type { PipelineRecord, PipelineRegistry, PipelineStatus, PipelineWrite } from '../pipelines.ts';
-
-interface PipelineRow {
-  id: string;
-  department: string;
-  spec: string;
-  spec_hash: string;
-  dag_id: string;
-  file_name: string;
-  status: string;
-  deployed_at: string | null;
-  last_error: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-function toPipeline(row: PipelineRow): PipelineRecord {
-  return {
-    id: row.id,
-    department: row.department,
-    spec: JSON.parse(row.spec) as unknown,
-    specHash: row.spec_hash,
-    dagId: row.dag_id,
-    fileName: row.file_name,
-    // Written only by this class from typed input.
-    status: row.status as PipelineStatus,
-    deployedAt: row.deployed_at,
-    lastError: row.last_error,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
+import { toPipeline, type PipelineRecord, type PipelineRegistry, type PipelineRow, type PipelineWrite } from '../pipelines.ts';
 
 export class PostgresPipelineRegistry implements PipelineRegistry {
   readonly #pool: pg.Pool;
