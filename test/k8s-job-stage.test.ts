@@ -6,6 +6,9 @@
  * container fails ends the task failed with the container's last log lines, and the downstream
  * stage does not run.
  *
+ * Last, the README's GPU example as a new user runs it: the tenant and the gpu.batch input from
+ * examples/gpu-batch, the stack's example embedder playing the image, an eviction mid-run.
+ *
  * Its own stack, not the shared one: the shared stack's worker runs batch jobs as local processes
  * (test/llm-and-gpu-flows.test.ts relies on that), this one's on Kubernetes.
  */
@@ -19,6 +22,7 @@ import { startStack, type StackHandle } from '../deploy/dev/stack.ts';
 import { AirflowClient } from '../services/airflow/client.ts';
 import { api, eventually } from './support/api-client.ts';
 import { isolatedStackEnv } from './support/free-ports.ts';
+import { parse as parseYaml } from 'yaml';
 import { SimulatedContainer } from './support/kubernetes-container.ts';
 
 const DEPARTMENT = 'radiology';
@@ -137,5 +141,42 @@ describe('k8s_job stage', () => {
     expect(handoff.body.reason).toContain('embedding dimension 384 != 768');
     const after = path.join(stateDir, 'data', 'after.log');
     expect(existsSync(after) ? readFileSync(after, 'utf8') : '').not.toContain(runId);
+  });
+
+  it('the README’s GPU example: a department’s gpu.batch of the example image survives an eviction and completes from its checkpoint', { timeout: 300_000 }, async () => {
+    const url = stack.config.api.url;
+    const example = (file: string) => readFileSync(path.join(import.meta.dirname, '..', 'examples', 'gpu-batch', file), 'utf8');
+    // What `tandem tenants apply -f` sends: the file's department names the resource.
+    const { department, ...tenant } = parseYaml(example('radiology-tenant.yaml')) as { department: string };
+    const applied = await api<any>(url, 'PUT', `/v1/tenants/${department}`, { key: admin, body: tenant });
+    expect(applied.status, JSON.stringify(applied.body)).toBeLessThan(300);
+    expect(applied.body.cluster.state).toBe('applied');
+    const created = await api<any>(url, 'POST', '/v1/api-keys', { key: admin, body: { name: 'radiology-ai', role: 'ai-engineer', department: DEPARTMENT } });
+    const input = JSON.parse(example('embed-notes.json')) as Record<string, unknown>;
+    const started = await api<any>(url, 'POST', '/v1/workflows', { key: created.body.key, body: { type: 'gpu.batch', input } });
+    expect(started.status, JSON.stringify(started.body)).toBe(201);
+    const workflowId: string = started.body.workflowId;
+
+    // What `kubectl drain spot-0` does to the Pod: an eviction, once a chunk is checkpointed.
+    const pod = await eventually(
+      async () => (await container.core.listNamespacedPod({ namespace, labelSelector: 'tandem.dev/job' })).items.find((p) => p.status?.phase === 'Running' && p.spec?.containers[0]?.image === input.image),
+      120_000,
+      'the example Pod to run',
+    );
+    expect(pod.spec!.nodeName).toMatch(/^spot-\d$/);
+    const job = pod.metadata!.labels!['tandem.dev/job']!;
+    await eventually(async () => ((await container.readCheckpoint(namespace, job)) ? true : undefined), 60_000, 'a first checkpoint');
+    await container.core.createNamespacedPodEviction({ name: pod.metadata!.name!, namespace, body: { metadata: { name: pod.metadata!.name!, namespace } } });
+
+    const done = await eventually(
+      async () => {
+        const w = await api<any>(url, 'GET', `/v1/workflows/${encodeURIComponent(workflowId)}`, { key: created.body.key });
+        return ['completed', 'failed'].includes(w.body.status) ? w.body : undefined;
+      },
+      180_000,
+      'the gpu.batch flow to end',
+    );
+    expect(done.status, JSON.stringify(done)).toBe('completed');
+    expect(done.result).toMatchObject({ exitCode: 0, checkpoint: '0,1,2,3,4,5', preemptions: 1 });
   });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../shared/config.ts';
-import { appFixture, type AppFixture } from '../../test/support/app-fixture.ts';
+import { appFixture, regionWithoutTemporal, type AppFixture } from '../../test/support/app-fixture.ts';
 import { FakeTenantCluster } from '../../test/support/fake-tenant-cluster.ts';
 
 const exec = promisify(execFile);
@@ -17,7 +17,7 @@ const cluster = new FakeTenantCluster();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tandem-cli-tenants-'));
 
 beforeAll(async () => {
-  f = await appFixture({ tenantCluster: cluster });
+  f = await appFixture({ tenantCluster: cluster, regions: [regionWithoutTemporal('eu-west')] });
   url = await f.app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(() => f?.close());

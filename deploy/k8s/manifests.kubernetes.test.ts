@@ -156,6 +156,23 @@ describe('RBAC, applied', () => {
     return result.stdout.trim() === 'yes';
   }
 
+  /**
+   * The same question for a resource of an API group this cluster does not serve (Kueue's): kubectl
+   * cannot resolve it through discovery, so the review is asked of the authorizer directly.
+   */
+  async function mayOnGroup(account: 'tandem-worker' | 'tandem-api', verb: string, group: string, resource: string, namespace?: string): Promise<boolean> {
+    const review = await kc.makeApiClient(k8s.AuthorizationV1Api).createSubjectAccessReview({
+      body: {
+        spec: {
+          user: `system:serviceaccount:${installNamespace}:${account}`,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${installNamespace}`, 'system:authenticated'],
+          resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
+        },
+      },
+    });
+    return review.status?.allowed === true;
+  }
+
   it('lets the worker run, watch, adopt and cancel Jobs in a department namespace, with their checkpoints, quota and events', async () => {
     const ns = departmentNamespace;
     const allowed = await Promise.all([
@@ -169,6 +186,7 @@ describe('RBAC, applied', () => {
       canI('tandem-worker', 'get', 'resourcequotas', ns),
       canI('tandem-worker', 'watch', 'events', ns),
       canI('tandem-worker', 'list', 'events.events.k8s.io', ns),
+      mayOnGroup('tandem-worker', 'list', 'kueue.x-k8s.io', 'workloads', ns),
     ]);
     expect(allowed).toEqual(allowed.map(() => true));
   });
@@ -182,6 +200,11 @@ describe('RBAC, applied', () => {
       canI('tandem-api', 'create', 'limitranges', departmentNamespace),
       canI('tandem-api', 'delete', 'limitranges', departmentNamespace),
       canI('tandem-api', 'get', 'resourcequotas', departmentNamespace),
+      // Where the cluster runs Kueue: flavors, the department's ClusterQueue (deleted with it), its LocalQueue.
+      mayOnGroup('tandem-api', 'patch', 'kueue.x-k8s.io', 'resourceflavors'),
+      mayOnGroup('tandem-api', 'patch', 'kueue.x-k8s.io', 'clusterqueues'),
+      mayOnGroup('tandem-api', 'delete', 'kueue.x-k8s.io', 'clusterqueues'),
+      mayOnGroup('tandem-api', 'create', 'kueue.x-k8s.io', 'localqueues', departmentNamespace),
     ]);
     expect(allowed).toEqual(allowed.map(() => true));
     // A quota goes with its namespace, never on its own.
@@ -198,6 +221,9 @@ describe('RBAC, applied', () => {
       canI('tandem-api', 'get', 'secrets', installNamespace),
       canI('tandem-worker', 'update', 'jobs.batch', departmentNamespace),
       canI('tandem-worker', 'create', 'pods', departmentNamespace),
+      // Kueue's objects are the tenant manager's; the runner only reads Workloads.
+      mayOnGroup('tandem-worker', 'patch', 'kueue.x-k8s.io', 'clusterqueues'),
+      mayOnGroup('tandem-worker', 'delete', 'kueue.x-k8s.io', 'workloads', departmentNamespace),
       canI('tandem-worker', 'create', 'rolebindings.rbac.authorization.k8s.io', departmentNamespace),
       canI('tandem-api', 'bind', 'clusterroles.rbac.authorization.k8s.io'),
     ]);

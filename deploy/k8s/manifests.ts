@@ -71,11 +71,15 @@ export const allowedRbac: Record<string, Record<string, readonly string[]>> = {
     '/resourcequotas': ['get', 'list', 'watch'],
     '/events': ['get', 'list', 'watch'],
     'events.k8s.io/events': ['get', 'list', 'watch'],
+    'kueue.x-k8s.io/workloads': ['get', 'list'],
   },
   'tandem-tenant-manager': {
     '/namespaces': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
     '/resourcequotas': ['get', 'list', 'watch', 'create', 'patch'],
     '/limitranges': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    'kueue.x-k8s.io/resourceflavors': ['get', 'list', 'watch', 'create', 'patch'],
+    'kueue.x-k8s.io/localqueues': ['get', 'list', 'watch', 'create', 'patch'],
+    'kueue.x-k8s.io/clusterqueues': ['get', 'list', 'watch', 'create', 'patch', 'delete'],
   },
 };
 

@@ -55,7 +55,12 @@ function inTemporaryDir<T>(generate: (dir: string) => T): T {
 
 export function installSecrets({ namespace, apiUrl }: InstallSecretsOptions): KubeObject[] {
   const generated = generateCredentials();
-  const credentials: Credentials = { ...generated, airflow: { ...generated.airflow, adminUser: airflowUser } };
+  // On a cluster the one Airflow user tandem creates is its own: the API and the worker call
+  // Airflow as it, and parked hand-offs are assigned to it; people use the chart's own users.
+  const credentials: Credentials = {
+    ...generated,
+    airflow: { ...generated.airflow, adminUser: airflowUser, tandemUser: airflowUser, tandemPassword: generated.airflow.adminPassword },
+  };
   const { payloadKeys, airflow } = inTemporaryDir((dir) => {
     const keysFile = path.join(dir, 'payload-keys.json');
     loadPayloadKeyring(keysFile, { createIfMissing: true });

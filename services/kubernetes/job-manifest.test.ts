@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../shared/contracts/job-runner.ts';
-import { clusterServesKueue } from './kubernetes-job-runner.ts';
+import { clusterServesKueue } from './kueue.ts';
 import { checkpointConfigMap, jobManifest, jobSpecIssues, labelValue, parseSpotLabel, parseSpotTaint } from './job-manifest.ts';
 
 const spec = (extra: Partial<JobSpec> = {}): JobSpec => ({
@@ -55,14 +55,18 @@ describe('jobManifest', () => {
     expect(pod.volumes).toEqual([{ name: 'checkpoint', configMap: { name: 'embed-shards-0abc123', optional: true } }]);
   });
 
-  it('ignores disruptions of fault-tolerant work and fails the Job on any application exit code', () => {
+  it('ignores disruptions and SIGTERM of fault-tolerant work and fails the Job on any application exit code', () => {
     expect(jobManifest(spec(), { namespace: 'ns' }).spec!.podFailurePolicy!.rules).toEqual([
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      { action: 'Ignore', onExitCodes: { containerName: 'job', operator: 'In', values: [143] } },
       { action: 'FailJob', onExitCodes: { containerName: 'job', operator: 'NotIn', values: [0] } },
     ]);
-    // Work that cannot resume fails on a disruption too: the runner reports it as preempted.
+    // Work that cannot resume fails on a disruption, and on SIGTERM, too: the runner reports it as preempted.
     const strict = jobManifest(spec({ spot: false, faultTolerant: false }), { namespace: 'ns' });
-    expect(strict.spec!.podFailurePolicy!.rules[0]).toEqual({ action: 'FailJob', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] });
+    expect(strict.spec!.podFailurePolicy!.rules).toEqual([
+      { action: 'FailJob', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      { action: 'FailJob', onExitCodes: { containerName: 'job', operator: 'NotIn', values: [0] } },
+    ]);
   });
 
   it('places spot work on spot nodes (configurable label and taint), and nothing else there', () => {

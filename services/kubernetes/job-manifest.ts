@@ -12,8 +12,9 @@
  *   - `restartPolicy: Never` with a podFailurePolicy: a Pod ended by a disruption (DisruptionTarget:
  *     preemption, eviction, node drain) is replaced by the Job controller without counting against
  *     backoffLimit when the work is fault-tolerant — the new Pod resumes from the checkpoint — and
- *     fails the Job otherwise; any non-zero exit of the container fails the Job at once (the job's
- *     own error, which another Pod would repeat);
+ *     fails the Job otherwise; so is, for fault-tolerant work, a container stopped by SIGTERM (143:
+ *     its Pod deleted, e.g. the Job suspended by Kueue); any other non-zero exit of the container
+ *     fails the Job at once (the job's own error, which another Pod would repeat);
  *   - `activeDeadlineSeconds`, `ttlSecondsAfterFinished` (finished Jobs and their Pods go away),
  *     `terminationMessagePolicy: FallbackToLogsOnError` (the last log lines reach the Pod status,
  *     so a failure is reported with them);
@@ -43,6 +44,8 @@ export const managedBy = 'tandem';
 /** Every object tandem's runner makes carries it; its watches select on it. */
 export const managedSelector = `${labelKeys.managedBy}=${managedBy}`;
 export const workflowIdAnnotation = 'tandem.dev/workflow-id';
+/** 128 + SIGTERM: how a container ends when its Pod is deleted. */
+const sigtermExitCode = 143;
 
 export const containerName = 'job';
 export const checkpointMountPath = '/var/run/tandem/checkpoint';
@@ -191,6 +194,10 @@ export function jobManifest(spec: JobSpec, options: JobManifestOptions): V1Job {
         rules: [
           // First: a disrupted Pod may also have exited non-zero (SIGKILL is 137).
           spec.faultTolerant ? { action: 'Ignore', onPodConditions: [disruption] } : { action: 'FailJob', onPodConditions: [disruption] },
+          // A Pod deleted without a DisruptionTarget condition — the Job suspended (Kueue evicting
+          // it to reclaim quota), `kubectl delete pod` — ends with SIGTERM's 143. Fault-tolerant
+          // work resumes from its checkpoint instead of failing on it.
+          ...(spec.faultTolerant ? [{ action: 'Ignore', onExitCodes: { containerName, operator: 'In', values: [sigtermExitCode] } }] : []),
           { action: 'FailJob', onExitCodes: { containerName, operator: 'NotIn', values: [0] } },
         ],
       },

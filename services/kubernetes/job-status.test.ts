@@ -41,6 +41,13 @@ describe('jobStatusOf', () => {
     expect(jobStatusOf({ job: job(), pods: [pod('p1', 'Failed', { disrupted: 'TerminationByKubelet' })] })).toMatchObject({ state: 'pending', disruptions: 1 });
   });
 
+  it('counts evicted Pods that are gone from the API by the runner’s record on the ConfigMap, each Pod once', () => {
+    const recorded = { metadata: { annotations: { 'disrupted.tandem.dev/uid-1': 'p1 EvictionByEvictionAPI', 'disrupted.tandem.dev/uid-2': 'p2 PreemptionByScheduler', 'other/x': 'y' } } };
+    const listed = { ...pod('p2', 'Failed', { disrupted: 'PreemptionByScheduler' }), metadata: { name: 'p2', uid: 'uid-2' } };
+    expect(jobStatusOf({ job: job(), pods: [listed, pod('p3', 'Running')], configMap: recorded })).toMatchObject({ state: 'running', disruptions: 2 });
+    expect(jobStatusOf({ job: job(), pods: [pod('p3', 'Running')], configMap: {} }).disruptions).toBe(0);
+  });
+
   it('succeeded on Complete; failed with exit code and the last log lines; deadline; preempted work that cannot resume', () => {
     expect(jobStatusOf({ job: job({ conditions: [cond('Complete')] }), pods: [pod('p1', 'Succeeded', { exitCode: 0 })] })).toMatchObject({ state: 'succeeded', exitCode: 0 });
     const failed = jobStatusOf({
@@ -61,6 +68,22 @@ describe('jobStatusOf', () => {
   it('suspended (Kueue) is pending with the queue; being deleted is cancelled; unschedulable says why', () => {
     const queued = job({}, { spec: { template: {}, suspend: true }, metadata: { name: 'embed-1', labels: { 'kueue.x-k8s.io/queue-name': 'tandem' } } });
     expect(jobStatusOf({ job: queued, pods: [] })).toMatchObject({ state: 'pending', message: 'waiting for Kueue to admit it from LocalQueue tandem' });
+    // Kueue's reason, from the Job's Workload.
+    const insufficient = "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor tandem-on-demand, 1 more needed";
+    const held = { status: { conditions: [{ type: 'QuotaReserved', status: 'False', reason: 'Pending', message: insufficient }] } };
+    expect(jobStatusOf({ job: queued, pods: [], workload: held })).toMatchObject({ state: 'pending', message: `waiting for Kueue to admit it from LocalQueue tandem: ${insufficient}` });
+    const evicted = { status: { conditions: [{ type: 'Evicted', status: 'True', reason: 'Preempted', message: 'Preempted to accommodate a workload due to reclamation within the cohort' }, ...held.status.conditions] } };
+    expect(jobStatusOf({ job: queued, pods: [], workload: evicted }).message).toBe(
+      `waiting for Kueue to admit it from LocalQueue tandem: evicted by Kueue (Preempted): Preempted to accommodate a workload due to reclamation within the cohort; ${insufficient}`,
+    );
+    const repeated = structuredClone(evicted);
+    repeated.status.conditions[1]!.message = repeated.status.conditions[0]!.message;
+    expect(jobStatusOf({ job: queued, pods: [], workload: repeated }).message).toBe(
+      'waiting for Kueue to admit it from LocalQueue tandem: evicted by Kueue (Preempted): Preempted to accommodate a workload due to reclamation within the cohort',
+    );
+    // Admitted again: nothing held back any more.
+    const readmitted = { status: { conditions: [{ type: 'Evicted', status: 'True', reason: 'Preempted' }, { type: 'QuotaReserved', status: 'True' }, { type: 'Admitted', status: 'True' }] } };
+    expect(jobStatusOf({ job: queued, pods: [], workload: readmitted }).message).toBe('waiting for Kueue to admit it from LocalQueue tandem');
     expect(jobStatusOf({ job: job({}, { metadata: { name: 'embed-1', deletionTimestamp: new Date() } }), pods: [] }).state).toBe('cancelled');
     const waiting = pod('p1', 'Pending');
     waiting.status!.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/7 nodes are available: 7 Insufficient nvidia.com/gpu.' }];

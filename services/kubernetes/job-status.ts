@@ -9,7 +9,8 @@
  *   Job Failed otherwise                          → failed, with the exit code and the container's
  *                                                   termination message (its last log lines)
  *   Job being deleted                             → cancelled
- *   suspended                                     → pending (Kueue has not admitted it)
+ *   suspended                                     → pending (Kueue has not admitted it), with
+ *                                                   Kueue's reason from the Job's Workload
  *   a Pod Running                                 → running
  *   no Pod, a FailedCreate "exceeded quota" event → failed, refusal quota-exceeded
  *   otherwise                                     → pending, with the scheduler's reason if any
@@ -17,6 +18,7 @@
 import type { CoreV1Event, V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
 import type { JobStatus } from '../../shared/contracts/job-runner.ts';
 import { checkpointKey, containerName, labelKeys, maxCheckpointBytes } from './job-manifest.ts';
+import { kueueHoldReason, type KueueWorkload } from './kueue.ts';
 
 export interface JobObjects {
   job: V1Job | undefined;
@@ -24,11 +26,29 @@ export interface JobObjects {
   configMap?: V1ConfigMap | undefined;
   /** Events about the Job, newest last; only needed while it has no Pod. */
   events?: readonly CoreV1Event[];
+  /** Kueue's Workload of a suspended Job in a LocalQueue. */
+  workload?: KueueWorkload;
 }
 
 const condition = (job: V1Job, type: string) => job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 
 export const disrupted = (pod: V1Pod) => pod.status?.conditions?.some((c) => c.type === 'DisruptionTarget' && c.status === 'True') ?? false;
+
+/**
+ * A disrupted Pod that was deleted (an eviction, a preemption by the scheduler) is gone from the
+ * API once it has stopped, so the runner records each one it sees on the checkpoint ConfigMap, as
+ * an annotation per Pod uid (a merge patch adds one without racing another runner's).
+ */
+export const disruptionAnnotationPrefix = 'disrupted.tandem.dev/';
+
+/** Pods of the Job that were disrupted: those still listed, and those recorded on the ConfigMap. */
+export function disruptionsOf(pods: readonly V1Pod[], configMap: V1ConfigMap | undefined): number {
+  const uids = new Set(pods.filter((p) => p.status?.phase === 'Failed' && disrupted(p)).map((p) => p.metadata?.uid ?? p.metadata?.name));
+  for (const key of Object.keys(configMap?.metadata?.annotations ?? {})) {
+    if (key.startsWith(disruptionAnnotationPrefix)) uids.add(key.slice(disruptionAnnotationPrefix.length));
+  }
+  return uids.size;
+}
 
 function terminated(pod: V1Pod) {
   const status = pod.status?.containerStatuses?.find((c) => c.name === containerName) ?? pod.status?.containerStatuses?.[0];
@@ -54,11 +74,11 @@ export function quotaRefusal(event: CoreV1Event): boolean {
   return event.reason === 'FailedCreate' && /exceeded quota/.test(event.message ?? '');
 }
 
-export function jobStatusOf({ job, pods, configMap, events = [] }: JobObjects): JobStatus {
+export function jobStatusOf({ job, pods, configMap, events = [], workload }: JobObjects): JobStatus {
   const checkpoint = checkpointOf(configMap);
   if (!job) return { state: 'unknown', checkpoint: null, exitCode: null, message: 'no such Job' };
   const name = job.metadata?.name ?? '';
-  const disruptions = pods.filter((p) => p.status?.phase === 'Failed' && disrupted(p)).length;
+  const disruptions = disruptionsOf(pods, configMap);
   const base = { checkpoint, disruptions };
   const failedPods = pods.filter((p) => p.status?.phase === 'Failed').sort((a, b) => finishedAt(a) - finishedAt(b));
   const lastFailed = failedPods.at(-1);
@@ -84,7 +104,9 @@ export function jobStatusOf({ job, pods, configMap, events = [] }: JobObjects): 
   if (job.metadata?.deletionTimestamp) return { ...base, state: 'cancelled', exitCode: null, message: 'being deleted' };
   if (job.spec?.suspend) {
     const queue = job.metadata?.labels?.[labelKeys.kueueQueue];
-    return { ...base, state: 'pending', exitCode: null, message: queue ? `waiting for Kueue to admit it from LocalQueue ${queue}` : 'suspended' };
+    if (!queue) return { ...base, state: 'pending', exitCode: null, message: 'suspended' };
+    const reason = kueueHoldReason(workload);
+    return { ...base, state: 'pending', exitCode: null, message: `waiting for Kueue to admit it from LocalQueue ${queue}${reason ? `: ${reason}` : ''}` };
   }
   const live = pods.filter((p) => !p.metadata?.deletionTimestamp && (p.status?.phase === 'Running' || p.status?.phase === 'Pending' || !p.status?.phase));
   const running = live.find((p) => p.status?.phase === 'Running');

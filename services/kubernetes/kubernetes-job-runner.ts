@@ -18,8 +18,11 @@ import {
   ApisApi,
   BatchV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   makeInformer,
+  PatchStrategy,
+  setHeaderOptions,
   type Informer,
   type KubernetesObject,
   type V1Job,
@@ -27,11 +30,10 @@ import {
 } from '@kubernetes/client-node';
 import { JobRefusedError, type JobRunner, type JobSpec, type JobStatus } from '../../shared/contracts/job-runner.ts';
 import { checkpointConfigMap, checkpointKey, guaranteedResources, jobManifest, jobSpecIssues, labelKeys, managedSelector, type SpotPlacement } from './job-manifest.ts';
-import { jobStatusOf } from './job-status.ts';
+import { disrupted, disruptionAnnotationPrefix, jobStatusOf } from './job-status.ts';
 import { namespaceFor as defaultNamespaceFor, type LocalQueueResolver, type NamespaceResolver } from './namespaces.ts';
+import { clusterServesKueue, kueueApiGroup, workloadJobUidLabel, type KueueWorkload } from './kueue.ts';
 import { quotaShortfalls } from './quota.ts';
-
-export const kueueApiGroup = 'kueue.x-k8s.io';
 
 export interface KubernetesJobRunnerOptions {
   kubeConfig: KubeConfig;
@@ -86,7 +88,7 @@ class NamespaceWatch {
   #stopped = false;
   readonly started: Promise<void>;
 
-  constructor(kubeConfig: KubeConfig, namespace: string, batch: BatchV1Api, core: CoreV1Api) {
+  constructor(kubeConfig: KubeConfig, namespace: string, batch: BatchV1Api, core: CoreV1Api, onDisrupted: (job: string, pod: V1Pod) => void) {
     const jobName = (o: KubernetesObject) => o.metadata?.labels?.[labelKeys.job] ?? o.metadata?.name;
     const sources: [string, () => Promise<{ items: KubernetesObject[] }>][] = [
       [`/apis/batch/v1/namespaces/${namespace}/jobs`, () => batch.listNamespacedJob({ namespace, labelSelector: managedSelector })],
@@ -99,6 +101,14 @@ class NamespaceWatch {
       informer.on('add', wake);
       informer.on('update', wake);
       informer.on('delete', wake);
+      if (path.endsWith('/pods')) {
+        const record = (o: KubernetesObject) => {
+          const job = jobName(o);
+          if (job && disrupted(o as V1Pod)) onDisrupted(job, o as V1Pod);
+        };
+        informer.on('update', record);
+        informer.on('delete', record);
+      }
       // The list-watch stops on an error other than an expired resourceVersion: start it again.
       informer.on('error', () => {
         if (!this.#stopped) setTimeout(() => void (this.#stopped ? undefined : informer.start().catch(() => undefined)), 1000).unref();
@@ -141,8 +151,11 @@ export class KubernetesJobRunner implements JobRunner {
   readonly #kubeConfig: KubeConfig;
   readonly #batch: BatchV1Api;
   readonly #core: CoreV1Api;
+  readonly #customObjects: CustomObjectsApi;
   readonly #options: KubernetesJobRunnerOptions;
   readonly #watches = new Map<string, NamespaceWatch>();
+  /** Disrupted Pods already recorded (uids), so each update of one is not another patch. */
+  readonly #recorded = new Set<string>();
   #kueue: Promise<boolean> | undefined;
 
   constructor(options: KubernetesJobRunnerOptions) {
@@ -150,6 +163,7 @@ export class KubernetesJobRunner implements JobRunner {
     this.#kubeConfig = options.kubeConfig;
     this.#batch = options.kubeConfig.makeApiClient(BatchV1Api);
     this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.#customObjects = options.kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
   namespaceOf(spec: JobSpec): string {
@@ -261,6 +275,10 @@ export class KubernetesJobRunner implements JobRunner {
       this.#podsOf(namespace, name),
       orUndefinedIf404(this.#core.readNamespacedConfigMap({ name, namespace })),
     ]);
+    if (job.spec?.suspend && job.metadata?.labels?.[labelKeys.kueueQueue]) {
+      // Held by Kueue: its Workload says why (quota, a missing LocalQueue, an eviction).
+      return jobStatusOf({ job, pods, configMap, workload: await this.#workloadOf(job) });
+    }
     const status = jobStatusOf({ job, pods, configMap });
     if (status.state !== 'pending' || pods.some((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed')) return status;
     // No Pod: see whether the Job controller is being refused (quota), so nothing waits silently.
@@ -268,6 +286,18 @@ export class KubernetesJobRunner implements JobRunner {
     const sorted = [...events.items].sort((a, b) => eventTime(a) - eventTime(b));
     // Only refusals of this Job (same uid), not of an earlier one with the same name.
     return jobStatusOf({ job, pods, configMap, events: sorted.filter((e) => e.involvedObject.uid === job.metadata?.uid) });
+  }
+
+  /** The Job's Workload (Kueue labels it with the Job's uid); undefined until Kueue has made it. */
+  async #workloadOf(job: V1Job): Promise<KueueWorkload | undefined> {
+    const list = (await this.#customObjects.listNamespacedCustomObject({
+      group: kueueApiGroup,
+      version: 'v1beta2',
+      namespace: job.metadata!.namespace!,
+      plural: 'workloads',
+      labelSelector: `${workloadJobUidLabel}=${job.metadata!.uid}`,
+    })) as { items?: KueueWorkload[] };
+    return list.items?.[0];
   }
 
   async #podsOf(namespace: string, name: string): Promise<V1Pod[]> {
@@ -284,10 +314,25 @@ export class KubernetesJobRunner implements JobRunner {
   #watchOf(namespace: string): NamespaceWatch {
     let watch = this.#watches.get(namespace);
     if (!watch) {
-      watch = new NamespaceWatch(this.#kubeConfig, namespace, this.#batch, this.#core);
+      watch = new NamespaceWatch(this.#kubeConfig, namespace, this.#batch, this.#core, (job, pod) => void this.#recordDisruption(namespace, job, pod));
       this.#watches.set(namespace, watch);
     }
     return watch;
+  }
+
+  /** See `disruptionAnnotationPrefix`: the count must outlive a deleted Pod. Best effort. */
+  async #recordDisruption(namespace: string, job: string, pod: V1Pod): Promise<void> {
+    const uid = pod.metadata?.uid;
+    const reason = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.reason ?? 'disruption';
+    if (!uid || this.#recorded.has(uid)) return;
+    this.#recorded.add(uid);
+    await this.#core
+      .patchNamespacedConfigMap(
+        { name: job, namespace, body: { metadata: { annotations: { [`${disruptionAnnotationPrefix}${uid}`]: `${pod.metadata?.name} ${reason}` } } }, fieldManager: this.#fieldManager },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
+      // No ConfigMap (the Job is being deleted): nothing left to count for.
+      .catch(() => this.#recorded.delete(uid));
   }
 
   async cancel(jobId: string): Promise<void> {
@@ -322,11 +367,6 @@ export class KubernetesJobRunner implements JobRunner {
 
 const eventTime = (e: { lastTimestamp?: Date; eventTime?: Date; metadata: { creationTimestamp?: Date } }) =>
   new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
-
-/** Discovery says whether Kueue's API group is served. */
-export function clusterServesKueue(groups: readonly { name: string }[]): boolean {
-  return groups.some((g) => g.name === kueueApiGroup);
-}
 
 /** Kubeconfig from a file (TANDEM_KUBECONFIG) or, inside a cluster, the Pod's service account. */
 export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {

@@ -49,6 +49,19 @@ describe('pyLiteral', () => {
 describe('generateDag', () => {
   const kbRefresh = readFileSync(path.join(fixtures, 'kb-refresh.yaml'), 'utf8');
 
+  it('resolves a hand-off stage\'s wait: auto parks a workflow that waits on people, the spec\'s own choice wins', () => {
+    const dagOf = (stage: Record<string, unknown>) => {
+      const parsed = parsePipelineSpec({ apiVersion: 'tandem.dev/v1', id: 'waits', department: 'cardiology', stages: [{ id: 'h', kind: 'handoff', ...stage }] });
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+      return generateDag(parsed.spec).source;
+    };
+    expect(dagOf({ workflow: 'review.request' })).toContain('wait="parked"');
+    expect(dagOf({ workflow: 'model.promote' })).toContain('wait="parked"');
+    expect(dagOf({ workflow: 'llm.complete' })).toContain('wait="triggerer"');
+    expect(dagOf({ workflow: 'review.request', wait: 'triggerer' })).toContain('wait="triggerer"');
+    expect(dagOf({ workflow: 'llm.complete', wait: 'parked' })).toContain('wait="parked"');
+  });
+
   it('is deterministic: same spec, same bytes, whatever the key order', () => {
     const spec = specFrom(kbRefresh);
     const reverseKeys = (v: unknown): unknown =>

@@ -20,6 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipeline-spec.ts';
+import { handoffWaitOf } from '../../shared/contracts/workflow-types.ts';
 
 /** Bump on any change to the generated text, so every pipeline is redeployed with it. */
 export const GENERATOR_VERSION = '2';
@@ -141,7 +142,7 @@ function stageCall(stage: PipelineStage): string {
         ...retry,
       ])})`;
     case 'handoff':
-      return `handoff_stage(${head}, ${kwargs([['workflow', stage.workflow], ['input', stage.input], ...retry])})`;
+      return `handoff_stage(${head}, ${kwargs([['workflow', stage.workflow], ['input', stage.input], ['wait', handoffWaitOf(stage.workflow, stage.wait)], ...retry])})`;
     case 'evaluation':
       return `evaluation_stage(${head}, ${kwargs([['suite', stage.suite], ['min_score', stage.minScore], ...retry])})`;
   }

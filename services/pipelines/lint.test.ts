@@ -37,6 +37,14 @@ const gpuJob = (resources: Record<string, unknown>, extra: Record<string, unknow
 const summary = (findings: ReturnType<typeof lintPipeline>) => findings.map((f) => `${f.severity} ${f.rule} ${f.path}`);
 
 describe('lintPipeline', () => {
+  it('warns when a hand-off that waits on people is made to hold a trigger (wait: triggerer), not for auto or parked', () => {
+    const handoff = (workflow: string, wait?: string) => ({ id: 'review', kind: 'handoff', workflow, ...(wait ? { wait } : {}) });
+    const stages = [handoff('review.request', 'triggerer'), { ...handoff('review.request'), id: 'auto' }, { ...handoff('llm.complete', 'triggerer'), id: 'llm' }];
+    const findings = lintPipeline(spec({ schedule: undefined, stages }));
+    expect(summary(findings)).toEqual(['warning handoff-wait stages[0].wait']);
+    expect(findings[0]!.message).toMatch(/review.request waits on people.*use wait: auto \(parked\)/);
+  });
+
   it('passes a clean GPU pipeline scheduled off-peak', () => {
     expect(lintPipeline(spec())).toEqual([]);
   });

@@ -7,6 +7,7 @@
 import nodeCron from 'node-cron';
 import type { OffPeakWindow, TandemConfig } from '../../shared/config.ts';
 import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipeline-spec.ts';
+import { handoffWaitOf } from '../../shared/contracts/workflow-types.ts';
 import { dnsLabelSchema, imageReferenceProblem, quantityValue } from '../../shared/contracts/kubernetes.ts';
 import { clockOf, convertWallClock, insideWindow } from '../../shared/off-peak-window.ts';
 import { namespaceFor, type NamespaceResolver } from '../kubernetes/namespaces.ts';
@@ -31,6 +32,7 @@ export const lintRules = {
   'knowledge-base-ends-with-evaluation': 'A pipeline that refreshes a knowledge base ends with evaluation stages only.',
   'k8s-job-cpu-memory': '(warning) A k8s_job sets cpu and memory requests and limits, so department quotas can place it.',
   'no-sources': '(warning) A pipeline without sources cannot skip unchanged partitions: every run runs everything.',
+  'handoff-wait': '(warning) A hand-off whose workflow waits on people parks its task rather than holding a trigger in the triggerer.',
 } as const;
 export type LintRule = keyof typeof lintRules;
 
@@ -147,6 +149,16 @@ export function lintPipeline(spec: PipelineSpec, options: LintOptions = {}): Fin
       }
     });
   }
+
+  spec.stages.forEach((stage, i) => {
+    if (stage.kind !== 'handoff' || stage.wait !== 'triggerer' || handoffWaitOf(stage.workflow, 'auto') !== 'parked') return;
+    add(
+      'warning',
+      'handoff-wait',
+      `stages[${i}].wait`,
+      `${stage.workflow} waits on people, possibly for days: with wait: triggerer each waiting task holds a trigger in Airflow's triggerer; use wait: auto (parked)`,
+    );
+  });
 
   if (spec.sources.length === 0) {
     add('warning', 'no-sources', 'sources', 'no sources: nothing tells an unchanged partition from a changed one, so every run runs every partition');

@@ -2,18 +2,24 @@
  * The cluster side of tenants, on `@kubernetes/client-node`: server-side apply of a tenant's
  * objects under the field manager `tandem` (forced, so a re-apply takes back a field someone
  * edited by hand; applying the same objects twice changes nothing, not even the resourceVersion),
- * reading them back for drift, and deleting the namespace. Connection failures and refusals become
+ * reading them back for drift, and deleting the namespace. Where the cluster serves kueue.x-k8s.io
+ * (asked once, by discovery, unless `kueue: 'off'`) the tenant's Kueue objects go with them. Connection failures and refusals become
  * the API's 503 and 502 problems, so a route says which one happened.
  */
-import { ApiException, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, ApisApi, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { KubernetesRefusedError, KubernetesUnavailableError } from '../../shared/errors.ts';
-import type { LiveTenantObjects } from './drift.ts';
+import { defaultSpotPlacement, type SpotPlacement } from '../kubernetes/job-manifest.ts';
+import { clusterServesKueue, kueueApiVersion } from '../kubernetes/kueue.ts';
+import type { LiveKueueObjects, LiveTenantObjects } from './drift.ts';
+import { flavorNames, type KueueTarget } from './kueue-manifests.ts';
 import { fieldManager, tenantObjectName, type TenantManifests } from './manifests.ts';
 
 /** What the tenant service needs of a cluster; tests without one pass none at all. */
 export interface TenantCluster {
   /** Where it is, for messages (`https://127.0.0.1:6443`). */
   readonly server: string;
+  /** Where the cluster runs Kueue: what its objects need (the tenant's manifests then include them); else null. */
+  kueue(): Promise<KueueTarget | null>;
   apply(manifests: TenantManifests): Promise<void>;
   live(namespace: string): Promise<LiveTenantObjects>;
   /** Deletes the namespace and everything in it; a namespace that is gone already is fine. */
@@ -63,13 +69,42 @@ function renameLimitDefaults<T>(object: T, from: string, to: string): T {
 
 const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
 
+export interface KubernetesTenantClusterOptions {
+  /** `auto` (default): Kueue objects where the cluster serves kueue.x-k8s.io; `off`: never (as the job runner's setting). */
+  kueue?: 'auto' | 'off';
+  /** The LocalQueue name the job runner labels Jobs with (`kubernetes.kueueLocalQueue`). */
+  localQueue?: string;
+  /** The spot nodes' label and taint, for the spot flavor (`kubernetes.spotNodeLabel`, `spotTaint`). */
+  spot?: SpotPlacement;
+}
+
 export class KubernetesTenantCluster implements TenantCluster {
   readonly server: string;
   readonly #api: KubernetesObjectApi;
+  readonly #kc: KubeConfig;
+  readonly #options: KubernetesTenantClusterOptions;
+  #kueue: Promise<KueueTarget | null> | undefined;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, options: KubernetesTenantClusterOptions = {}) {
     this.server = kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)';
     this.#api = KubernetesObjectApi.makeApiClient(kc);
+    this.#kc = kc;
+    this.#options = options;
+  }
+
+  kueue(): Promise<KueueTarget | null> {
+    if (this.#options.kueue === 'off') return Promise.resolve(null);
+    const target = { localQueue: this.#options.localQueue ?? 'tandem', spot: this.#options.spot ?? defaultSpotPlacement };
+    this.#kueue ??= this.#kc
+      .makeApiClient(ApisApi)
+      .getAPIVersions()
+      .then((groups) => (clusterServesKueue(groups.groups) ? target : null))
+      .catch((err: unknown) => {
+        // Not cached: the next call asks again once the cluster answers.
+        this.#kueue = undefined;
+        throw describeFailure(err, 'discover its API groups', this.server);
+      });
+    return this.#kueue;
   }
 
   async #apply(object: KubernetesObject): Promise<void> {
@@ -86,6 +121,12 @@ export class KubernetesTenantCluster implements TenantCluster {
       else await this.#api.delete(limitRangeRef(namespace)).catch((err: unknown) => {
         if (!isNotFound(err)) throw err;
       });
+      if (manifests.kueue) {
+        // Flavors before the ClusterQueue that names them, the ClusterQueue before its LocalQueue.
+        for (const flavor of manifests.kueue.resourceFlavors) await this.#apply(flavor);
+        await this.#apply(manifests.kueue.clusterQueue);
+        await this.#apply(manifests.kueue.localQueue);
+      }
     } catch (err) {
       throw describeFailure(err, `apply tenant objects in namespace ${namespace}`, this.server);
     }
@@ -105,11 +146,29 @@ export class KubernetesTenantCluster implements TenantCluster {
       read<LiveTenantObjects['resourceQuota']>({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: tenantObjectName, namespace } }),
       read<LiveTenantObjects['limitRange']>(limitRangeRef(namespace)),
     ]);
-    return { namespace: ns, resourceQuota, limitRange: renameLimitDefaults(limitRange, '_default', 'default') };
+    const target = await this.kueue();
+    let kueue: LiveKueueObjects | undefined;
+    if (target) {
+      const [onDemand, spot, clusterQueue, localQueue] = await Promise.all([
+        read<{ spec?: { nodeLabels?: Record<string, string> } }>(kueueRef('ResourceFlavor', flavorNames.onDemand)),
+        read<{ spec?: { nodeLabels?: Record<string, string> } }>(kueueRef('ResourceFlavor', flavorNames.spot)),
+        read<LiveKueueObjects['clusterQueue']>(kueueRef('ClusterQueue', namespace)),
+        read<LiveKueueObjects['localQueue']>(kueueRef('LocalQueue', target.localQueue, namespace)),
+      ]);
+      kueue = { resourceFlavors: { [flavorNames.onDemand]: onDemand, [flavorNames.spot]: spot }, clusterQueue, localQueue };
+    }
+    return { namespace: ns, resourceQuota, limitRange: renameLimitDefaults(limitRange, '_default', 'default'), ...(kueue ? { kueue } : {}) };
   }
 
   async deleteNamespace(namespace: string): Promise<void> {
     try {
+      // The department's ClusterQueue is cluster-scoped, so the namespace does not take it along;
+      // Kueue keeps it (finalizer) until the namespace's Workloads are gone. The flavors are shared.
+      if (await this.kueue()) {
+        await this.#api.delete(kueueRef('ClusterQueue', namespace)).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+      }
       await this.#api.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, undefined, undefined, undefined, undefined, 'Foreground');
     } catch (err) {
       if (isNotFound(err)) return;
@@ -118,4 +177,5 @@ export class KubernetesTenantCluster implements TenantCluster {
   }
 }
 
+const kueueRef = (kind: string, name: string, namespace?: string): KubernetesObject => ({ apiVersion: kueueApiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } });
 const limitRangeRef = (namespace: string): KubernetesObject => ({ apiVersion: 'v1', kind: 'LimitRange', metadata: { name: tenantObjectName, namespace } });

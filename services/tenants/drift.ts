@@ -6,6 +6,7 @@
  * takes those fields back. Pure.
  */
 import type { DriftItem } from '../../shared/contracts/tenants.ts';
+import type { FlavorQuota, KueueManifests } from './kueue-manifests.ts';
 import type { TenantManifests } from './manifests.ts';
 import { sameQuantity } from './quantity.ts';
 
@@ -14,6 +15,15 @@ export interface LiveTenantObjects {
   namespace: { metadata?: { labels?: Record<string, string> } } | null;
   resourceQuota: { spec?: { hard?: Record<string, string> } } | null;
   limitRange: { spec?: { limits?: { type?: string; default?: Record<string, string>; defaultRequest?: Record<string, string> }[] } } | null;
+  /** Read only where the cluster serves Kueue (the manifests then have `kueue`). */
+  kueue?: LiveKueueObjects;
+}
+
+export interface LiveKueueObjects {
+  /** By name, the flavors tandem applies. */
+  resourceFlavors: Record<string, { spec?: { nodeLabels?: Record<string, string> } } | null>;
+  clusterQueue: { spec?: { cohortName?: string; resourceGroups?: { flavors?: { name: string; resources?: { name: string; nominalQuota?: string | number }[] }[] }[] } } | null;
+  localQueue: { spec?: { clusterQueue?: string } } | null;
 }
 
 const field = (key: string) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
@@ -54,5 +64,37 @@ export function tenantDrift(applied: TenantManifests, live: LiveTenantObjects): 
       compareMap(out, lr, 'spec.limits[type=Container].defaultRequest', wanted.defaultRequest ?? {}, container?.defaultRequest, sameQuantity);
     }
   }
+  if (applied.kueue) kueueDrift(out, applied.kueue, live.kueue);
   return out;
+}
+
+/** The quota numbers, cohort, flavors' node labels and the LocalQueue's target: what decides admission. */
+function kueueDrift(out: DriftItem[], applied: KueueManifests, live: LiveKueueObjects | undefined): void {
+  for (const flavor of applied.resourceFlavors) {
+    const object = `ResourceFlavor/${flavor.metadata.name}`;
+    const current = live?.resourceFlavors[flavor.metadata.name];
+    if (!current) out.push(missing(object));
+    else compareMap(out, object, 'spec.nodeLabels', flavor.spec.nodeLabels ?? {}, current.spec?.nodeLabels, (a, b) => a === b);
+  }
+  const cq = `ClusterQueue/${applied.clusterQueue.metadata.name}`;
+  const queue = live?.clusterQueue;
+  if (!queue) out.push(missing(cq));
+  else {
+    compareMap(out, cq, 'spec', { cohortName: applied.clusterQueue.spec.cohortName }, { cohortName: queue.spec?.cohortName ?? '' }, (a, b) => a === b);
+    const liveFlavors = queue.spec?.resourceGroups?.[0]?.flavors ?? [];
+    for (const flavor of applied.clusterQueue.spec.resourceGroups[0].flavors) {
+      const prefix = `spec.resourceGroups[0].flavors[name=${flavor.name}]`;
+      const current = liveFlavors.find((f) => f.name === flavor.name);
+      if (!current) {
+        out.push({ object: cq, path: prefix, applied: 'present', live: null });
+        continue;
+      }
+      const nominal = (f: FlavorQuota | typeof current) =>
+        Object.fromEntries((f.resources ?? []).filter((r) => r.nominalQuota !== undefined).map((r) => [r.name, String(r.nominalQuota)]));
+      compareMap(out, cq, `${prefix}.nominalQuota`, nominal(flavor), nominal(current), sameQuantity);
+    }
+  }
+  const lq = `LocalQueue/${applied.localQueue.metadata.name}`;
+  if (!live?.localQueue) out.push(missing(lq));
+  else compareMap(out, lq, 'spec', { clusterQueue: applied.localQueue.spec.clusterQueue }, { clusterQueue: live.localQueue.spec?.clusterQueue ?? '' }, (a, b) => a === b);
 }

@@ -14,7 +14,7 @@
 import type { Principal } from '../../shared/contracts/principal.ts';
 import { allDepartments, departmentFilterOf, scopeIncludes } from '../../shared/contracts/roles.ts';
 import { type ClusterApplyStatus, type TenantDetail, type TenantSpec, type TenantView } from '../../shared/contracts/tenants.ts';
-import { ConflictError, ForbiddenError, NotFoundError, TandemError } from '../../shared/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, TandemError, ValidationError } from '../../shared/errors.ts';
 import { auditActorOf, type AuditLog } from '../../shared/store/audit-log.ts';
 import { NamespaceTakenError, type TenantRecord, type TenantStore } from '../../shared/store/tenants.ts';
 import type { NamespaceResolver } from '../kubernetes/namespaces.ts';
@@ -35,6 +35,8 @@ export interface TenantServiceOptions {
   cluster: TenantCluster | null;
   /** A tenant without a namespace of its own gets the one the job runner would pick (services/kubernetes/namespaces.ts). */
   defaultNamespace: NamespaceResolver;
+  /** The data-residency regions this API serves (shared/regions.ts): a tenant may name only these. */
+  regions: readonly string[];
   log: TenantLogger;
   now?: () => Date;
 }
@@ -63,6 +65,7 @@ export class TenantService {
   readonly #audit: Pick<AuditLog, 'append'>;
   readonly #cluster: TenantCluster | null;
   readonly #defaultNamespace: NamespaceResolver;
+  readonly #regions: readonly string[];
   readonly #log: TenantLogger;
   readonly #now: () => Date;
 
@@ -71,6 +74,7 @@ export class TenantService {
     this.#audit = options.audit;
     this.#cluster = options.cluster;
     this.#defaultNamespace = options.defaultNamespace;
+    this.#regions = options.regions;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
   }
@@ -78,12 +82,22 @@ export class TenantService {
   /** Create or replace (`create`: only create, 409 when it exists); `created` tells 201 from 200. */
   async put(department: string, spec: TenantSpec, principal: Principal, options: { create?: boolean } = {}): Promise<{ created: boolean; tenant: TenantDetail }> {
     this.#mayChange(principal, department);
+    if (!this.#regions.includes(spec.region)) {
+      throw new ValidationError(`region ${spec.region} is not served by this API`, [
+        { path: 'body.region', message: `must be a configured region (${this.#regions.join(', ')}); add ${spec.region}=host:port/namespace to TANDEM_REGIONS to serve it` },
+      ]);
+    }
     const namespace = spec.namespace ?? this.#defaultNamespace(department);
     const existing = await this.#tenants.get(department);
     if (existing && options.create) throw new ConflictError(`department ${department} already has a tenant; PUT /v1/tenants/${department} replaces it`);
     if (existing && existing.namespace !== namespace) {
       // Moving a department would leave its Jobs, and their quota, behind in the old namespace.
       throw new ConflictError(`tenant ${department} lives in namespace ${existing.namespace}; its namespace cannot change (delete the tenant and create it again to move it)`);
+    }
+    if (existing && existing.spec.region !== spec.region) {
+      // Its workflows, hand-offs and reviews live in the old region's history and are found there
+      // by the department's region: moving it would strand them.
+      throw new ConflictError(`tenant ${department} is in region ${existing.spec.region}; its region cannot change while its flows live there`);
     }
     let saved;
     try {
@@ -135,8 +149,8 @@ export class TenantService {
   /** Read back after an apply too: what the cluster has, not what tandem hopes it has. */
   async #withDrift(record: TenantRecord): Promise<TenantDetail> {
     if (!this.#cluster) return { ...tenantView(record), drift: null };
-    const live = await this.#cluster.live(record.namespace);
-    return { ...tenantView(record), drift: tenantDrift(tenantManifests(record.department, record.namespace, record.spec), live) };
+    const [kueue, live] = await Promise.all([this.#cluster.kueue(), this.#cluster.live(record.namespace)]);
+    return { ...tenantView(record), drift: tenantDrift(tenantManifests(record.department, record.namespace, record.spec, kueue), live) };
   }
 
   #pending(): ClusterApplyStatus {
@@ -147,7 +161,8 @@ export class TenantService {
     if (!this.#cluster) return record;
     const at = this.#now().toISOString();
     try {
-      await this.#cluster.apply(tenantManifests(record.department, record.namespace, record.spec));
+      // With Kueue the tenant's flavors, ClusterQueue and LocalQueue go too (manifests.ts).
+      await this.#cluster.apply(tenantManifests(record.department, record.namespace, record.spec, await this.#cluster.kueue()));
     } catch (err) {
       const message = err instanceof TandemError ? err.message : String(err);
       await this.#tenants.setClusterStatus(record.department, { state: 'failed', at, message });

@@ -170,6 +170,13 @@ export const stageSchema = z.discriminatedUnion('kind', [
       /** Public workflow type of POST /v1/workflows, e.g. `review`. */
       workflow: nonEmpty,
       input: z.record(z.string(), jsonValue).default({}),
+      /**
+       * How the Airflow task waits: `parked` (in `awaiting_input`, no trigger; tandem resumes it
+       * through Airflow's REST API when the workflow closes — for reviews that wait days),
+       * `triggerer` (deferred; the trigger ends it within a second of the close — for short
+       * flows such as an LLM call), `auto`: parked for a workflow type that waits on people.
+       */
+      wait: z.enum(['auto', 'parked', 'triggerer']).default('auto'),
     })
     .strict(),
   z

@@ -6,6 +6,7 @@
  * department without a tenant behaves exactly as before. Pure: zod only.
  */
 import { z } from 'zod';
+import { localRegion, regionNamePattern, regionNameRule } from '../regions.ts';
 import { gpuResource } from './gpu-batch.ts';
 import { nextLinkSchema, pageQuery } from './pagination.ts';
 import { departmentIdSchema } from './roles.ts';
@@ -69,9 +70,7 @@ export const gpuPeakPolicySchema = z
   .describe('A gpu.batch started outside the off-peak window: `wait` sleeps on a durable timer until it opens, `refuse` is a 409 at the API');
 export type GpuPeakPolicy = z.infer<typeof gpuPeakPolicySchema>;
 
-export const regionSchema = z
-  .string()
-  .regex(/^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/, 'must be a lower-case label such as eu-west or local, at most 32 characters');
+export const regionSchema = z.string().regex(regionNamePattern, regionNameRule);
 
 /** What an admin sends (PUT body; POST adds `department`). */
 export const tenantSpecSchema = z
@@ -91,7 +90,9 @@ export const tenantSpecSchema = z
       .nullable()
       .default(null)
       .describe('Tokens per calendar month (UTC); 0 = no limit; null = `llm.tokenBudgetPerDepartment`'),
-    region: regionSchema.default('local').describe('Data-residency region (recorded and shown; routing by region comes with the scale-out work)'),
+    region: regionSchema
+      .default(localRegion)
+      .describe('Data-residency region: the department’s workflows, hand-offs and reviews run in this region’s Temporal namespace (`TANDEM_REGIONS`); one this API does not serve is a 422; it cannot change later'),
   })
   .meta({ id: 'TenantSpec' });
 export type TenantSpecInput = z.input<typeof tenantSpecSchema>;

@@ -6,15 +6,23 @@
  */
 import type { TenantCluster } from '../../services/tenants/cluster.ts';
 import type { LiveTenantObjects } from '../../services/tenants/drift.ts';
+import type { KueueTarget } from '../../services/tenants/kueue-manifests.ts';
 import type { TenantManifests } from '../../services/tenants/manifests.ts';
 
-type Live = { namespace: LiveTenantObjects['namespace']; resourceQuota: LiveTenantObjects['resourceQuota']; limitRange: LiveTenantObjects['limitRange'] };
+type Live = LiveTenantObjects;
 
 export class FakeTenantCluster implements TenantCluster {
   readonly server = 'https://127.0.0.1:0';
   readonly namespaces = new Map<string, Live>();
   applies = 0;
+  /** Set to play a cluster that serves Kueue. */
+  kueueTarget: KueueTarget | null = null;
   #failure: Error | null = null;
+
+  async kueue(): Promise<KueueTarget | null> {
+    if (this.#failure) throw this.#failure;
+    return this.kueueTarget;
+  }
 
   failWith(err: Error | null): void {
     this.#failure = err;
@@ -23,7 +31,10 @@ export class FakeTenantCluster implements TenantCluster {
   async apply(m: TenantManifests): Promise<void> {
     if (this.#failure) throw this.#failure;
     this.applies += 1;
-    this.namespaces.set(m.namespace.metadata.name, structuredClone({ namespace: m.namespace, resourceQuota: m.resourceQuota, limitRange: m.limitRange }));
+    const kueue = m.kueue
+      ? { resourceFlavors: Object.fromEntries(m.kueue.resourceFlavors.map((f) => [f.metadata.name, f])), clusterQueue: m.kueue.clusterQueue, localQueue: m.kueue.localQueue }
+      : undefined;
+    this.namespaces.set(m.namespace.metadata.name, structuredClone({ namespace: m.namespace, resourceQuota: m.resourceQuota, limitRange: m.limitRange, ...(kueue ? { kueue } : {}) }));
   }
 
   async live(namespace: string): Promise<LiveTenantObjects> {

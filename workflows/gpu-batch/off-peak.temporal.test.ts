@@ -41,19 +41,25 @@ async function windowIn(inMinutes: number): Promise<{ start: string; end: string
   return { start: clockOf(start), end: clockOf((start + 60) % 1440), timezone: 'UTC' };
 }
 
-async function run(rule: GpuPeakRule | null, inspectWhileWaiting?: (workflowId: string, jobsRunAt: number[]) => Promise<void>) {
+async function run(
+  rule: GpuPeakRule | null,
+  inspectWhileWaiting?: (workflowId: string, jobsRunAt: number[]) => Promise<void>,
+  options: { spotAllowed?: boolean | null; input?: typeof input } = {},
+) {
   const taskQueue = `off-peak-${randomUUID()}`;
   const jobsRunAt: number[] = [];
   const owners: RunJobInput['owner'][] = [];
+  const spots: boolean[] = [];
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { code },
     activities: {
-      gpuBatchTenancy: async () => ({ peak: rule, namespace: rule ? 'radiology-gpu' : null }),
+      gpuBatchTenancy: async () => ({ peak: rule, namespace: rule ? 'radiology-gpu' : null, spotAllowed: options.spotAllowed ?? null }),
       runJob: async (job: RunJobInput) => {
         jobsRunAt.push(await env.currentTimeMs());
         owners.push(job.owner);
+        spots.push(job.spot);
         return { jobId: job.name, exitCode: 0, checkpoint: null, preemptions: 0, submissions: 1 };
       },
     },
@@ -61,7 +67,7 @@ async function run(rule: GpuPeakRule | null, inspectWhileWaiting?: (workflowId: 
   const workflowId = `gpu-${randomUUID()}`;
   const startedAt = await env.currentTimeMs();
   return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(gpuBatchWorkflow, { taskQueue, workflowId, args: [input], memo: { department: 'radiology' } });
+    const handle = await env.client.workflow.start(gpuBatchWorkflow, { taskQueue, workflowId, args: [options.input ?? input], memo: { department: 'radiology' } });
     if (inspectWhileWaiting) await inspectWhileWaiting(workflowId, jobsRunAt);
     const outcome = await handle.result().then(
       (result) => ({ ok: true as const, result }),
@@ -69,7 +75,7 @@ async function run(rule: GpuPeakRule | null, inspectWhileWaiting?: (workflowId: 
     );
     const history = await handle.fetchHistory();
     const timers = (history.events ?? []).filter((e) => e.timerStartedEventAttributes).map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
-    return { outcome, timers, jobsRunAt, owners, startedAt, state: await workflowStateOf(handle, { keyId: 'k', name: 'test', role: 'admin', department: '*' }) };
+    return { outcome, timers, jobsRunAt, owners, spots, startedAt, state: await workflowStateOf(handle, { keyId: 'k', name: 'test', role: 'admin', department: '*' }) };
   });
 }
 
@@ -132,5 +138,14 @@ describe('gpu.batch and the off-peak window', () => {
       // Without a tenant the runner picks its default namespace: none is passed.
       expect(owners[0]!.namespace).toBe(rule ? 'radiology-gpu' : undefined);
     }
+  });
+
+  it('puts a spot batch on on-demand capacity when the department’s tenant does not allow spot', async () => {
+    const spotInput = gpuBatchInputSchema.parse({ ...input, faultTolerant: true, spot: true });
+    const inside = { department: 'radiology', policy: 'wait' as const, window: await windowIn(-10) };
+    expect((await run(inside, undefined, { input: spotInput, spotAllowed: false })).spots).toEqual([false]);
+    expect((await run(inside, undefined, { input: spotInput, spotAllowed: true })).spots).toEqual([true]);
+    // Without a tenant nothing forbids it, as before tenants.
+    expect((await run(null, undefined, { input: spotInput })).spots).toEqual([true]);
   });
 });

@@ -7,7 +7,8 @@
  * The job's owner (workflow id, department from the memo every tandem flow carries) labels the
  * Kubernetes Job; its namespace is the department's tenant's, else the runner's default. Before
  * anything runs, a batch started at peak time waits for (or is refused by) its department's
- * off-peak window (off-peak.ts).
+ * off-peak window (off-peak.ts), and a spot batch of a department whose tenant does not allow
+ * spot runs on on-demand capacity.
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobActivities } from '../../services/worker/activities/jobs.ts';
@@ -36,10 +37,14 @@ export async function gpuBatchWorkflow(input: GpuBatchInput): Promise<GpuBatchRe
   // The department's tenant: its off-peak window and its namespace. Batches started before
   // tenants existed read none; their histories replay without the step.
   let namespace: string | null = null;
+  let spot = input.spot;
   if (typeof memo?.department === 'string' && patched('gpu-batch-tenant')) {
     const tenancy = await gpuBatchTenancy({ department });
     await waitForOffPeakWindow(tenancy.peak);
     namespace = tenancy.namespace;
+    // `spot` says the job may use spot capacity; the tenant says whether the department may.
+    // (Older results have no spotAllowed: undefined keeps the input's choice.)
+    if (tenancy.spotAllowed === false) spot = false;
   }
-  return runJob({ ...input, name, owner: { workflowId, department, ...(namespace ? { namespace } : {}) } });
+  return runJob({ ...input, spot, name, owner: { workflowId, department, ...(namespace ? { namespace } : {}) } });
 }

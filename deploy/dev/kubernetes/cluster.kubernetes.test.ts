@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { until } from '../../../test/support/kubernetes-container.ts';
+import { until } from './simulated-container.ts';
 import '../../../test/support/stack-info.ts';
 
 const run = promisify(execFile);

@@ -327,6 +327,9 @@ function kueueSteps(files: ClusterFiles, ports: KubernetesPorts): { install: Pre
           'leaderElection: { leaderElect: false }',
           'internalCertManagement: { enable: false }',
           'integrations: { frameworks: ["batch/job"] }',
+          // Fair sharing across the cohort tandem's ClusterQueues join (services/tenants/kueue-manifests.ts):
+          // borrowed quota goes to the department with the lowest share first, and is taken back from the highest.
+          'fairSharing: { preemptionStrategies: ["LessThanOrEqualToFinalShare", "LessThanInitialShare"] }',
           '',
         ].join('\n'));
       },

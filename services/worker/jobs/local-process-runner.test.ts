@@ -36,10 +36,19 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, tim
   }
 }
 
+/**
+ * Whether the process still runs. A killed orphan stays a zombie until its new parent (PID 1 or a
+ * subreaper) reaps it, and signal 0 still reaches a zombie; it runs nothing, so it counts as gone.
+ */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

@@ -28,9 +28,10 @@ export default fp<TenantsPluginOptions>(
         audit: fastify.store.audit,
         cluster,
         defaultNamespace: (department) => namespaceFor(department, namespacePrefix),
+        regions: fastify.temporal.regions.names,
         log: fastify.log.child({ component: 'tenants' }),
       }),
     );
   },
-  { name: 'tenants', fastify: '5.x', dependencies: ['store'] },
+  { name: 'tenants', fastify: '5.x', dependencies: ['store', 'temporal'] },
 );

@@ -3,8 +3,12 @@ import { newApiKey } from '../../../../../shared/credentials.ts';
 import type { Role } from '../../../../../shared/contracts/roles.ts';
 import { KubernetesUnavailableError } from '../../../../../shared/errors.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
-import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
+import { appFixture, regionWithoutTemporal, type AppFixture } from '../../../../../test/support/app-fixture.ts';
 import { FakeTenantCluster } from '../../../../../test/support/fake-tenant-cluster.ts';
+import { defaultSpotPlacement } from '../../../../kubernetes/job-manifest.ts';
+
+/** The region the spec names, served by this API (no workflow is started here). */
+const euWest = [regionWithoutTemporal('eu-west')];
 
 let f: AppFixture;
 afterEach(() => f?.close());
@@ -26,9 +30,35 @@ const spec = {
 };
 
 describe('/v1/tenants', () => {
+  it('on a cluster with Kueue also applies the department’s ClusterQueue and LocalQueue, and reports their drift', async () => {
+    const cluster = new FakeTenantCluster();
+    cluster.kueueTarget = { localQueue: 'gpu-queue', spot: defaultSpotPlacement };
+    f = await appFixture({ tenantCluster: cluster, regions: euWest });
+    const admin = f.headers('admin');
+    const created = await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: spec });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json().drift).toEqual([]);
+    const live = cluster.namespaces.get('tandem-cardiology')!;
+    // Kueue's quota now, not the ResourceQuota's.
+    expect(live.resourceQuota!.spec!.hard).toEqual({ pods: '100' });
+    expect(live.kueue!.localQueue).toMatchObject({ metadata: { name: 'gpu-queue', namespace: 'tandem-cardiology' }, spec: { clusterQueue: 'tandem-cardiology' } });
+    const flavors = live.kueue!.clusterQueue!.spec!.resourceGroups![0]!.flavors!;
+    expect(flavors.map((fl) => [fl.name, fl.resources!.find((r) => r.name === 'nvidia.com/gpu')!.nominalQuota])).toEqual([['tandem-on-demand', '8'], ['tandem-spot', '8']]);
+
+    cluster.edit('tandem-cardiology', (l) => {
+      l.kueue!.clusterQueue!.spec!.resourceGroups![0]!.flavors![0]!.resources!.find((r) => r.name === 'nvidia.com/gpu')!.nominalQuota = '16';
+    });
+    const read = await f.app.inject({ method: 'GET', url: '/v1/tenants/cardiology', headers: admin });
+    expect(read.json().drift).toEqual([
+      { object: 'ClusterQueue/tandem-cardiology', path: 'spec.resourceGroups[0].flavors[name=tandem-on-demand].nominalQuota["nvidia.com/gpu"]', applied: '8', live: '16' },
+    ]);
+    const reapplied = await f.app.inject({ method: 'POST', url: '/v1/tenants/cardiology/apply', headers: admin });
+    expect(reapplied.json().drift).toEqual([]);
+  });
+
   it('creates, replaces, lists and deletes a tenant, applying each change to the cluster', async () => {
     const cluster = new FakeTenantCluster();
-    f = await appFixture({ tenantCluster: cluster });
+    f = await appFixture({ tenantCluster: cluster, regions: euWest });
     const admin = f.headers('admin');
     const created = await f.app.inject({ method: 'POST', url: '/v1/tenants', headers: admin, payload: { department: 'cardiology', ...spec } });
     expect(created.statusCode, created.body).toBe(201);
@@ -86,7 +116,7 @@ describe('/v1/tenants', () => {
 
   it('reports drift after a hand edit, and a re-apply takes it back', async () => {
     const cluster = new FakeTenantCluster();
-    f = await appFixture({ tenantCluster: cluster });
+    f = await appFixture({ tenantCluster: cluster, regions: euWest });
     const admin = f.headers('admin');
     await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: spec });
     cluster.edit('tandem-cardiology', (live) => {
@@ -107,7 +137,7 @@ describe('/v1/tenants', () => {
 
   it('keeps the spec when the cluster is down: 503, state failed, and the same request again finishes the job', async () => {
     const cluster = new FakeTenantCluster();
-    f = await appFixture({ tenantCluster: cluster });
+    f = await appFixture({ tenantCluster: cluster, regions: euWest });
     const admin = { ...f.headers('admin'), 'idempotency-key': 'tenant-cardiology-1' };
     cluster.failWith(new KubernetesUnavailableError('cannot reach Kubernetes at https://127.0.0.1:0: ECONNREFUSED'));
     const down = await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: spec });
@@ -123,7 +153,7 @@ describe('/v1/tenants', () => {
   });
 
   it('lets a department read its own tenant only; changing one takes an admin of scope *', async () => {
-    f = await appFixture();
+    f = await appFixture({ regions: euWest });
     await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: f.headers('admin'), payload: spec });
     const cardioEngineer = await keyOf('data-engineer', 'cardiology');
     const got = await f.app.inject({ method: 'GET', url: '/v1/tenants/cardiology', headers: cardioEngineer });
@@ -162,5 +192,22 @@ describe('/v1/tenants', () => {
     expect(taken.json().detail).toMatch(/already belongs to department cardiology/);
     const moved = await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: { namespace: 'elsewhere' } });
     expect(moved.statusCode).toBe(409);
+  });
+
+  it('takes only a region this API serves, and keeps a tenant in its region', async () => {
+    f = await appFixture({ regions: euWest });
+    const admin = f.headers('admin');
+    const unknown = await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: { region: 'us-east' } });
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json().errors).toEqual([
+      { path: 'body.region', message: 'must be a configured region (local, eu-west); add us-east=host:port/namespace to TANDEM_REGIONS to serve it' },
+    ]);
+    expect(await f.store.tenants.get('cardiology')).toBeUndefined();
+    expect((await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: { region: 'eu-west' } })).statusCode).toBe(201);
+    // Its flows live in eu-west's history and are found there by the department's region.
+    const move = await f.app.inject({ method: 'PUT', url: '/v1/tenants/cardiology', headers: admin, payload: { region: 'local' } });
+    expect(move.statusCode).toBe(409);
+    expect(move.json().detail).toBe('tenant cardiology is in region eu-west; its region cannot change while its flows live there');
+    expect((await f.store.tenants.get('cardiology'))!.spec.region).toBe('eu-west');
   });
 });
