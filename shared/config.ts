@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodeCron from 'node-cron';
 import { z } from 'zod';
+import { parseRegions, temporalRegions } from './regions.ts';
 
 /** What a declared setting says about itself. Text is Markdown: it ends up in README.md. */
 export interface SettingDeclaration {
@@ -193,8 +194,29 @@ export const tandemConfigSchema = z
         uiPort: setting(port, { env: 'TANDEM_TEMPORAL_UI_PORT', default: 8233, description: 'embedded dev server: web UI port' }),
         httpPort: setting(port, { env: 'TANDEM_TEMPORAL_HTTP_PORT', default: 7243, description: 'embedded dev server: HTTP API port' }),
         metricsPort: setting(port, { env: 'TANDEM_TEMPORAL_METRICS_PORT', default: 7253, description: 'embedded dev server: metrics port' }),
+        clusterPortBase: setting(port.max(65529, 'must leave room for 7 ports (≤ 65529)'), {
+          env: 'TANDEM_TEMPORAL_CLUSTER_PORT_BASE',
+          default: 7300,
+          description:
+            "cluster profile's Temporal: the history, matching and worker services' gRPC ports and the four membership ports are this and the 6 above it (the frontend stays on `temporal.port` and `temporal.httpPort`)",
+        }),
         tls: setting(flag, { env: 'TANDEM_TEMPORAL_TLS', default: false, description: 'TLS to the Temporal frontend, for a real cluster or Temporal Cloud' }),
         apiKey: setting(z.string(), { env: 'TANDEM_TEMPORAL_API_KEY', unset: 'none', description: 'API key for a real cluster or Temporal Cloud' }),
+        regions: setting(
+          z.string().superRefine((text, ctx) => {
+            try {
+              parseRegions(text);
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: (err as Error).message });
+            }
+          }),
+          {
+            env: 'TANDEM_REGIONS',
+            unset: 'only region `local`',
+            description:
+              'data-residency regions besides `local` (which is `temporal.address` + `temporal.namespace`): `name=host:port/namespace`, comma-separated, e.g. `eu=temporal-eu:7233/tandem,us=temporal-us:7233/tandem`; a tenant’s `region` picks its department’s (see [Data residency](#data-residency)); TLS and API key are the ones above',
+          },
+        ),
       })
       .strict()
       .prefault({}),
@@ -221,7 +243,22 @@ export const tandemConfigSchema = z
           default: 5,
           description: 'how often the dag-processor rescans the folder; short in development',
         }),
-        parallelism: setting(positiveInt, { env: 'TANDEM_AIRFLOW_PARALLELISM', default: 8, description: 'LocalExecutor task slots' }),
+        parallelism: setting(positiveInt, {
+          env: 'TANDEM_AIRFLOW_PARALLELISM',
+          unset: '`8` on SQLite, `32` on PostgreSQL',
+          description: 'LocalExecutor task slots; on SQLite every task state change waits for its one writer, on PostgreSQL they do not',
+        }),
+        databaseUrl: setting(
+          z
+            .string()
+            .url()
+            .refine((url) => /^postgres(ql)?:\/\//.test(url), 'must be a postgres:// (or postgresql://) URL'),
+          {
+            env: 'TANDEM_AIRFLOW_DATABASE_URL',
+            unset: 'SQLite `<state dir>/airflow/airflow.db`; the `airflow` database on the profile\'s PostgreSQL with `--profile cluster`',
+            description: "embedded Airflow's metadata database on PostgreSQL, `postgres://user:password@host:port/database` (it must exist; the launcher runs `airflow db migrate` on it)",
+          },
+        ),
       })
       .strict()
       .prefault({}),
@@ -537,11 +574,18 @@ export function loadConfig(options: LoadConfigOptions = {}): TandemConfig {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  const temporal = { ...c.temporal, address: c.temporal.address ?? `${c.host}:${c.temporal.port}` };
+  try {
+    // Only now is local's address known: a region that is local's namespace under another name.
+    temporalRegions({ temporal });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: temporal.regions (TANDEM_REGIONS): ${(err as Error).message}`);
+  }
   // The defaults that depend on other settings; their declarations (`unset`) describe these.
   return {
     ...c,
     api: { ...c.api, url: c.api.url ?? `http://${c.host}:${c.api.port}` },
-    temporal: { ...c.temporal, address: c.temporal.address ?? `${c.host}:${c.temporal.port}` },
+    temporal,
     airflow: {
       ...c.airflow,
       url: c.airflow.url ?? `http://${c.host}:${c.airflow.port}`,

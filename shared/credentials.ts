@@ -12,9 +12,16 @@ export const credentialsSchema = z.object({
   /** Service-role key used by Airflow tasks to call the control API. */
   serviceApiKey: z.string().min(16),
   airflow: z.object({
-    /** Airflow UI / REST API admin (SimpleAuthManager). */
+    /** Airflow UI / REST API admin for people (SimpleAuthManager). */
     adminUser: z.string(),
     adminPassword: z.string(),
+    /**
+     * tandem's own Airflow identity, distinct from the human admin: the API and the worker call
+     * Airflow's REST API as this user, and a parked hand-off's Human-in-the-loop request is
+     * assigned to it alone, so only tandem may resume the task.
+     */
+    tandemUser: z.string(),
+    tandemPassword: z.string(),
   }),
   createdAt: z.string(),
 });
@@ -28,9 +35,17 @@ export function generateCredentials(adminKey?: string): Credentials {
   return {
     adminApiKey: adminKey ?? newApiKey('adm'),
     serviceApiKey: newApiKey('svc'),
-    airflow: { adminUser: 'admin', adminPassword: randomBytes(18).toString('base64url') },
+    airflow: { ...newAirflowAdmin(), ...newTandemAirflowUser() },
     createdAt: new Date().toISOString(),
   };
+}
+
+function newAirflowAdmin() {
+  return { adminUser: 'admin', adminPassword: randomBytes(18).toString('base64url') };
+}
+
+function newTandemAirflowUser() {
+  return { tandemUser: 'tandem', tandemPassword: randomBytes(18).toString('base64url') };
 }
 
 export function readCredentials(file: string): Credentials {
@@ -44,12 +59,25 @@ export function readCredentials(file: string): Credentials {
   return parsed.data;
 }
 
-/** Create the file if it does not exist; never overwrite existing credentials. */
-export function ensureCredentials(file: string, adminKey?: string): { credentials: Credentials; created: boolean } {
-  if (existsSync(file)) return { credentials: readCredentials(file), created: false };
-  const credentials = generateCredentials(adminKey);
+function writeCredentials(file: string, credentials: Credentials): void {
   const tmp = `${file}.tmp`;
   writeFileSync(tmp, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
   renameSync(tmp, file);
+}
+
+/**
+ * Create the file if it does not exist; never overwrite existing credentials. A file from before
+ * tandem had its own Airflow user gains one (the only field ever added; nothing is replaced).
+ */
+export function ensureCredentials(file: string, adminKey?: string): { credentials: Credentials; created: boolean } {
+  if (existsSync(file)) {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as { airflow?: Record<string, unknown> };
+    if (raw.airflow && raw.airflow.tandemUser === undefined) {
+      writeCredentials(file, credentialsSchema.parse({ ...raw, airflow: { ...raw.airflow, ...newTandemAirflowUser() } }));
+    }
+    return { credentials: readCredentials(file), created: false };
+  }
+  const credentials = generateCredentials(adminKey);
+  writeCredentials(file, credentials);
   return { credentials, created: true };
 }

@@ -17,7 +17,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import path from 'node:path';
 import { repoRoot, statePaths, type TandemConfig } from './config.ts';
-import { loadPayloadKeyring, type PayloadKeyring } from './payload-keys.ts';
+import { agreeOnKeyring, loadPayloadKeyring, type PayloadKeyring } from './payload-keys.ts';
+import type { Store } from './store/store.ts';
 
 export const encryptedEncoding = 'binary/encrypted';
 export const keyIdMetadataKey = 'encryption-key-id';
@@ -111,14 +112,29 @@ export class AesGcmPayloadCodec implements PayloadCodec {
  */
 export const failureConverterPath = path.join(repoRoot, 'workflows', 'failure-converter.ts');
 
+/** The keyring file this process uses: the configured one, or the state dir's. */
+export function configuredKeyringFile(config: Pick<TandemConfig, 'stateDir' | 'payload'>): string {
+  const configured = config.payload.keysFile;
+  return configured ? path.resolve(configured) : statePaths(config.stateDir).payloadKeys;
+}
+
 /** The keyring this process uses: the configured file, or the state dir's (created on first use). */
 export function loadConfiguredKeyring(config: Pick<TandemConfig, 'stateDir' | 'payload'>): PayloadKeyring {
-  const configured = config.payload.keysFile;
-  return loadPayloadKeyring(configured ? path.resolve(configured) : statePaths(config.stateDir).payloadKeys, { createIfMissing: configured === undefined });
+  return loadPayloadKeyring(configuredKeyringFile(config), { createIfMissing: config.payload.keysFile === undefined });
 }
 
 export function payloadCodecFor(config: Pick<TandemConfig, 'stateDir' | 'payload'>): AesGcmPayloadCodec {
   return new AesGcmPayloadCodec(loadConfiguredKeyring(config));
+}
+
+/**
+ * The codec of an API or worker process: its keyring, checked against the keys the deployment's
+ * other processes registered in `store` (`agreeOnKeyring`) before anything else is written.
+ */
+export async function agreedPayloadCodec(config: Pick<TandemConfig, 'stateDir' | 'payload'>, store: Pick<Store, 'payloadKeys'>): Promise<AesGcmPayloadCodec> {
+  const keyring = loadConfiguredKeyring(config);
+  await agreeOnKeyring(keyring, store.payloadKeys, configuredKeyringFile(config));
+  return new AesGcmPayloadCodec(keyring);
 }
 
 /**

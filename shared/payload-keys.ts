@@ -10,10 +10,11 @@
  * EEXIST for every process but one; the losers read the winner's file. A configured file is never
  * generated: in production a missing key file is a deployment error, not a reason for a new key.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import type { PayloadKeyRegistry } from './store/payload-key-registry.ts';
 
 const keyBytes = 32;
 
@@ -128,3 +129,36 @@ export function rotatePayloadKey(file: string, now: () => Date = () => new Date(
   renameSync(tmp, file);
   return key.id;
 }
+
+/** A key's fingerprint: an HMAC made with the key, which tells keys apart without revealing one. */
+export function payloadKeyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('tandem payload key fingerprint v1').digest('hex').slice(0, 32);
+}
+
+/**
+ * At start, before anything is written: this process's keyring must agree with the keys the
+ * other processes of the deployment registered in the store — the same fingerprint for every key
+ * id both know, and every registered key present (another replica may encrypt with it). Then
+ * the keys the store does not know yet (a first start, a rotation) are registered.
+ * `file` names the keyring in the errors, which say what to fix.
+ */
+export async function agreeOnKeyring(keyring: PayloadKeyring, registry: PayloadKeyRegistry, file: string): Promise<void> {
+  const registered = await registry.fingerprints();
+  const own = [...keyring.keys].map(([keyId, key]) => ({ keyId, fingerprint: payloadKeyFingerprint(key) }));
+  for (const { keyId, fingerprint } of own) {
+    const theirs = registered.get(keyId);
+    if (theirs !== undefined && theirs !== fingerprint) {
+      throw new PayloadKeyError(
+        `payload key ${keyId} in ${file} is not the key ${keyId} the other API and worker processes use (fingerprint ${fingerprint.slice(0, 8)}… here, ${theirs.slice(0, 8)}… in the store): give every replica the same keyring (TANDEM_PAYLOAD_KEYS_FILE)`,
+      );
+    }
+  }
+  const missing = [...registered.keys()].filter((id) => !keyring.keys.has(id));
+  if (missing.length > 0) {
+    throw new PayloadKeyError(
+      `payload key${missing.length > 1 ? 's' : ''} ${missing.join(', ')}, registered by another API or worker process, ${missing.length > 1 ? 'are' : 'is'} missing from ${file}, so this process could not read what they encrypt: give every replica the same keyring (TANDEM_PAYLOAD_KEYS_FILE), old keys included`,
+    );
+  }
+  await registry.register(own.filter((k) => !registered.has(k.keyId)));
+}
+

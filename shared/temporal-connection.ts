@@ -2,7 +2,8 @@
  * The one way every tandem process talks to Temporal: the API and the CLI through a `Client`,
  * the worker through a `NativeConnection`, /readyz through `temporalHealth`. All of them read the
  * same `config.temporal` block, so the embedded dev server, a self-hosted cluster and Temporal
- * Cloud differ only in configuration.
+ * Cloud differ only in configuration. A data-residency region (shared/regions.ts) swaps in its
+ * own address and namespace; TLS and the API key stay the configured ones.
  *
  * Pure: nothing connects at import time.
  */
@@ -10,6 +11,7 @@ import { Client, Connection, type ConnectionLike, type ConnectionOptions } from 
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { TandemConfig } from './config.ts';
+import type { TemporalRegion } from './regions.ts';
 
 type TemporalSettings = Pick<TandemConfig['temporal'], 'address' | 'namespace' | 'tls' | 'apiKey'>;
 
@@ -36,13 +38,20 @@ export interface ConnectTemporalOptions {
   dataConverter?: DataConverter;
   /** How long to wait for the first successful call (`getSystemInfo`). Default 10 s. */
   connectTimeoutMs?: number;
+  /** The region to connect to; default `temporal.address` and `temporal.namespace` (region local). */
+  region?: TemporalRegion;
+}
+
+function inRegion(config: TandemConfig, region: TemporalRegion | undefined): TandemConfig {
+  return region ? { ...config, temporal: { ...config.temporal, address: region.address, namespace: region.namespace } } : config;
 }
 
 /**
  * Connects eagerly (the SDK calls `getSystemInfo`), so an unreachable or misconfigured server
  * fails here with one error instead of on the first workflow call.
  */
-export async function connectTemporal(config: TandemConfig, options: ConnectTemporalOptions = {}): Promise<Client> {
+export async function connectTemporal(inConfig: TandemConfig, options: ConnectTemporalOptions = {}): Promise<Client> {
+  const config = inRegion(inConfig, options.region);
   const connection = await Connection.connect(clientConnectionOptions(config, options.connectTimeoutMs));
   return new Client({
     connection,
@@ -57,8 +66,8 @@ function clientConnectionOptions(config: TandemConfig, connectTimeoutMs = 10_000
 }
 
 /** The worker's connection: Rust core, shared by every Worker in the process. */
-export async function connectNativeTemporal(config: TandemConfig): Promise<NativeConnection> {
-  const { address, tls, apiKey } = connectionOptions(config);
+export async function connectNativeTemporal(config: TandemConfig, region?: TemporalRegion): Promise<NativeConnection> {
+  const { address, tls, apiKey } = connectionOptions(inRegion(config, region));
   const options: NativeConnectionOptions = { address, tls, ...(apiKey ? { apiKey } : {}) };
   return NativeConnection.connect(options);
 }

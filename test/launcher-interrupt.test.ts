@@ -90,6 +90,8 @@ interface Interruption {
   againAfterMs?: number;
   /** Start through `npm start` (bootstrap, then the launcher exec'd in npm's place). */
   viaNpm?: boolean;
+  /** Launcher options, e.g. `--with-kubernetes`. */
+  options?: string[];
 }
 
 interface Outcome {
@@ -107,7 +109,7 @@ async function waitFor(i: Interruption): Promise<void> {
 
 /** Starts the launcher, interrupts it at the given line, and waits until it has exited. */
 function startAndInterrupt(i: Interruption): Promise<Outcome> {
-  const [command, args] = i.viaNpm ? ['npm', ['start', '--silent']] : [process.execPath, [launcherScript]];
+  const [command, args] = i.viaNpm ? ['npm', ['start', '--silent', '--', ...(i.options ?? [])]] : [process.execPath, [launcherScript, ...(i.options ?? [])]];
   // detached: a process group of its own, as a shell gives each job.
   const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
@@ -218,6 +220,16 @@ describe('launcher: interrupted in any phase, it stops everything it started', (
 
   it('while the example pipelines are applied (the case a new user found)', async () => {
     graceful(await interruptedCleanly({ at: 'applying the example pipelines…', signal: 'SIGINT' }));
+  }, 300_000);
+
+  it('with --with-kubernetes, while the local cluster starts (etcd is up, the API server starting)', async () => {
+    graceful(await interruptedCleanly({ at: 'starting kube-apiserver…', afterMs: 1_000, signal: 'SIGINT', options: ['--with-kubernetes'] }));
+  }, 300_000);
+
+  it('with --with-kubernetes, while the kwok nodes are created (everything else running, the example embedder too)', async () => {
+    const outcome = await interruptedCleanly({ at: 'creating the kwok nodes…', signal: 'SIGINT', options: ['--with-kubernetes'] });
+    graceful(outcome);
+    expect(outcome.output).toMatch(/example-embedder ready in/);
   }, 300_000);
 
   it('after all that, `npm start` gets ready, and Ctrl-C once running stops it', async () => {

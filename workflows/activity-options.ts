@@ -142,6 +142,22 @@ export const audit = {
 } satisfies ActivityOptions;
 
 /**
+ * Resuming a parked hand-off's Airflow task (services/worker/activities/handoffs.ts). A task that
+ * has not parked yet is asked again within seconds; Airflow being down is ridden out for about two
+ * minutes. Bounded: after that the reconciler resumes the task (it looks for parked tasks whose
+ * workflow has closed), and the workflow must end rather than wait on Airflow.
+ */
+export const handoffResume = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '15 seconds',
+    maximumAttempts: 12,
+  },
+} satisfies ActivityOptions;
+
+/**
  * Creating, reassigning and closing a review task in its task system (the built-in inbox, or an
  * external task list such as an EHR's). Nobody can find a review whose task was never created, so
  * attempts are unlimited like `audit`; every call is idempotent by review id, so retries are safe.

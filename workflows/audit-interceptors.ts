@@ -5,6 +5,10 @@
  * has to remember it. A terminated or timed-out workflow runs no more code, so only the server
  * knows of those ends.
  *
+ * A hand-off whose Airflow task is parked (memo `handoffWait: parked`) then resumes that task,
+ * the push that ends the task's wait the moment the workflow ends (services/handoffs/parked.ts).
+ * A resume that fails for good is left to the reconciler: the workflow's own outcome stands.
+ *
  * `patched()` keeps this deterministic for histories recorded before it existed: replaying such a
  * history skips the append instead of failing on an unexpected command.
  */
@@ -22,9 +26,11 @@ import {
   type WorkflowInboundCallsInterceptor,
 } from '@temporalio/workflow';
 import type { AuditActivities } from '../services/worker/activities/audit.ts';
-import { audit } from './activity-options.ts';
+import type { HandoffActivities } from '../services/worker/activities/handoffs.ts';
+import { audit, handoffResume } from './activity-options.ts';
 
 const { appendAudit } = proxyActivities<AuditActivities>(audit);
+const { resumeParkedHandoff } = proxyActivities<HandoffActivities>(handoffResume);
 
 const auditFinishPatch = 'audit-workflow-finished';
 
@@ -72,6 +78,22 @@ async function auditFinish(args: readonly unknown[], outcome: WorkflowOutcome, f
   });
 }
 
+/** Resumes the parked Airflow task of a hand-off (only those: the memo says so). Never fails the workflow. */
+async function resumeParkedTask(): Promise<void> {
+  const info = workflowInfo();
+  if (info.memo?.handoffWait !== 'parked') return;
+  try {
+    await resumeParkedHandoff({ handoffId: info.workflowId, runId: info.runId });
+  } catch {
+    // Retries exhausted (Airflow down for minutes): the reconciler resumes the task later.
+  }
+}
+
+async function finish(args: readonly unknown[], outcome: WorkflowOutcome, failureType?: string): Promise<void> {
+  await auditFinish(args, outcome, failureType);
+  await resumeParkedTask();
+}
+
 class AuditFinishInterceptor implements WorkflowInboundCallsInterceptor {
   async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     let result: unknown;
@@ -84,11 +106,11 @@ class AuditFinishInterceptor implements WorkflowInboundCallsInterceptor {
       if (!(err instanceof TemporalFailure)) throw err;
       // A cancelled workflow's root scope cancels whatever it schedules; the record must be written anyway.
       await CancellationScope.nonCancellable(() =>
-        isCancellation(err) ? auditFinish(input.args, 'cancelled') : auditFinish(input.args, 'failed', failureTypeOf(err)),
+        isCancellation(err) ? finish(input.args, 'cancelled') : finish(input.args, 'failed', failureTypeOf(err)),
       );
       throw err;
     }
-    await auditFinish(input.args, 'completed');
+    await finish(input.args, 'completed');
     return result;
   }
 }

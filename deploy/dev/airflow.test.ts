@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type TandemConfig } from '../../shared/config.ts';
 import { generateCredentials, type Credentials } from '../../shared/credentials.ts';
+import { freePorts } from '../../test/support/free-ports.ts';
 import type { AirflowClient, AirflowHealth } from '../../services/airflow/client.ts';
 import {
   airflowEnvironment,
@@ -70,10 +71,10 @@ describe('airflowEnvironment', () => {
       AIRFLOW__CORE__EXECUTOR: 'LocalExecutor',
       AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
       AIRFLOW__CORE__UNIT_TEST_MODE: 'False',
-      AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: 'admin:admin',
+      AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: 'admin:admin,tandem:admin',
       AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE: path.join(home, 'simple_auth_manager_passwords.json'),
       AIRFLOW__CORE__EXECUTION_API_SERVER_URL: 'http://127.0.0.1:18099/execution/',
-      AIRFLOW__CORE__PARALLELISM: String(config.airflow.parallelism),
+      AIRFLOW__CORE__PARALLELISM: '8',
       AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `sqlite:///${home}/airflow.db`,
       AIRFLOW__API__HOST: '127.0.0.1',
       AIRFLOW__API__PORT: '18099',
@@ -81,6 +82,15 @@ describe('airflowEnvironment', () => {
       AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL: String(config.airflow.dagRefreshSeconds),
     });
     expect(Object.keys(env).filter((k) => !k.startsWith('AIRFLOW') && !/^(no_proxy|NO_PROXY|PYTHONUNBUFFERED)$/.test(k))).toEqual([]);
+  });
+
+  it('puts the metadata DB on PostgreSQL through psycopg2 with 32 slots when given a database URL, unless parallelism is set', () => {
+    const onPostgres = { ...config, airflow: { ...config.airflow, databaseUrl: 'postgres://tandem:p%40ss@127.0.0.1:5433/airflow' } };
+    const env = airflowEnvironment(onPostgres, credentials, { repoRoot });
+    expect(env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toBe('postgresql+psycopg2://tandem:p%40ss@127.0.0.1:5433/airflow');
+    expect(env.AIRFLOW__CORE__PARALLELISM).toBe('32');
+    const set = airflowEnvironment({ ...onPostgres, airflow: { ...onPostgres.airflow, parallelism: 12 } }, credentials, { repoRoot });
+    expect(set.AIRFLOW__CORE__PARALLELISM).toBe('12');
   });
 
   it('generates the JWT secret, API secret key and Fernet key once and keeps them', () => {
@@ -99,10 +109,12 @@ describe('airflowEnvironment', () => {
 });
 
 describe('airflowPrepareSteps', () => {
-  it('writes the passwords file (0600) from the credentials', async () => {
+  it('writes the passwords file (0600) from the credentials: the human admin and tandem\'s own user', async () => {
     await airflowPrepareSteps(config, credentials, { repoRoot })[0]!.run();
     const file = airflowLayout(config, { repoRoot }).passwordsFile;
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ admin: credentials.airflow.adminPassword });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ admin: credentials.airflow.adminPassword, tandem: credentials.airflow.tandemPassword });
+    expect(credentials.airflow.tandemPassword).not.toBe(credentials.airflow.adminPassword);
+    expect(airflowEnvironment(config, credentials, { repoRoot }).AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS).toBe('admin:admin,tandem:admin');
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
@@ -123,6 +135,15 @@ describe('airflowPrepareSteps', () => {
     expect(calls()).toHaveLength(2);
   });
 
+  it('refuses a PostgreSQL metadata DB nobody answers with one line naming the setting, before migrating', async () => {
+    const [closed] = await freePorts('127.0.0.1', 1);
+    config = { ...config, airflow: { ...config.airflow, databaseUrl: `postgres://tandem:pw@127.0.0.1:${closed}/airflow` } };
+    await expect(prepare()).rejects.toThrow(
+      `Airflow metadata DB: cannot reach PostgreSQL at 127.0.0.1:${closed}/airflow (ECONNREFUSED); start it, or fix TANDEM_AIRFLOW_DATABASE_URL`,
+    );
+    expect(calls()).toEqual([]);
+  });
+
   it('re-imports the connection when the service key changes', async () => {
     await prepare();
     credentials = { ...credentials, serviceApiKey: 'tdm_svc_rotated-key-0123456789' };
@@ -134,17 +155,17 @@ describe('airflowPrepareSteps', () => {
   it('migrates again when Airflow is upgraded or the DB file is replaced', async () => {
     await prepare();
     const layout = airflowLayout(config, { repoRoot });
-    expect(airflowMigrationNeeded(layout)).toBe(false);
+    expect(await airflowMigrationNeeded(config, layout)).toBe(false);
 
     rmSync(path.join(repoRoot, '.venv/lib/python3.11/site-packages/apache_airflow_core-3.3.2.dist-info'), { recursive: true });
     mkdirSync(path.join(repoRoot, '.venv/lib/python3.11/site-packages/apache_airflow_core-3.3.3.dist-info'));
     expect(installedAirflowVersion(layout.venv)).toBe('3.3.3');
-    expect(airflowMigrationNeeded(layout)).toBe(true);
+    expect(await airflowMigrationNeeded(config, layout)).toBe(true);
     await prepare();
-    expect(airflowMigrationNeeded(layout)).toBe(false);
+    expect(await airflowMigrationNeeded(config, layout)).toBe(false);
 
     rmSync(layout.database);
-    expect(airflowMigrationNeeded(layout)).toBe(true);
+    expect(await airflowMigrationNeeded(config, layout)).toBe(true);
   });
 
   it('fails with the CLI output when a command fails', async () => {

@@ -7,12 +7,16 @@
  * - LocalExecutor on SQLite is allowed in Airflow 3 (it is what `airflow standalone` runs); tasks
  *   talk to the api-server's Execution API, not to the DB, so SQLite's single writer is only
  *   shared by the four processes.
+ * - With `airflow.databaseUrl` (the cluster profile sets it) the metadata DB is PostgreSQL
+ *   instead (psycopg2 for Airflow's sync engine, asyncpg for the api-server's async one, both in
+ *   requirements.lock), and LocalExecutor gets 32 slots instead of 8 (`airflowParallelism`).
  * - JWT secret, API secret key and Fernet key are generated once and kept in the state dir: the
  *   scheduler signs task tokens the api-server must verify (a per-process random secret makes
  *   every task fail), and stable keys keep UI sessions, REST tokens and encrypted connection
  *   passwords valid across restarts.
  * - The SimpleAuthManager passwords file is written by us from tandem's credentials, so Airflow
- *   never generates (and prints) a password of its own.
+ *   never generates (and prints) a password of its own. It has two users: the admin for people and
+ *   tandem's own, which the API and worker log in as (parked hand-offs are assigned to it).
  * - Scheduler and triggerer run with --skip-serve-logs: their log servers bind every interface,
  *   and on one machine the api-server reads task logs straight from the shared log folder.
  */
@@ -26,7 +30,9 @@ import { statePaths } from '../../shared/config.ts';
 import type { Credentials } from '../../shared/credentials.ts';
 import { AirflowClient, type AirflowHealth } from '../../services/airflow/client.ts';
 import type { PrepareContext, PrepareStep, ProcessSpec, RunCommand } from './process-spec.ts';
-import { runCommand } from './supervisor.ts';
+import pg from 'pg';
+import { connectionProblem, describeDatabaseUrl } from '../../shared/store/postgres-store.ts';
+import { runCommand, StackError } from './supervisor.ts';
 
 const defaultRepoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -101,6 +107,23 @@ export function ensureAirflowSecrets(file: string): AirflowSecrets {
 
 // --- environment -----------------------------------------------------------------------------
 
+/**
+ * LocalExecutor slots. On SQLite each running task's state changes and heartbeats queue for its
+ * one writer (through the api-server), so more than 8 mostly adds waiting; PostgreSQL takes them
+ * side by side, and 32 task runners (~150 MiB each) fit this class of machine. Deferred tasks
+ * (hand-offs waiting for a review) hold no slot either way.
+ */
+export function airflowParallelism(config: Pick<TandemConfig, 'airflow'>): number {
+  return config.airflow.parallelism ?? (config.airflow.databaseUrl ? 32 : 8);
+}
+
+/** SQLAlchemy's URL of the metadata DB: the SQLite file, or the PostgreSQL database through psycopg2. */
+export function airflowSqlAlchemyConn(config: Pick<TandemConfig, 'stateDir' | 'airflow'>, layout: AirflowLayout): string {
+  if (!config.airflow.databaseUrl) return `sqlite:///${layout.database}`;
+  const url = new URL(config.airflow.databaseUrl);
+  return `postgresql+psycopg2://${url.username}:${url.password}@${url.host}${url.pathname}${url.search}`;
+}
+
 function urlHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
@@ -130,19 +153,21 @@ export function airflowEnvironment(
     AIRFLOW_HOME: layout.home,
     AIRFLOW__CORE__DAGS_FOLDER: layout.dagsFolder,
     AIRFLOW__CORE__EXECUTOR: 'LocalExecutor',
-    AIRFLOW__CORE__PARALLELISM: String(config.airflow.parallelism),
+    AIRFLOW__CORE__PARALLELISM: String(airflowParallelism(config)),
     AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
     AIRFLOW__CORE__UNIT_TEST_MODE: 'False',
     // New DAGs start paused; the pipeline deployer unpauses after a clean parse.
     AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: 'True',
     AIRFLOW__CORE__FERNET_KEY: secrets.fernetKey,
     AIRFLOW__CORE__AUTH_MANAGER: SIMPLE_AUTH_MANAGER,
-    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: `${credentials.airflow.adminUser}:admin`,
+    // The human admin and tandem's own user (both role admin): tandem calls the REST API as its
+    // own user, and a parked hand-off is assigned to that user alone.
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS: `${credentials.airflow.adminUser}:admin,${credentials.airflow.tandemUser}:admin`,
     AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS: 'False',
     AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE: layout.passwordsFile,
     // Task runners forked by LocalExecutor report to this api-server's Execution API.
     AIRFLOW__CORE__EXECUTION_API_SERVER_URL: `${airflowLocalUrl(config)}/execution/`,
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `sqlite:///${layout.database}`,
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: airflowSqlAlchemyConn(config, layout),
     AIRFLOW__API__HOST: config.host,
     AIRFLOW__API__PORT: String(config.airflow.port),
     AIRFLOW__API__WORKERS: '1',
@@ -218,6 +243,29 @@ function fileIdentity(file: string): string {
   return `${stat.dev}:${stat.ino}`;
 }
 
+/**
+ * Which metadata database this is, so a stamp is not taken for another one: the SQLite file's
+ * inode, or the PostgreSQL server's system identifier and the database's oid (a database dropped
+ * and created again is another one). Undefined when there is none yet (no file; an unreachable
+ * server is an error).
+ */
+async function databaseIdentity(config: Pick<TandemConfig, 'airflow'>, layout: AirflowLayout): Promise<string | undefined> {
+  if (!config.airflow.databaseUrl) return existsSync(layout.database) ? `database ${layout.database} ${fileIdentity(layout.database)}` : undefined;
+  const where = describeDatabaseUrl(config.airflow.databaseUrl);
+  const client = new pg.Client({ connectionString: config.airflow.databaseUrl, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ id: string; oid: string }>(
+      'SELECT (SELECT system_identifier FROM pg_control_system())::text AS id, (SELECT oid FROM pg_database WHERE datname = current_database())::text AS oid',
+    );
+    return `database postgres ${where} ${rows[0]!.id}:${rows[0]!.oid}`;
+  } catch (err) {
+    throw new StackError(`Airflow metadata DB: ${connectionProblem(err, where).replace('TANDEM_DATABASE_URL', 'TANDEM_AIRFLOW_DATABASE_URL')}`, { cause: err });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 function readStamp(file: string): string | undefined {
   return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }
@@ -229,15 +277,16 @@ function writeFileAtomic(file: string, content: string): void {
   renameSync(tmp, file);
 }
 
-/** The stamp that lets a restart skip `airflow db migrate`: same Airflow, same DB file. */
-function migrateStampValue(layout: AirflowLayout): string | undefined {
+/** The stamp that lets a restart skip `airflow db migrate`: same Airflow, same database. */
+async function migrateStampValue(config: Pick<TandemConfig, 'airflow'>, layout: AirflowLayout): Promise<string | undefined> {
   const version = installedAirflowVersion(layout.venv);
-  if (!version || !existsSync(layout.database)) return undefined;
-  return `apache-airflow-core ${version}\ndatabase ${layout.database} ${fileIdentity(layout.database)}\n`;
+  const database = await databaseIdentity(config, layout);
+  if (!version || !database) return undefined;
+  return `apache-airflow-core ${version}\n${database}\n`;
 }
 
-export function airflowMigrationNeeded(layout: AirflowLayout): boolean {
-  const expected = migrateStampValue(layout);
+export async function airflowMigrationNeeded(config: Pick<TandemConfig, 'airflow'>, layout: AirflowLayout): Promise<boolean> {
+  const expected = await migrateStampValue(config, layout);
   return expected === undefined || readStamp(layout.migrateStamp) !== expected;
 }
 
@@ -265,19 +314,22 @@ export function airflowPrepareSteps(
       run: async () => {
         mkdirSync(layout.home, { recursive: true, mode: 0o700 });
         mkdirSync(layout.dagsFolder, { recursive: true });
-        const passwords = { [credentials.airflow.adminUser]: credentials.airflow.adminPassword };
+        const passwords = {
+          [credentials.airflow.adminUser]: credentials.airflow.adminPassword,
+          [credentials.airflow.tandemUser]: credentials.airflow.tandemPassword,
+        };
         writeFileAtomic(layout.passwordsFile, JSON.stringify(passwords) + '\n');
       },
     },
     {
       name: 'migrating Airflow metadata DB (skipped when already current)',
       run: async (context?: PrepareContext) => {
-        if (!airflowMigrationNeeded(layout)) return;
+        if (!(await airflowMigrationNeeded(config, layout))) return;
         // Removed first and written only after success, so an interrupted migration is redone
         // (`db migrate` resumes from the revision the DB reached) at the next start.
         rmSync(layout.migrateStamp, { force: true });
         await runAirflowCli(config, credentials, ['db', 'migrate'], { ...options, exec: context?.exec });
-        const stamp = migrateStampValue(layout);
+        const stamp = await migrateStampValue(config, layout);
         if (stamp) writeFileAtomic(layout.migrateStamp, stamp);
       },
     },
@@ -288,7 +340,7 @@ export function airflowPrepareSteps(
         // Re-import when the connection, the DB file or the Fernet key (which encrypts it) changed.
         const { fernetKey } = ensureAirflowSecrets(layout.secretsFile);
         const digest = createHash('sha256').update(content).update(fernetKey).digest('hex');
-        const stamp = `${digest} ${fileIdentity(layout.database)}\n`;
+        const stamp = `${digest} ${await databaseIdentity(config, layout)}\n`;
         if (readStamp(layout.connectionStamp) === stamp) return;
         writeFileAtomic(layout.connectionsFile, content);
         try {

@@ -4,17 +4,21 @@
  * comes up and then cannot do anything.
  */
 import type { TandemConfig } from '../../shared/config.ts';
+import { localRegion, temporalRegions } from '../../shared/regions.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { StackError } from './supervisor.ts';
 
+/** Every region's Temporal that is not the embedded one (all of them when nothing is embedded). */
 export async function probeTemporal(config: TandemConfig): Promise<void> {
-  try {
-    const client = await connectTemporal(config);
-    await client.connection.close();
-  } catch (err) {
-    throw new StackError(
-      `Temporal at ${config.temporal.address} is not reachable (${describeTemporalError(err)}); start it or fix TANDEM_TEMPORAL_ADDRESS`,
-    );
+  for (const region of temporalRegions(config)) {
+    if (config.temporal.embedded && region.address === config.temporal.address) continue;
+    try {
+      const client = await connectTemporal(config, { region });
+      await client.connection.close();
+    } catch (err) {
+      const setting = region.name === localRegion ? 'TANDEM_TEMPORAL_ADDRESS' : `region ${region.name} in TANDEM_REGIONS`;
+      throw new StackError(`Temporal at ${region.address} is not reachable (${describeTemporalError(err)}); start it or fix ${setting}`);
+    }
   }
 }
 

@@ -1,13 +1,13 @@
 // `npm start` with bad input: one clear line naming the problem and the fix, a non-zero exit,
 // and nothing in the state dir destroyed. Each case fails before any engine is started.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { knownVariables, repoRoot } from '../../shared/config.ts';
-import { freePorts, isolatedStackEnv } from '../../test/support/free-ports.ts';
+import { freeConsecutivePorts, freePorts, isolatedStackEnv } from '../../test/support/free-ports.ts';
 
 const launcher = path.join(repoRoot, 'deploy/dev/launcher.ts');
 
@@ -72,6 +72,38 @@ describe('launcher', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('--profile cluster with a database URL nobody answers: one line naming the server and the fix, nothing written for Temporal', async () => {
+    const [dead] = await freePorts('127.0.0.1', 1);
+    const dir = stateDir();
+    const r = await launch(
+      {
+        TANDEM_STATE_DIR: dir,
+        TANDEM_DATABASE_URL: `postgres://tandem:pw@127.0.0.1:${dead}/tandem`,
+        TANDEM_TEMPORAL_CLUSTER_PORT_BASE: String(await freeConsecutivePorts('127.0.0.1', 7, [dead!])),
+      },
+      ['--profile', 'cluster'],
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`[tandem] error: cannot reach PostgreSQL at 127.0.0.1:${dead}/postgres (ECONNREFUSED); start it, or fix TANDEM_DATABASE_URL`);
+    expect(existsSync(path.join(dir, 'temporal-cluster', 'config.yaml'))).toBe(false);
+  });
+
+  it('refuses a region with no endpoint in one line (exit 2), writing nothing', async () => {
+    const dir = stateDir();
+    const r = await launch({ TANDEM_STATE_DIR: dir, TANDEM_REGIONS: 'eu=' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('[tandem] error: invalid configuration: temporal.regions (TANDEM_REGIONS): region eu has no Temporal endpoint; write it as eu=host:port/namespace');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('fails fast when a region’s external Temporal is down, naming the region’s setting', async () => {
+    const [dead] = await freePorts('127.0.0.1', 1);
+    const r = await launch({ TANDEM_STATE_DIR: stateDir(), TANDEM_REGIONS: `eu=127.0.0.1:${dead}/tandem-eu` });
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`Temporal at 127.0.0.1:${dead} is not reachable .*; start it or fix region eu in TANDEM_REGIONS$`));
   });
 
   it('fails fast when an external Temporal or Airflow is down', async () => {

@@ -8,10 +8,12 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError, configSettings, loadConfig, otherVariables } from '../../shared/config.ts';
+import { temporalRegions } from '../../shared/regions.ts';
 import { applyExampleOnStart } from './example-pipeline.ts';
 import { describeDatabaseUrl } from '../../shared/store/postgres-store.ts';
 import { stackProfiles, startStack, type StackHandle, type StackProfile } from './stack.ts';
 import { handleStopSignals, StackError } from './supervisor.ts';
+import { numHistoryShards, temporalServerVersion } from './temporal-cluster/cluster.ts';
 
 /** The declared variables, one a line: name, meaning, default (README's table, without Markdown). */
 function variablesHelp(): string {
@@ -30,20 +32,28 @@ const program = new Command('tandem-start')
   .description('Start the embedded tandem stack: Temporal dev server, Airflow 3, the tandem worker and the control API.')
   .addHelpText(
     'after',
-    `\nWith --profile cluster the store is on PostgreSQL: Debian's server starts first (data in <state dir>/postgres, port TANDEM_DATABASE_PORT), or the one TANDEM_DATABASE_URL names is used; the launcher migrates it, then the API and the worker use it.\n\nWith --with-kubernetes the local Kubernetes (etcd, kube-apiserver, controller-manager, scheduler and kwok with simulated GPU nodes; built once, ~10 min cold) starts first, and gpu.batch flows and k8s_job stages run as Jobs on it.\n\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
+    `\nWith --profile cluster everything runs on PostgreSQL: Debian's server starts first (data in <state dir>/postgres, port TANDEM_DATABASE_PORT), or the one TANDEM_DATABASE_URL names is used. On it: the store (the launcher migrates it), a Temporal cluster instead of the dev server (temporal-server ${temporalServerVersion} built once, ~4 min cold: frontend on TANDEM_TEMPORAL_PORT, history, matching and worker services from TANDEM_TEMPORAL_CLUSTER_PORT_BASE; databases temporal and temporal_visibility) and Airflow's metadata DB (database airflow). An older Temporal schema is refused until you start once with --upgrade-temporal-schema (back it up first).\n\nWith --with-kubernetes the local Kubernetes (etcd, kube-apiserver, controller-manager, scheduler and kwok with simulated GPU nodes; built once, ~10 min cold) starts first, and gpu.batch flows and k8s_job stages run as Jobs on it.\n\nConfiguration comes from <state dir>/config.json (README.md, "Configuration") and these environment variables:\n${variablesHelp()}\n\nState (databases, credentials, logs) lives in .tandem/ unless TANDEM_STATE_DIR says otherwise.`,
   )
   .option('--with-kubernetes', 'also start the local Kubernetes and run batch jobs on it', false)
   .addOption(
-    new Option('--profile <name>', 'embedded: all state in files of the state dir; cluster: the store on PostgreSQL').choices(stackProfiles).default('embedded'),
+    new Option('--profile <name>', 'embedded: all state in files of the state dir; cluster: the store, a Temporal cluster and Airflow on PostgreSQL')
+      .choices(stackProfiles)
+      .default('embedded'),
   )
+  .option('--upgrade-temporal-schema', 'cluster profile: upgrade an older Temporal schema to the binary\'s (back the databases up first)', false)
   .parse();
-const options = program.opts<{ withKubernetes: boolean; profile: StackProfile }>();
+const options = program.opts<{ withKubernetes: boolean; profile: StackProfile; upgradeTemporalSchema: boolean }>();
 
 const progress = (line: string) => console.log(`[tandem] ${line}`);
 
 function printReady(stack: StackHandle): void {
   const { config } = stack;
-  const temporalUi = config.temporal.embedded ? `http://${config.host}:${config.temporal.uiPort}` : '(external Temporal)';
+  const temporalUi = !config.temporal.embedded
+    ? '(external Temporal)'
+    : stack.profile === 'cluster'
+      ? `(none: the cluster profile runs no Web UI; frontend gRPC ${config.temporal.address})`
+      : `http://${config.host}:${config.temporal.uiPort}`;
+  const regions = temporalRegions(config);
   const lines = [
     '',
     `tandem is ready in ${stack.readySeconds.toFixed(1)} s`,
@@ -52,7 +62,15 @@ function printReady(stack: StackHandle): void {
     `  API docs         ${config.api.url}/docs   (OpenAPI: ${config.api.url}/openapi.json)`,
     `  Airflow UI       ${config.airflow.url}   (user ${stack.credentials.airflow.adminUser})`,
     `  Temporal UI      ${temporalUi}`,
+    // Only with data-residency regions configured: npm start's own output stays as it was.
+    ...(regions.length > 1 ? [`  Regions          ${regions.map((r) => `${r.name}=${r.address}/${r.namespace}`).join(', ')}`] : []),
     `  Store            ${config.database.url ? `PostgreSQL ${describeDatabaseUrl(config.database.url)}` : `SQLite ${config.stateDir}/tandem.db`}`,
+    ...(stack.profile === 'cluster'
+      ? [
+          `  Temporal         cluster: frontend, history, matching, worker on PostgreSQL (${config.temporal.embedded ? `${numHistoryShards} history shards` : 'external'})`,
+          `  Airflow DB       ${config.airflow.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(config.airflow.databaseUrl)}` : 'SQLite'}`,
+        ]
+      : []),
     ...(stack.kubernetes ? [`  Kubernetes       ${stack.kubernetes.server}   (KUBECONFIG=${stack.kubernetes.kubeconfigPath})`] : []),
     `  Credentials      ${stack.credentialsFile}   (admin API key, Airflow password)`,
     `  Logs             ${config.stateDir}/logs/`,
@@ -88,7 +106,12 @@ async function main(): Promise<void> {
   let stack: StackHandle;
   try {
     // The signal reaches the supervisor, which stops whatever has started and is starting.
-    stack = await startStack(config, progress, { signal, withKubernetes: options.withKubernetes, profile: options.profile });
+    stack = await startStack(config, progress, {
+      signal,
+      withKubernetes: options.withKubernetes,
+      profile: options.profile,
+      upgradeTemporalSchema: options.upgradeTemporalSchema,
+    });
   } catch (err) {
     if (signal.aborted) {
       progress('stopped');

@@ -11,12 +11,23 @@ import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
 import { airflowPrepareSteps, airflowProcesses } from './airflow.ts';
 import { apiProcess } from './api.ts';
 import { workerProcess } from './worker.ts';
-import { temporalPrepareSteps, temporalProcess } from './temporal.ts';
+import { embeddedRegions, temporalPrepareSteps, temporalProcess } from './temporal.ts';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
 import { StackError, StackInterrupted, Supervisor, type ProgressLog } from './supervisor.ts';
 import { probeAirflow, probeTemporal } from './external-probes.ts';
+import { temporalRegions } from '../../shared/regions.ts';
 import { buildStep, freeKubernetesPorts, localKubernetesPlan, type LocalKubernetesPlan } from './kubernetes/cluster.ts';
+import { exampleEmbedderProcess } from './kubernetes/example-embedder.ts';
 import { launcherPostgresUrl, postgresPrepareSteps, postgresProcess } from './postgres.ts';
+import {
+  clusterPorts,
+  temporalBuildStep,
+  temporalClusterPrepareSteps,
+  temporalClusterProcesses,
+  type TemporalClusterOptions,
+} from './temporal-cluster/cluster.ts';
+import pg from 'pg';
+import { connectionProblem, describeDatabaseUrl } from '../../shared/store/postgres-store.ts';
 import { openStore } from '../../shared/store/open-store.ts';
 
 export interface StackHandle {
@@ -28,6 +39,7 @@ export interface StackHandle {
   readySeconds: number;
   /** The local Kubernetes, when started with `withKubernetes`. */
   kubernetes?: { server: string; kubeconfigPath: string };
+  profile: StackProfile;
   stop(): Promise<void>;
 }
 
@@ -73,17 +85,30 @@ export function stackPlan(
   config: TandemConfig,
   credentials: Credentials,
   kubernetes?: LocalKubernetesPlan,
+  cluster?: ClusterEngines,
 ): { prepare: PrepareStep[]; waves: ProcessSpec[][]; finish: PrepareStep[] } {
   const prepare: PrepareStep[] = [];
   const servers: ProcessSpec[] = [];
   const clients: ProcessSpec[] = [];
-  if (config.temporal.embedded) {
+  let temporalWaves: ProcessSpec[][] = [];
+  if (cluster?.temporal) {
+    // First: its schema check is the one that refuses (an older or newer schema) before anything is written.
+    prepare.push(...temporalClusterPrepareSteps(cluster.temporal));
+    // history, matching, the frontend; the worker service (the last wave) starts beside Airflow's api-server.
+    const waves = temporalClusterProcesses(cluster.temporal);
+    servers.push(...waves.pop()!);
+    temporalWaves = waves;
+  } else if (config.temporal.embedded) {
     prepare.push(...temporalPrepareSteps(config));
     servers.push(temporalProcess(config));
-  } else {
-    prepare.push({ name: `checking Temporal at ${config.temporal.address}`, run: () => probeTemporal(config) });
+  }
+  // Regions on other servers are checked up front whether or not one Temporal is embedded.
+  const external = temporalRegions(config).filter((r) => !config.temporal.embedded || r.address !== config.temporal.address);
+  if (external.length > 0) {
+    prepare.push({ name: `checking Temporal at ${external.map((r) => r.address).join(', ')}`, run: () => probeTemporal(config) });
   }
   if (config.airflow.embedded) {
+    if (cluster?.airflowDatabase) prepare.push(createDatabaseStep(cluster.airflowDatabase.serverUrl, cluster.airflowDatabase.name));
     prepare.push(...airflowPrepareSteps(config, credentials));
     const [apiServer, ...components] = airflowProcesses(config, credentials);
     servers.push(apiServer!);
@@ -99,6 +124,8 @@ export function stackPlan(
   // With the local Kubernetes, batch jobs run as Jobs on it: the worker gets its kubeconfig.
   const worker = workerProcess(config);
   clients.push(kubernetes ? { ...worker, env: { ...worker.env, TANDEM_JOBS_RUNNER: 'kubernetes', TANDEM_KUBECONFIG: kubernetes.kubeconfigPath } } : worker);
+  // kwok runs no containers: this plays the example GPU image (README "Kubernetes") on the cluster.
+  if (kubernetes) clients.push(exampleEmbedderProcess(kubernetes.kubeconfigPath, kubernetesDir(config)));
   const childEnv = configToEnv(config);
   // The API applies tenants (/v1/tenants) to the same cluster.
   const api = apiProcess(config);
@@ -107,8 +134,48 @@ export function stackPlan(
     wave.map((spec) => ({ ...spec, env: { ...childEnv, ...spec.env } })),
   );
   // The cluster comes up before the engines: the worker's runner needs its API server.
-  return { prepare, waves: [...(kubernetes?.waves ?? []), ...tandemWaves], finish: kubernetes ? [kubernetes.seed] : [] };
+  const clusterWaves = temporalWaves.map((wave) => wave.map((spec) => ({ ...spec, env: { ...childEnv, ...spec.env } })));
+  return { prepare, waves: [...(kubernetes?.waves ?? []), ...clusterWaves, ...tandemWaves], finish: kubernetes ? [kubernetes.seed] : [] };
 }
+
+/** What the cluster profile runs on its PostgreSQL besides the store (see `startStack`). */
+export interface ClusterEngines {
+  /** The Temporal cluster, instead of the dev server. */
+  temporal?: TemporalClusterOptions;
+  /** Airflow's metadata database, created when missing (`airflow db migrate` then fills it). */
+  airflowDatabase?: { serverUrl: string; name: string };
+}
+
+function createDatabaseStep(serverUrl: string, name: string): PrepareStep {
+  return {
+    name: `creating the ${name} database on PostgreSQL (first start only)`,
+    run: async () => {
+      const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
+      try {
+        await client.connect();
+      } catch (err) {
+        await client.end().catch(() => {});
+        throw new StackError(connectionProblem(err, describeDatabaseUrl(serverUrl)), { cause: err });
+      }
+      try {
+        const exists = (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+        if (!exists) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
+  };
+}
+
+/** `url` with its database part replaced: the other databases of the store's server. */
+function onSameServer(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Where the local Kubernetes keeps its state: etcd data, kubeconfig, keys. */
+const kubernetesDir = (config: TandemConfig) => `${config.stateDir}/kubernetes`;
 
 async function migrateStore(config: TandemConfig): Promise<void> {
   try {
@@ -120,8 +187,12 @@ async function migrateStore(config: TandemConfig): Promise<void> {
 
 /**
  * The stack's profiles: `embedded` (the default) keeps every piece of state in files of the state
- * dir; `cluster` runs the store on PostgreSQL — Debian's server in <state dir>/postgres on
- * `database.port`, or the one `TANDEM_DATABASE_URL` names — as replicas would share it.
+ * dir; `cluster` runs the engines as a deployment past one machine would, on one PostgreSQL —
+ * Debian's server in <state dir>/postgres on `database.port`, or the one `TANDEM_DATABASE_URL`
+ * names: the store (as replicas would share it), the Temporal cluster (temporal-cluster/:
+ * frontend, history, matching and worker services, 4 history shards, databases `temporal` and
+ * `temporal_visibility`) instead of the dev server, and Airflow's metadata DB (database `airflow`,
+ * unless `airflow.databaseUrl` names another) instead of SQLite.
  */
 export const stackProfiles = ['embedded', 'cluster'] as const;
 export type StackProfile = (typeof stackProfiles)[number];
@@ -138,8 +209,13 @@ export interface StartOptions {
    * the worker's job runner at it (`npm start -- --with-kubernetes`).
    */
   withKubernetes?: boolean;
-  /** `cluster`: the store on PostgreSQL (see `stackProfiles`). */
+  /** `cluster`: the store, Temporal and Airflow on PostgreSQL (see `stackProfiles`). */
   profile?: StackProfile;
+  /**
+   * Cluster profile: bring an older Temporal schema up to the binary's (an upgrade cannot be
+   * undone; back the databases up first). Without it an older schema is refused.
+   */
+  upgradeTemporalSchema?: boolean;
 }
 
 export async function startStack(config: TandemConfig, progress: ProgressLog, options: StartOptions = {}): Promise<StackHandle> {
@@ -156,6 +232,8 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
     unlock();
   };
   let kubernetes: LocalKubernetesPlan | undefined;
+  let cluster: ClusterEngines | undefined;
+  const profile = options.profile ?? 'embedded';
   try {
     if (options.profile === 'cluster' && !config.database.url) {
       // First, like the engines' own databases would be: the migration (a prepare step of the
@@ -166,12 +244,33 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
       await supervisor.start(postgres);
       config = { ...config, database: { ...config.database, url: launcherPostgresUrl(config.stateDir, config.database.port) } };
     }
+    if (profile === 'cluster') {
+      const serverUrl = onSameServer(config.database.url!, 'postgres');
+      cluster = {};
+      if (config.temporal.embedded) {
+        // Before the preflight: it checks that the binaries the build makes exist.
+        await supervisor.prepare([temporalBuildStep()]);
+        const t = config.temporal;
+        cluster.temporal = {
+          postgresUrl: serverUrl,
+          ports: clusterPorts(t.port, t.httpPort, t.clusterPortBase),
+          dir: `${config.stateDir}/temporal-cluster`,
+          // Every region served by this Temporal gets its namespace, as on the dev server.
+          namespaces: embeddedRegions(config).map((r) => r.namespace),
+          upgradeSchema: options.upgradeTemporalSchema,
+        };
+      }
+      if (config.airflow.embedded && !config.airflow.databaseUrl) {
+        cluster.airflowDatabase = { serverUrl, name: 'airflow' };
+        config = { ...config, airflow: { ...config.airflow, databaseUrl: onSameServer(config.database.url!, 'airflow') } };
+      }
+    }
     if (options.withKubernetes) {
       // Before the preflight: it checks that the binaries the build makes exist.
       await supervisor.prepare([buildStep()]);
-      kubernetes = localKubernetesPlan(`${config.stateDir}/kubernetes`, await freeKubernetesPorts(), progress);
+      kubernetes = localKubernetesPlan(kubernetesDir(config), await freeKubernetesPorts(), progress);
     }
-    const plan = stackPlan(config, credentials, kubernetes);
+    const plan = stackPlan(config, credentials, kubernetes, cluster);
     await supervisor.preflight(plan.waves.flat());
     await supervisor.prepare(plan.prepare);
     for (const wave of plan.waves) await Promise.all(wave.map((spec) => supervisor.start(spec)));
@@ -190,6 +289,7 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
     credentialsFile: paths.credentials,
     supervisor,
     readySeconds: (performance.now() - t0) / 1000,
+    profile,
     ...(kubernetes ? { kubernetes: { server: kubernetes.server, kubeconfigPath: kubernetes.kubeconfigPath } } : {}),
     stop,
   };

@@ -35,6 +35,13 @@ describe('embedded Temporal dev server', () => {
     }
   });
 
+  it('registers the namespace of every region it serves, and only those', () => {
+    const regional = loadConfig({ env: { TANDEM_STATE_DIR: '/state', TANDEM_REGIONS: 'eu=127.0.0.1:7233/tandem-eu,us=temporal-us:7233/tandem-us' }, cwd: '/' });
+    const served = temporalServerArgs(regional).flatMap((a, i, all) => (all[i - 1] === '--namespace' ? [a] : []));
+    // us lives on another server: the launcher probes it instead.
+    expect(served).toEqual(['default', 'tandem-eu']);
+  });
+
   it('creates the configured namespace', () => {
     const custom = loadConfig({ env: { TANDEM_STATE_DIR: '/state', TANDEM_TEMPORAL_NAMESPACE: 'clinical' }, cwd: '/' });
     expect(flag(temporalServerArgs(custom), '--namespace')).toBe('clinical');

@@ -8,10 +8,19 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot, statePaths, type TandemConfig } from '../../shared/config.ts';
+import { temporalRegions, type TemporalRegion } from '../../shared/regions.ts';
 import { connectTemporal, temporalHealth } from '../../shared/temporal-connection.ts';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
 
 export const temporalCliPath = path.join(repoRoot, '.venv', 'bin', 'temporal');
+
+/**
+ * The regions whose Temporal is the embedded dev server (their address is its address): it
+ * registers each one's namespace at start, so two regions on one machine are two namespaces.
+ */
+export function embeddedRegions(config: TandemConfig): TemporalRegion[] {
+  return temporalRegions(config).filter((r) => r.address === config.temporal.address);
+}
 
 export function temporalServerArgs(config: TandemConfig): string[] {
   const t = config.temporal;
@@ -43,8 +52,7 @@ export function temporalServerArgs(config: TandemConfig): string[] {
     String(t.httpPort),
     '--metrics-port',
     String(t.metricsPort),
-    '--namespace',
-    t.namespace,
+    ...embeddedRegions(config).flatMap((r) => ['--namespace', r.namespace]),
     // The UI's news feed is fetched from the internet by the browser; dev stacks are often offline.
     '--ui-disable-news-fetch',
     '--log-level',
@@ -75,7 +83,7 @@ export function temporalProcess(config: TandemConfig): ProcessSpec {
   };
 }
 
-/** Ready = the frontend answers gRPC and our namespace exists (a real call, not a port check). */
+/** Ready = the frontend answers gRPC and every region's namespace on it exists (a real call, not a port check). */
 export async function temporalServerReady(config: TandemConfig): Promise<boolean> {
   let client;
   try {
@@ -84,7 +92,9 @@ export async function temporalServerReady(config: TandemConfig): Promise<boolean
     return false;
   }
   try {
-    return (await temporalHealth(client.connection, config.temporal.namespace, 1000)).ok;
+    const connection = client.connection;
+    const health = await Promise.all(embeddedRegions(config).map((r) => temporalHealth(connection, r.namespace, 1000)));
+    return health.every((h) => h.ok);
   } finally {
     await client.connection.close();
   }

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { repoRoot, type TandemConfig } from '../../shared/config.ts';
+import { temporalRegions, type TemporalRegion } from '../../shared/regions.ts';
 import { connectTemporal } from '../../shared/temporal-connection.ts';
 import type { ProcessSpec } from './process-spec.ts';
 
@@ -28,12 +29,21 @@ export function workerProcess(config: TandemConfig): ProcessSpec {
 
 /**
  * Ready = Temporal itself lists a poller with this identity on both the workflow and the
- * activity side of the task queue — proof the worker is connected and taking work.
+ * activity side of the task queue, in every region — proof the worker is connected and taking
+ * work wherever a department's flows may run.
  */
 export async function workerIsPolling(config: TandemConfig, identity: string): Promise<boolean> {
-  const client = await connectTemporal(config, { connectTimeoutMs: 1000 });
+  for (const region of temporalRegions(config)) {
+    if (!(await pollingIn(config, region, identity))) return false;
+  }
+  return true;
+}
+
+async function pollingIn(config: TandemConfig, region: TemporalRegion, identity: string): Promise<boolean> {
+  const client = await connectTemporal(config, { connectTimeoutMs: 1000, region });
   try {
-    const { namespace, taskQueue } = config.temporal;
+    const { namespace } = region;
+    const { taskQueue } = config.temporal;
     const pollerIdentities = async (taskQueueType: number) => {
       const res = await client.workflowService.describeTaskQueue({
         namespace,

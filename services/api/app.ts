@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { TandemConfig } from '../../shared/config.ts';
 import type { Store } from '../../shared/store/store.ts';
@@ -69,7 +69,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: { level: config.logLevel } }),
     genReqId: requestId,
     // One line per request, with the engine ids it touched, comes from plugins/app/request-log.ts.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A Fastify server option rather than a plugin: it caps every content type parser at once.
     bodyLimit: config.api.bodyLimitBytes,
     // The router's default (100 characters) is below what the id schemas allow (hand-off ids run

@@ -125,3 +125,78 @@ export async function listWorkflows(client: Client, request: WorkflowListRequest
   const token = response.nextPageToken;
   return { workflows, nextPageToken: token && token.length > 0 ? token : null };
 }
+
+/** Where a region's part of a merged list stands: Temporal's page token (null: the start) and how many of that page were shown. */
+export interface RegionListPosition {
+  token: Uint8Array | null;
+  skip: number;
+}
+
+export interface RegionalListRequest extends Omit<WorkflowListRequest, 'pageToken'> {
+  /** Per region still to list; undefined for the first page (every region from its start). */
+  positions?: Record<string, RegionListPosition> | undefined;
+}
+
+/**
+ * One page of flows from one or more regions (each its own namespace, so its own visibility),
+ * newest first: a k-way merge of each region's newest-first pages. The cursor keeps each region's
+ * page token and how far into that page the merge got, so a region's items neither repeat nor go
+ * missing however the regions interleave. A region whose fetched items run out while it has
+ * more ends the page early rather than letting an older item of another region jump ahead.
+ */
+export async function listWorkflowsAcross(
+  regions: readonly { region: string; client: Client }[],
+  request: RegionalListRequest,
+): Promise<{ workflows: WorkflowSummary[]; next: Record<string, RegionListPosition> | null }> {
+  const { positions, pageSize } = request;
+  const active = regions.filter((r) => positions === undefined || positions[r.region] !== undefined);
+  // Per region: up to two fetched pages after its position, enough for a whole page of this list.
+  const lanes = await Promise.all(
+    active.map(async ({ region, client }) => {
+      const at = positions?.[region] ?? { token: null, skip: 0 };
+      const pages: { token: Uint8Array | null; items: WorkflowSummary[]; next: Uint8Array | null }[] = [];
+      let token = at.token;
+      let available = 0;
+      for (let fetched = 0; fetched < 2; fetched++) {
+        const page = await listWorkflows(client, { ...request, pageToken: token ?? undefined });
+        pages.push({ token, items: page.workflows, next: page.nextPageToken });
+        available += page.workflows.length - (fetched === 0 ? at.skip : 0);
+        if (available >= pageSize || !page.nextPageToken) break;
+        token = page.nextPageToken;
+      }
+      return { region, pages, page: 0, index: at.skip };
+    }),
+  );
+  type Lane = (typeof lanes)[number];
+  const head = (lane: Lane): WorkflowSummary | undefined => lane.pages[lane.page]?.items[lane.index];
+  // Moves a lane on to its next fetched page once the current one is used up.
+  const settle = (lane: Lane): void => {
+    while (lane.pages[lane.page] && lane.index >= lane.pages[lane.page]!.items.length && lane.pages[lane.page + 1]) {
+      lane.page += 1;
+      lane.index = 0;
+    }
+  };
+  const more = (lane: Lane): boolean => lane.pages[lane.page]!.next !== null;
+  lanes.forEach(settle);
+  const workflows: WorkflowSummary[] = [];
+  while (workflows.length < pageSize) {
+    // A lane with nothing fetched left but more in Temporal could hold the next-newest item.
+    if (lanes.some((lane) => head(lane) === undefined && more(lane))) break;
+    let best: Lane | undefined;
+    for (const lane of lanes) {
+      const item = head(lane);
+      if (item && (!best || item.startedAt > head(best)!.startedAt)) best = lane;
+    }
+    if (!best) break;
+    workflows.push(head(best)!);
+    best.index += 1;
+    settle(best);
+  }
+  const next: Record<string, RegionListPosition> = {};
+  for (const lane of lanes) {
+    const page = lane.pages[lane.page]!;
+    if (lane.index < page.items.length) next[lane.region] = { token: page.token, skip: lane.index };
+    else if (page.next) next[lane.region] = { token: page.next, skip: 0 };
+  }
+  return { workflows, next: Object.keys(next).length > 0 ? next : null };
+}

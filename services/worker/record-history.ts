@@ -4,7 +4,7 @@
  * against the current workflow code: a change that breaks determinism for executions already in
  * flight then fails CI instead of production.
  *
- *   node services/worker/record-history.ts <workflowId> [--family <name>] [--run-id <id>] [--name <file>]
+ *   node services/worker/record-history.ts <workflowId> [--family <name>] [--run-id <id>] [--name <file>] [--region <name>]
  *
  * The file is the standard JSON form of a History (the same as `temporal workflow show -o json`).
  * The family defaults to the one whose registered type (shared/contracts/workflow-types.ts)
@@ -17,6 +17,7 @@ import { Command } from 'commander';
 import { loadConfig, repoRoot } from '../../shared/config.ts';
 import { workflowTypes } from '../../shared/contracts/workflow-types.ts';
 import { clientDataConverter, decryptPayloadsDeep, payloadCodecFor } from '../../shared/payload-codec.ts';
+import { localRegion, temporalRegions } from '../../shared/regions.ts';
 import { connectTemporal, describeTemporalError } from '../../shared/temporal-connection.ts';
 import { historyToJsonValue } from './history-json.ts';
 
@@ -39,12 +40,17 @@ export interface RecordOptions {
   family?: string;
   name?: string;
   overwrite?: boolean;
+  /** The data-residency region whose namespace holds the workflow (default `local`). */
+  region?: string;
 }
 
 export async function recordHistory(options: RecordOptions): Promise<{ file: string; events: number; status: string }> {
   const config = loadConfig();
+  const regions = temporalRegions(config);
+  const region = regions.find((r) => r.name === (options.region ?? localRegion));
+  if (!region) throw new Error(`no region ${options.region} is configured (regions: ${regions.map((r) => r.name).join(', ')}); see TANDEM_REGIONS`);
   const codec = payloadCodecFor(config);
-  const client = await connectTemporal(config, { dataConverter: clientDataConverter(codec) });
+  const client = await connectTemporal(config, { dataConverter: clientDataConverter(codec), region });
   try {
     const handle = client.workflow.getHandle(options.workflowId, options.runId);
     const description = await handle.describe();
@@ -76,9 +82,10 @@ if (import.meta.main) {
     .option('--family <name>', 'folder under workflows/histories (default: from the workflow type)')
     .option('--name <file>', 'file name without .json (default: the workflow id)')
     .option('--overwrite', 'replace an existing recording')
+    .option('--region <name>', 'the data-residency region whose namespace holds it (default: local)')
     .parse();
   const [workflowId] = program.args as [string];
-  const opts = program.opts<{ runId?: string; family?: string; name?: string; overwrite?: boolean }>();
+  const opts = program.opts<{ runId?: string; family?: string; name?: string; overwrite?: boolean; region?: string }>();
   try {
     const { file, events, status } = await recordHistory({ workflowId, ...opts });
     console.log(`recorded ${events} events of ${workflowId} (${status}) into ${path.relative(process.cwd(), file)}`);

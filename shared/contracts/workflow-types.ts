@@ -39,6 +39,11 @@ export interface WorkflowTypeDefinition {
   description: string;
   input: z.ZodType;
   output: z.ZodType;
+  /**
+   * It waits on people (hours to days), so a hand-off stage of this type parks its Airflow task
+   * (`wait: auto` → `parked`, see pipeline-spec.ts) instead of holding a trigger in the triggerer.
+   */
+  waitsOnPeople?: true;
 }
 
 export const workflowTypes = {
@@ -50,6 +55,7 @@ export const workflowTypes = {
   },
   'review.request': {
     workflowName: 'reviewWorkflow',
+    waitsOnPeople: true,
     description:
       'Human review with escalation: creates the task in the reviewer inbox, reminds at 24 h, escalates at 72 h, expires at 7 days (policy overrides these); decide through POST /v1/reviews/{id}/decision.',
     input: reviewRequestInputSchema,
@@ -71,6 +77,7 @@ export const workflowTypes = {
   },
   'kb.refresh': {
     workflowName: 'kbRefreshWorkflow',
+    waitsOnPeople: true,
     description:
       'Rebuild a knowledge-base index with an Airflow DAG run, evaluate it on a golden set (recall@k, MRR vs thresholds and the current version), promote it (alias switch) if it passes; a regression is promoted only if a review.request child is approved.',
     input: kbRefreshInputSchema,
@@ -78,6 +85,7 @@ export const workflowTypes = {
   },
   'model.promote': {
     workflowName: 'modelPromotionWorkflow',
+    waitsOnPeople: true,
     description:
       'Evaluate a model version on a golden set, get it approved through a review.request child, switch its alias and deploy it; a failed deploy switches the alias back.',
     input: modelPromotionInputSchema,
@@ -111,6 +119,17 @@ export type StartWorkflowRequest = z.infer<typeof startWorkflowRequestSchema>;
 
 export function isWorkflowTypeName(name: string): name is WorkflowTypeName {
   return Object.hasOwn(workflowTypes, name);
+}
+
+/**
+ * How a hand-off stage's Airflow task waits: as the spec says, or for `auto` by the workflow
+ * type — `parked` (no trigger, resumed by tandem) for a type that waits on people, `triggerer`
+ * (deferred, ended from the triggerer within a second) for the rest.
+ */
+export function handoffWaitOf(workflowType: string, wait: 'auto' | 'parked' | 'triggerer'): 'parked' | 'triggerer' {
+  if (wait !== 'auto') return wait;
+  const definition: WorkflowTypeDefinition | undefined = isWorkflowTypeName(workflowType) ? workflowTypes[workflowType] : undefined;
+  return definition?.waitsOnPeople ? 'parked' : 'triggerer';
 }
 
 export type ParsedWorkflowStart =

@@ -15,6 +15,8 @@ export interface HandoffRecord {
   /** Public workflow type (`review.request`). */
   workflowType: string;
   department: string;
+  /** The data-residency region whose namespace runs it, for its whole life (shared/regions.ts). */
+  region: string;
   pipelineId: string | null;
   partition: string | null;
   airflow: HandoffAirflowCoordinates;

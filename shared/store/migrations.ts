@@ -379,4 +379,27 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 13,
+    name: 'payload_key_fingerprints',
+    // The keys every API and worker encrypts with, by fingerprint (payload-key-registry.ts), so a
+    // replica started with another keyring is refused before it writes what the others cannot read.
+    sql: `
+      CREATE TABLE payload_key_fingerprints (
+        key_id         TEXT PRIMARY KEY,
+        fingerprint    TEXT NOT NULL,
+        registered_at  TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 14,
+    name: 'handoff_regions',
+    // The data-residency region whose Temporal namespace runs the hand-off (shared/regions.ts): a
+    // hand-off stays there for its life, so the reconciler restarts a lost workflow where it was,
+    // whatever its department's tenant says by then. Rows from before regions ran in local.
+    sql: `
+      ALTER TABLE handoffs ADD COLUMN region TEXT NOT NULL DEFAULT 'local';
+    `,
+  },
 ];

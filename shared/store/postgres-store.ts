@@ -25,6 +25,7 @@ import { PostgresIdempotencyStore } from './postgres/idempotency.ts';
 import { PostgresConsoleSessions } from './postgres/console-sessions.ts';
 import { PostgresWebhooks } from './postgres/webhooks.ts';
 import { PostgresTenants } from './postgres/tenants.ts';
+import { PostgresPayloadKeyRegistry } from './postgres/payload-key-registry.ts';
 import { inTransaction, lockKeys, lockSpace, sqlState, uniqueViolation } from './postgres/sql.ts';
 import { PostgresLeadership } from './postgres/leadership.ts';
 import { PostgresRateLimits } from './postgres/rate-limits.ts';
@@ -73,6 +74,7 @@ export class PostgresStore implements Store {
   readonly consoleSessions: PostgresConsoleSessions;
   readonly webhooks: PostgresWebhooks;
   readonly tenants: PostgresTenants;
+  readonly payloadKeys: PostgresPayloadKeyRegistry;
   readonly rateLimits: PostgresRateLimits;
 
   /** Use `openPostgresStore`, which also checks (or migrates) the schema. */
@@ -92,6 +94,7 @@ export class PostgresStore implements Store {
     this.consoleSessions = new PostgresConsoleSessions(pool, now);
     this.webhooks = new PostgresWebhooks(pool, now);
     this.tenants = new PostgresTenants(pool, now);
+    this.payloadKeys = new PostgresPayloadKeyRegistry(pool, now);
     this.rateLimits = new PostgresRateLimits(pool, now);
   }
 
@@ -199,7 +202,7 @@ export class PostgresStore implements Store {
 }
 
 /** Why a connection failed, in words an operator acts on. */
-function connectionProblem(err: unknown, where: string): string {
+export function connectionProblem(err: unknown, where: string): string {
   const code = (err as { code?: string } | null)?.code;
   const message = (err as Error | null)?.message ?? String(err);
   const fix = 'start it, or fix TANDEM_DATABASE_URL';

@@ -20,6 +20,7 @@ import { SqliteIdempotencyStore } from './sqlite/idempotency.ts';
 import { SqliteConsoleSessions } from './sqlite/console-sessions.ts';
 import { SqliteWebhooks } from './sqlite/webhooks.ts';
 import { SqliteTenants } from './sqlite/tenants.ts';
+import { SqlitePayloadKeyRegistry } from './sqlite/payload-key-registry.ts';
 import { DuplicateApiKeyError, StoreOpenError, toApiKey, type ApiKeyRecord, type ApiKeyRow, type NewApiKey, type Store } from './store.ts';
 import { ProcessRateLimits } from './rate-limits.ts';
 import type { Leadership } from './leadership.ts';
@@ -54,6 +55,7 @@ export class SqliteStore implements Store {
   readonly consoleSessions: SqliteConsoleSessions;
   readonly webhooks: SqliteWebhooks;
   readonly tenants: SqliteTenants;
+  readonly payloadKeys: SqlitePayloadKeyRegistry;
   readonly rateLimits: ProcessRateLimits;
 
   /** Use `openSqliteStore`, which also checks the file and migrates it. */
@@ -72,6 +74,7 @@ export class SqliteStore implements Store {
     this.consoleSessions = new SqliteConsoleSessions(db, now);
     this.webhooks = new SqliteWebhooks(db, now);
     this.tenants = new SqliteTenants(db, now);
+    this.payloadKeys = new SqlitePayloadKeyRegistry(db, now);
     this.rateLimits = new ProcessRateLimits(now);
   }
 

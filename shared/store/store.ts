@@ -12,6 +12,7 @@ import type { PipelineRegistry } from './pipelines.ts';
 import type { FingerprintStore } from './fingerprints.ts';
 import type { LlmTokenUsage } from './llm-token-usage.ts';
 import type { IndexAliasStore } from './index-aliases.ts';
+import type { PayloadKeyRegistry } from './payload-key-registry.ts';
 import type { HandoffStore } from './handoffs.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { ConsoleSessionStore } from './console-sessions.ts';
@@ -69,6 +70,8 @@ export interface Store {
   readonly webhooks: WebhookStore;
   /** Departments as tenants: namespace, quota, off-peak window, budgets (tenants.ts). */
   readonly tenants: TenantStore;
+  /** The payload keys the deployment's processes encrypt with, by fingerprint (payload-key-registry.ts). */
+  readonly payloadKeys: PayloadKeyRegistry;
   /** Request counts for the API's rate limit, shared by replicas on PostgreSQL (rate-limits.ts). */
   readonly rateLimits: RateLimitCounter;
 

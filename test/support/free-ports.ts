@@ -40,3 +40,26 @@ export async function isolatedStackEnv(stateDir?: string): Promise<Record<string
       : {}),
   };
 }
+
+/** `count` free ports in a row (returns the first), none of them in `exclude`, below the ephemeral range. */
+export async function freeConsecutivePorts(host: string, count: number, exclude: number[] = []): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (EPHEMERAL_START - 20_000 - count));
+    let free = true;
+    for (let port = base; free && port < base + count; port++) free = !exclude.includes(port) && (await portIsFree(host, port));
+    if (free) return base;
+  }
+  throw new Error(`could not find ${count} consecutive free ports on ${host}`);
+}
+
+/**
+ * What the cluster profile needs beside `isolatedStackEnv(...)` (pass its result: these ports
+ * avoid its ports): the profile's PostgreSQL port and the Temporal cluster's seven service ports
+ * (`temporal.clusterPortBase`).
+ */
+export async function isolatedClusterEnv(stackEnv: Record<string, string>): Promise<Record<string, string>> {
+  const taken = Object.entries(stackEnv).filter(([name]) => name.endsWith('_PORT')).map(([, value]) => Number(value));
+  const base = await freeConsecutivePorts('127.0.0.1', 7, taken);
+  const database = await freeConsecutivePorts('127.0.0.1', 1, [...taken, ...Array.from({ length: 7 }, (_, i) => base + i)]);
+  return { TANDEM_DATABASE_PORT: String(database), TANDEM_TEMPORAL_CLUSTER_PORT_BASE: String(base) };
+}

@@ -54,6 +54,7 @@ export async function setup(project: TestProject): Promise<void> {
     serviceKey: stack.credentials.serviceApiKey,
     airflowUser: stack.credentials.airflow.adminUser,
     airflowPassword: stack.credentials.airflow.adminPassword,
+    airflowTandemUser: stack.credentials.airflow.tandemUser,
     dagsFolder: config.airflow.dagsFolder,
   };
   project.provide('stack', info);

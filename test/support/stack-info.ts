@@ -8,8 +8,11 @@ export interface StackInfo {
   taskQueue: string;
   adminKey: string;
   serviceKey: string;
+  /** The human admin of Airflow (not tandem: tandem calls Airflow as `airflowTandemUser`). */
   airflowUser: string;
   airflowPassword: string;
+  /** tandem's own Airflow user, the one a parked hand-off is assigned to. */
+  airflowTandemUser: string;
   dagsFolder: string;
 }
 

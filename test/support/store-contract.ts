@@ -494,6 +494,7 @@ export function storeContract(factory: StoreFactory): void {
       handoffId: 'handoff:d:r:t:-1',
       workflowType: 'smoke.echo',
       department: 'cardiology',
+      region: 'eu',
       pipelineId: 'p',
       partition: 'cardiology',
       airflow: { dagId: 'd', runId: 'r', taskId: 't', mapIndex: -1, tryNumber },
@@ -511,6 +512,14 @@ export function storeContract(factory: StoreFactory): void {
       expect(await s.handoffs.markClosed('handoff:d:r:t:-1', 'run-2', 'succeeded', null)).toBe(true);
       expect(await s.handoffs.get('handoff:d:r:t:-1')).toMatchObject({ status: 'succeeded', runId: 'run-2', airflow: { tryNumber: 2, mapIndex: -1 } });
       expect(await s.handoffs.listRunning()).toEqual([]);
+    });
+
+    it('keeps the region its workflow runs in, run after run', async () => {
+      const s = await open();
+      expect((await s.handoffs.recordRun(run('run-1'))).region).toBe('eu');
+      await s.handoffs.recordRun(run('run-2', 2));
+      expect(await s.handoffs.get('handoff:d:r:t:-1')).toMatchObject({ region: 'eu', runId: 'run-2' });
+      expect((await s.handoffs.listRunning()).map((r) => r.region)).toEqual(['eu']);
     });
 
     it('keeps the first start time and only ever raises the try number', async () => {
@@ -724,6 +733,20 @@ export function storeContract(factory: StoreFactory): void {
       expect((await store.rateLimits.hit('ip:a', 1_000)).hits).toBe(1);
       clock += 50_000;
       expect(await store.rateLimits.hit('ip:a', 60_000)).toEqual({ hits: 1, resetInMs: 60_000 });
+    });
+  });
+
+  describe('payload key registry', () => {
+    it('keeps the first fingerprint of a key id, and two processes registering at once both succeed', async () => {
+      const api = await open();
+      const worker = await reopen(api);
+      await Promise.all([
+        api.payloadKeys.register([{ keyId: 'k1', fingerprint: 'aa' }]),
+        worker.payloadKeys.register([{ keyId: 'k1', fingerprint: 'aa' }, { keyId: 'k2', fingerprint: 'bb' }]),
+      ]);
+      await api.payloadKeys.register([{ keyId: 'k1', fingerprint: 'zz' }]);
+      expect(await worker.payloadKeys.fingerprints()).toEqual(new Map([['k1', 'aa'], ['k2', 'bb']]));
+      await api.payloadKeys.register([]);
     });
   });
 }

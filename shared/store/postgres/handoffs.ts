@@ -6,6 +6,7 @@ interface HandoffRow {
   handoff_id: string;
   workflow_type: string;
   department: string;
+  region: string;
   pipeline_id: string | null;
   partition: string | null;
   dag_id: string;
@@ -28,6 +29,7 @@ function toRecord(row: HandoffRow): HandoffRecord {
     handoffId: row.handoff_id,
     workflowType: row.workflow_type,
     department: row.department,
+    region: row.region,
     pipelineId: row.pipeline_id,
     partition: row.partition,
     airflow: { dagId: row.dag_id, runId: row.dag_run_id, taskId: row.task_id, mapIndex: row.map_index, tryNumber: row.try_number },
@@ -63,12 +65,12 @@ export class PostgresHandoffs implements HandoffStore {
     // created_at stays the first start's; everything about the run is replaced.
     const { rows } = await this.#pool.query<HandoffRow>(
       `INSERT INTO handoffs (handoff_id, workflow_type, department, pipeline_id, partition, dag_id, dag_run_id, task_id,
-         map_index, try_number, run_id, sealed_input, started_by, status, reason, created_at, updated_at, closed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'running', NULL, $14, $14, NULL)
+         map_index, try_number, run_id, sealed_input, started_by, status, reason, created_at, updated_at, closed_at, region)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'running', NULL, $14, $14, NULL, $15)
        ON CONFLICT (handoff_id) DO UPDATE SET
          workflow_type = excluded.workflow_type, department = excluded.department, pipeline_id = excluded.pipeline_id,
          partition = excluded.partition, try_number = excluded.try_number, run_id = excluded.run_id,
-         sealed_input = excluded.sealed_input, started_by = excluded.started_by, status = 'running', reason = NULL,
+         sealed_input = excluded.sealed_input, started_by = excluded.started_by, status = 'running', reason = NULL, region = excluded.region,
          updated_at = excluded.updated_at, closed_at = NULL
        RETURNING *`,
       [
@@ -86,6 +88,7 @@ export class PostgresHandoffs implements HandoffStore {
         run.sealedInput,
         run.startedBy,
         at,
+        run.region,
       ],
     );
     return toRecord(rows[0]!);

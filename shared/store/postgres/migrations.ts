@@ -325,4 +325,23 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 13,
+    name: 'payload_key_fingerprints',
+    sql: `
+      CREATE TABLE payload_key_fingerprints (
+        key_id         ${T} PRIMARY KEY,
+        fingerprint    ${T} NOT NULL,
+        registered_at  ${T} NOT NULL
+      );
+    `,
+  },
+  {
+    version: 14,
+    name: 'handoff_regions',
+    // As in SQLite: the region whose namespace runs the hand-off; rows from before regions ran in local.
+    sql: `
+      ALTER TABLE handoffs ADD COLUMN region ${T} NOT NULL DEFAULT 'local';
+    `,
+  },
 ];

@@ -5,6 +5,7 @@ interface HandoffRow {
   handoff_id: string;
   workflow_type: string;
   department: string;
+  region: string;
   pipeline_id: string | null;
   partition: string | null;
   dag_id: string;
@@ -27,6 +28,7 @@ function toRecord(row: HandoffRow): HandoffRecord {
     handoffId: row.handoff_id,
     workflowType: row.workflow_type,
     department: row.department,
+    region: row.region,
     pipelineId: row.pipeline_id,
     partition: row.partition,
     airflow: { dagId: row.dag_id, runId: row.dag_run_id, taskId: row.task_id, mapIndex: row.map_index, tryNumber: row.try_number },
@@ -63,12 +65,12 @@ export class SqliteHandoffs implements HandoffStore {
     this.#db
       .prepare(
         `INSERT INTO handoffs (handoff_id, workflow_type, department, pipeline_id, partition, dag_id, dag_run_id, task_id,
-           map_index, try_number, run_id, sealed_input, started_by, status, reason, created_at, updated_at, closed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, ?, NULL)
+           map_index, try_number, run_id, sealed_input, started_by, status, reason, created_at, updated_at, closed_at, region)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, ?, NULL, ?)
          ON CONFLICT (handoff_id) DO UPDATE SET
            workflow_type = excluded.workflow_type, department = excluded.department, pipeline_id = excluded.pipeline_id,
            partition = excluded.partition, try_number = excluded.try_number, run_id = excluded.run_id,
-           sealed_input = excluded.sealed_input, started_by = excluded.started_by, status = 'running', reason = NULL,
+           sealed_input = excluded.sealed_input, started_by = excluded.started_by, status = 'running', reason = NULL, region = excluded.region,
            updated_at = excluded.updated_at, closed_at = NULL`,
       )
       .run(
@@ -87,6 +89,7 @@ export class SqliteHandoffs implements HandoffStore {
         run.startedBy,
         at,
         at,
+        run.region,
       );
     return (await this.get(run.handoffId))!;
   }

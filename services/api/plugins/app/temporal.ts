@@ -1,42 +1,55 @@
 /**
- * The Temporal client as `fastify.temporal`. Routes start, signal, update and query workflows
- * through `fastify.temporal.client`; readiness uses `ping`. The gateway is injected so tests can
- * pass a fake without a Temporal server.
+ * Temporal as `fastify.temporal`: one client per data-residency region
+ * (services/flows/regional-temporal.ts). Routes reach a department's workflows through
+ * `fastify.temporal.regions.forDepartment(department)`, never through a client of their own
+ * choosing; readiness uses `ping`. The gateway is injected so tests can pass a fake without a
+ * Temporal server.
  */
-import type { Client } from '@temporalio/client';
 import fp from 'fastify-plugin';
 import { temporalHealth } from '../../../../shared/temporal-connection.ts';
+import { RegionalTemporal, type RegionClient } from '../../../flows/regional-temporal.ts';
 
 export interface TemporalGateway {
-  readonly client: Client;
-  /** Task queue of the tandem worker: every workflow the API starts goes there. */
+  /** Every region this API serves, `local` among them. */
+  readonly regions: readonly RegionClient[];
+  /** Task queue of the tandem worker, the same name in every region. */
   readonly taskQueue: string;
-  /** Whether the namespace has the TandemDepartment search attribute (workflows carry it; lists use it). */
-  readonly departmentSearchAttribute: boolean;
-  /** One cheap round trip to the frontend; rejects when Temporal cannot serve our namespace. */
+  /** One cheap round trip to every region's frontend; rejects when one cannot serve its namespace. */
   ping(signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
+/** What routes see: the regions by department, the task queue, readiness. */
+export interface TemporalAccess {
+  readonly regions: RegionalTemporal;
+  readonly taskQueue: string;
+  ping(signal: AbortSignal): Promise<void>;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
-    temporal: TemporalGateway;
+    temporal: TemporalAccess;
   }
 }
 
-/** The real gateway around a connected SDK client (see `connectTemporal`). */
-export function temporalGateway(client: Client, taskQueue: string, departmentSearchAttribute = false): TemporalGateway {
+/** The real gateway around connected SDK clients, one per region (see `connectTemporal`). */
+export function temporalGateway(regions: readonly RegionClient[], taskQueue: string): TemporalGateway {
   return {
-    client,
+    regions,
     taskQueue,
-    departmentSearchAttribute,
     async ping(signal) {
-      const health = await client.connection.withAbortSignal(signal, () =>
-        temporalHealth(client.connection, client.options.namespace),
+      const failures = await Promise.all(
+        regions.map(async ({ region, client }) => {
+          const health = await client.connection.withAbortSignal(signal, () => temporalHealth(client.connection, client.options.namespace));
+          return health.ok ? undefined : regions.length > 1 ? `region ${region}: ${health.error}` : health.error;
+        }),
       );
-      if (!health.ok) throw new Error(health.error);
+      const failed = failures.filter((f) => f !== undefined);
+      if (failed.length > 0) throw new Error(failed.join('; '));
     },
-    close: () => client.connection.close(),
+    async close() {
+      await Promise.all(regions.map((r) => r.client.connection.close()));
+    },
   };
 }
 
@@ -46,10 +59,14 @@ export interface TemporalPluginOptions {
 
 export default fp<TemporalPluginOptions>(
   async (fastify, { gateway }) => {
-    fastify.decorate('temporal', gateway);
+    fastify.decorate('temporal', {
+      regions: new RegionalTemporal(gateway.regions, fastify.store.tenants),
+      taskQueue: gateway.taskQueue,
+      ping: (signal: AbortSignal) => gateway.ping(signal),
+    });
     fastify.addHook('onClose', async () => {
       await gateway.close();
     });
   },
-  { name: 'temporal', fastify: '5.x' },
+  { name: 'temporal', fastify: '5.x', dependencies: ['store'] },
 );

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Principal } from '../../../../../shared/contracts/principal.ts';
+import { allDepartments } from '../../../../../shared/contracts/roles.ts';
 import { workflowTypes } from '../../../../../shared/contracts/workflow-types.ts';
 import { decodeCursor, nextLink } from '../../../../../shared/contracts/pagination.ts';
 import {
@@ -20,11 +21,34 @@ import {
 import { FeatureUnavailableError, NotFoundError } from '../../../../../shared/errors.ts';
 import { problemResponse } from '../../../../../shared/contracts/problem.ts';
 import { inputDepartmentOf, parseFlow, startWorkflow } from '../../../../flows/start-workflow.ts';
-import { listWorkflows, workflowStateOf } from '../../../../flows/workflow-state.ts';
+import { listWorkflowsAcross, workflowStateOf, type RegionListPosition } from '../../../../flows/workflow-state.ts';
 import { auditActorOf } from '../../../../../shared/store/audit-log.ts';
 import { principalOf } from '../../../plugins/app/auth.ts';
 import { idempotencyKeyOf } from '../../../plugins/app/idempotency.ts';
 import { correlate } from '../../../plugins/app/request-log.ts';
+
+/**
+ * A list cursor's position is one string: per region still to list, Temporal's page token
+ * (base64; null: from the start) and how many items of that page were already shown.
+ */
+const regionPositionsSchema = z.array(z.tuple([z.string().min(1).max(32), z.string().min(1).max(1500).nullable(), z.number().int().min(0).max(1000)])).min(1).max(16);
+
+function decodePositions(cursor: string | undefined): Record<string, RegionListPosition> | undefined {
+  const [text] = decodeCursor(cursor, z.tuple([z.string().min(1).max(1500)])) ?? [];
+  if (text === undefined) return undefined;
+  let parsed;
+  try {
+    parsed = regionPositionsSchema.safeParse(JSON.parse(text));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed?.success) throw new NotFoundError('no such page: query.cursor belongs to another list; start again without it');
+  return Object.fromEntries(parsed.data.map(([region, token, skip]) => [region, { token: token === null ? null : Buffer.from(token, 'base64'), skip }]));
+}
+
+function encodePositions(positions: Record<string, RegionListPosition>): string {
+  return JSON.stringify(Object.entries(positions).map(([region, p]) => [region, p.token === null ? null : Buffer.from(p.token).toString('base64'), p.skip]));
+}
 
 const starters = ['admin', 'ai-engineer', 'data-engineer', 'service'] as const;
 const readers = ['admin', 'ai-engineer', 'data-engineer', 'reviewer', 'service'] as const;
@@ -37,7 +61,7 @@ function workflowIdFor(type: string, principal: Principal, idempotencyKey: strin
 }
 
 const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
-  const { client, taskQueue } = fastify.temporal;
+  const { regions, taskQueue } = fastify.temporal;
 
   fastify.post(
     '',
@@ -52,7 +76,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
           201: workflowStartedSchema,
           200: workflowStartedSchema,
           409: problemResponse(
-            'A request with this Idempotency-Key is still in flight; or a gpu.batch at peak time for a department whose tenant refuses it then (`urn:tandem:problem:outside-off-peak-window`, with when the window opens)',
+            'A request with this Idempotency-Key is still in flight; or a gpu.batch at peak time for a department whose tenant refuses it then (`urn:tandem:problem:outside-off-peak-window`, with when the window opens); or the department’s region has no Temporal configured in this API (`urn:tandem:problem:region-not-configured`, naming the region and `TANDEM_REGIONS`)',
           ),
         },
       },
@@ -61,7 +85,7 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const principal = principalOf(request);
       const flow = parseFlow(request.body.type, request.body.input);
       const gpuPeak = { tenants: fastify.store.tenants, pipelines: fastify.tandemConfig.pipelines };
-      const started = await startWorkflow({ client, store: fastify.store, departmentSearchAttribute: fastify.temporal.departmentSearchAttribute, gpuPeak }, {
+      const started = await startWorkflow({ regions, store: fastify.store, gpuPeak }, {
         flow,
         workflowId: workflowIdFor(flow.type, principal, idempotencyKeyOf(request)),
         // A flow about one department (a review, a pipeline run) belongs to it; others to the caller's scope.
@@ -89,28 +113,32 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
       },
     },
     async (request) => {
-      if (!fastify.temporal.departmentSearchAttribute) {
-        throw new FeatureUnavailableError('this Temporal namespace has no TandemDepartment search attribute, so flows cannot be listed by department');
+      const principal = principalOf(request);
+      // A department's flows are in its region only; a `*` key's in every region, merged.
+      const listed = principal.department === allDepartments ? regions.all : [await regions.forDepartment(principal.department)];
+      const missing = listed.find((r) => !r.departmentSearchAttribute);
+      if (missing) {
+        throw new FeatureUnavailableError(`the Temporal namespace of region ${missing.region} has no TandemDepartment search attribute, so flows cannot be listed by department`);
       }
       const { type, status, limit, cursor } = request.query;
-      const [token] = decodeCursor(cursor, z.tuple([z.string().min(1).max(1500)])) ?? [];
-      const page = await listWorkflows(client, {
-        principal: principalOf(request),
+      const positions = decodePositions(cursor);
+      const page = await listWorkflowsAcross(listed, {
+        principal,
         type,
         status,
         pageSize: limit,
-        pageToken: token === undefined ? undefined : Buffer.from(token, 'base64'),
+        positions,
       }).catch((err: unknown) => {
         // Temporal answers a page token it did not hand out with INVALID_ARGUMENT or, from the
         // dev server's SQL visibility, UNKNOWN: either way the caller's cursor is at fault.
         const code = (err as { code?: number }).code;
-        if (token !== undefined && (code === 3 || code === 2)) {
+        if (positions !== undefined && (code === 3 || code === 2)) {
           throw new NotFoundError('no such page: query.cursor is not a cursor this API handed out; start again without it');
         }
         throw err;
       });
-      // Temporal pages with a token of its own; the cursor carries it.
-      const next = page.nextPageToken ? nextLink(request.url, [Buffer.from(page.nextPageToken).toString('base64')]) : null;
+      // Temporal pages with a token of its own per region; the cursor carries each region's.
+      const next = page.next ? nextLink(request.url, [encodePositions(page.next)]) : null;
       return { workflows: page.workflows, next };
     },
   );
@@ -126,7 +154,11 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
         response: { 200: workflowStateSchema },
       },
     },
-    async (request) => workflowStateOf(client.workflow.getHandle(request.params.id), principalOf(request)),
+    async (request) => {
+      const principal = principalOf(request);
+      const { client } = await regions.locate(request.params.id, principal.department);
+      return workflowStateOf(client.workflow.getHandle(request.params.id), principal);
+    },
   );
 
   fastify.post(
@@ -141,8 +173,9 @@ const workflowRoutes: FastifyPluginAsyncZod = async (fastify) => {
       },
     },
     async (request, reply) => {
-      const handle = client.workflow.getHandle(request.params.id);
       const principal = principalOf(request);
+      const { client } = await regions.locate(request.params.id, principal.department);
+      const handle = client.workflow.getHandle(request.params.id);
       const before = await workflowStateOf(handle, principal);
       if (before.status === 'running') {
         await handle.cancel();
