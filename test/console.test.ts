@@ -90,7 +90,7 @@ describe('the web console in a browser', () => {
 
   it('a reviewer signs in with JavaScript off, sees the hand-off’s review, approves it; Airflow’s task succeeds and the audit names the reviewer', async () => {
     const runId = await runFor('cardiology');
-    await untilTaskState(runId, 'cardiology.physician_review', ['deferred']);
+    await untilTaskState(runId, 'cardiology.physician_review', ['awaiting_input']);
     const review = await pendingReview(runId, 'cardiology');
     approved = { ...review, runId };
 

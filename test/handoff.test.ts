@@ -1,8 +1,10 @@
 // The Airflow → Temporal hand-off end to end on the real stack, with the discharge-summaries
-// example: its physician_review stage defers in Airflow (holding no worker slot) while a
-// review.request workflow waits; a reviewer decides through the API; the task resumes and the
-// downstream publish stage reads the decision from XCom. A rejection fails the task with the
-// reviewer's reason.
+// example: its physician_review stage (a review.request, so `wait: auto` parks it) waits in
+// Airflow's awaiting_input state — no worker slot, no trigger — while a review.request workflow
+// waits; only tandem's Airflow user may answer its request (the human admin is refused); a
+// reviewer decides through the API, tandem resumes the task, and the downstream publish stage
+// reads the decision from XCom. A rejection fails the task with the reviewer's reason. (The
+// triggerer path is covered end to end by the fault drills and the hand-off benchmark.)
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -74,20 +76,31 @@ beforeAll(async () => {
 }, 180_000);
 
 describe('hand-off: a physician review stage in an Airflow pipeline', () => {
-  it('defers without a worker slot, resumes on approval, and publish sees the decision in XCom', async () => {
+  it('parks without a worker slot or a trigger, refuses the human admin, resumes on approval, and publish sees the decision', async () => {
     const runId = await runFor('cardiology');
-    await untilTaskState(runId, 'cardiology.physician_review', ['deferred']);
+    await untilTaskState(runId, 'cardiology.physician_review', ['awaiting_input']);
 
-    // Deferred means off the workers: once the other partition's check has skipped it, nothing
-    // of this run holds an executor slot while the review waits.
+    // Parked means off the workers and off the triggerer: once the other partition's check has
+    // skipped it, nothing of this run holds an executor slot, and the task has no trigger.
     await eventually(
       async () => ((await airflow.listTaskInstances(dagId, runId, { state: ['running', 'queued'] })).task_instances.length === 0 ? true : undefined),
       60_000,
       'no task of the run to hold a worker slot',
     );
-    expect(await taskState(runId, 'cardiology.physician_review')).toBe('deferred');
+    const parked = await airflow.getTaskInstance(dagId, runId, 'cardiology.physician_review');
+    expect(parked).toMatchObject({ state: 'awaiting_input', trigger: null });
 
     const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
+    // Its Human-in-the-loop request (Airflow's Required Actions) is assigned to tandem's own user alone ...
+    const request = await airflow.getHitlDetail(dagId, runId, 'cardiology.physician_review');
+    expect(request.assigned_users.map((u) => u.id)).toEqual([stack.airflowTandemUser]);
+    expect(stack.airflowTandemUser).not.toBe(stack.airflowUser);
+    expect(request.subject).toContain(handoffId);
+    // ... so the human admin's answer through Airflow's REST API is refused, and the task stays parked.
+    const refused = await airflow.answerHitlDetail(dagId, runId, 'cardiology.physician_review', -1, { chosen_options: ['workflow closed'] }).catch((err) => err);
+    expect(refused.status).toBe(403);
+    expect(await taskState(runId, 'cardiology.physician_review')).toBe('awaiting_input');
+
     const handoff = await untilHandoffStarted(handoffId);
     expect(handoff.status, JSON.stringify(handoff.body)).toBe(200);
     expect(handoff.body).toMatchObject({ status: 'pending', workflowType: 'review.request', department: 'clinical-ai', partition: 'cardiology' });
@@ -102,6 +115,9 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     expect(decided.status, JSON.stringify(decided.body)).toBe(200);
 
     expect(await untilTaskState(runId, 'cardiology.physician_review', ['success', 'failed'], 60_000)).toBe('success');
+    // tandem answered the request (the workflow's last step), as its own Airflow user.
+    const answered = await airflow.getHitlDetail(dagId, runId, 'cardiology.physician_review');
+    expect(answered).toMatchObject({ response_received: true, responded_by_user: { id: stack.airflowTandemUser } });
     expect(await untilTaskState(runId, 'cardiology.publish', ['success', 'failed', 'upstream_failed'], 90_000)).toBe('success');
     const published = JSON.parse(readFileSync(path.join(dataDir, '_published', 'cardiology.json'), 'utf8'));
     expect(published).toMatchObject({ partition: 'cardiology', approvedBy: 'dr-handoff', artifactVersion: `${runId}/cardiology` });
@@ -113,7 +129,7 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
 
   it('fails the task with the reviewer’s reason on rejection, and publish does not run', async () => {
     const runId = await runFor('oncology');
-    await untilTaskState(runId, 'oncology.physician_review', ['deferred']);
+    await untilTaskState(runId, 'oncology.physician_review', ['awaiting_input']);
     const review = await pendingReviewFor(runId, 'oncology');
     const decided = await api<any>(stack.apiUrl, 'POST', `/v1/reviews/${encodeURIComponent(review.id)}/decision`, {
       key: reviewerKey,
@@ -124,17 +140,28 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     expect(await untilTaskState(runId, 'oncology.physician_review', ['success', 'failed'], 90_000)).toBe('failed');
     expect(await untilTaskState(runId, 'oncology.publish', ['upstream_failed', 'success'], 60_000)).toBe('upstream_failed');
     const ti = await airflow.getTaskInstance(dagId, runId, 'oncology.physician_review');
-    const log = formatTaskLog(await airflow.getTaskLog(dagId, runId, 'oncology.physician_review', ti.try_number));
-    expect(log).toContain('review rejected by dr-handoff: "bed 3 dose is wrong"');
+    // The task's state is reported before its log's last lines are written (the supervisor flushes
+    // them after), so the reason is awaited in the log rather than read once.
+    const reason = 'review rejected by dr-handoff: "bed 3 dose is wrong"';
+    let log = '';
+    await eventually(
+      async () => {
+        log = formatTaskLog(await airflow.getTaskLog(dagId, runId, 'oncology.physician_review', ti.try_number));
+        return log.includes(reason) || undefined;
+      },
+      30_000,
+      'the rejection reason in the task log',
+    ).catch(() => undefined); // the assertion below shows the log as it last was
+    expect(log).toContain(reason);
     expect(existsSync(path.join(dataDir, '_published', 'oncology.json'))).toBe(false);
   });
 
   it('cancels the workflow of a hand-off whose DAG run was marked failed, audited as the reconciler', async () => {
     const runId = await runFor('cardiology');
-    await untilTaskState(runId, 'cardiology.physician_review', ['deferred']);
+    await untilTaskState(runId, 'cardiology.physician_review', ['awaiting_input']);
     const handoffId = `handoff:${dagId}:${runId}:cardiology.physician_review:-1`;
     expect((await untilHandoffStarted(handoffId)).status).toBe(200);
-    // Airflow 3.3 refuses to delete a running DAG run; marking it failed ends its deferred task.
+    // Airflow 3.3 refuses to delete a running DAG run; marking it failed ends its parked task.
     await airflow.patchDagRun(dagId, runId, { state: 'failed' });
     // The reconciler runs every 10 s; its pass reads the task instance, finds it ended, cancels.
     const ended = await eventually(

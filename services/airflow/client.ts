@@ -40,6 +40,40 @@ export type TaskInstanceState =
   | 'deferred'
   | 'awaiting_input';
 
+/** `HITLUser`. SimpleAuthManager's user id is its username. */
+export interface AirflowHitlUser {
+  id: string;
+  name: string;
+}
+
+/** `HITLDetail`: a task's Human-in-the-loop request and, once answered, the answer. */
+export interface AirflowHitlDetail {
+  task_instance: AirflowTaskInstance;
+  options: string[];
+  subject: string;
+  body: string | null;
+  assigned_users: AirflowHitlUser[];
+  created_at: string;
+  responded_by_user: AirflowHitlUser | null;
+  responded_at: string | null;
+  chosen_options: string[] | null;
+  params_input: Record<string, unknown>;
+  response_received: boolean;
+}
+
+export interface AirflowHitlDetailCollection {
+  hitl_details: AirflowHitlDetail[];
+  total_entries: number;
+}
+
+/** `HITLDetailResponse`: what an answer recorded. */
+export interface AirflowHitlResponse {
+  responded_by: AirflowHitlUser;
+  responded_at: string;
+  chosen_options: string[];
+  params_input: Record<string, unknown>;
+}
+
 export interface AirflowComponentHealth {
   status: 'healthy' | 'unhealthy' | null;
 }
@@ -210,6 +244,13 @@ export interface ListTaskInstancesQuery extends AirflowQuery {
 /** Airflow's default `maximum_page_limit`: a larger `limit` is cut to it. */
 const taskInstancePage = 100;
 
+export interface ListHitlDetailsQuery extends AirflowQuery {
+  response_received?: boolean;
+  limit?: number;
+  offset?: number;
+  order_by?: string;
+}
+
 export interface ListImportErrorsQuery extends AirflowQuery {
   limit?: number;
   offset?: number;
@@ -272,6 +313,11 @@ export class AirflowClient {
   #token: string | undefined;
   #tokenRequest: Promise<string> | undefined;
 
+  /** The Airflow user this client calls as (SimpleAuthManager: also its user id). */
+  get username(): string {
+    return this.#username;
+  }
+
   constructor(options: AirflowClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#username = options.username;
@@ -309,8 +355,9 @@ export class AirflowClient {
   ): AirflowClient {
     return new AirflowClient({
       baseUrl: config.airflow.url,
-      username: credentials.airflow.adminUser,
-      password: credentials.airflow.adminPassword,
+      // tandem's own Airflow user, never the human admin's (see shared/credentials.ts).
+      username: credentials.airflow.tandemUser,
+      password: credentials.airflow.tandemPassword,
       ...overrides,
     });
   }
@@ -439,6 +486,22 @@ export class AirflowClient {
   }
 
   /**
+   * One try of a task instance as Airflow recorded it: the current try, or an earlier one from
+   * its history (a try that ended unfinished is recorded `failed`; a cleared one keeps its state).
+   */
+  getTaskInstanceTry(
+    dagId: string,
+    dagRunId: string,
+    taskId: string,
+    mapIndex: number,
+    tryNumber: number,
+    options: CallOptions = {},
+  ): Promise<AirflowTaskInstance> {
+    const base = `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}`;
+    return this.request('GET', `${mapIndex >= 0 ? `${base}/${mapIndex}` : base}/tries/${tryNumber}`, options);
+  }
+
+  /**
    * Writes an XCom of a task instance (created, or replaced when the key exists). The REST API
    * stores the value as given, JSON; a value pushed with a trigger's TaskSuccessEvent is
    * JSON-encoded twice in Airflow 3.3 and reaches `xcom_pull` as a string, hence this route.
@@ -451,6 +514,54 @@ export class AirflowClient {
       if (!(err instanceof AirflowConflictError)) throw err;
       await this.request('PATCH', `${base}/${seg(key)}`, { data: { value, map_index: mapIndex }, idempotent: true, ...options });
     }
+  }
+
+  /**
+   * Marks a task instance (`failed`, `success`, …) with a note saying why. Setting a state is
+   * safe to repeat, so this call is retried.
+   */
+  patchTaskInstance(
+    dagId: string,
+    dagRunId: string,
+    taskId: string,
+    mapIndex: number,
+    patch: { new_state?: 'failed' | 'success' | 'skipped'; note?: string },
+    options: CallOptions = {},
+  ): Promise<AirflowTaskInstanceCollection> {
+    const base = `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}`;
+    return this.request('PATCH', mapIndex >= 0 ? `${base}/${mapIndex}` : base, { data: patch, idempotent: true, ...options });
+  }
+
+  // --- Human-in-the-loop (parked hand-offs) ----------------------------------------------
+
+  /** The HITL request of a task instance's current try; 404 (AirflowNotFoundError) when it has none. */
+  getHitlDetail(dagId: string, dagRunId: string, taskId: string, mapIndex = -1, options: CallOptions = {}): Promise<AirflowHitlDetail> {
+    return this.request('GET', `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}/${mapIndex}/hitlDetails`, options);
+  }
+
+  /**
+   * Answers a task instance's HITL request as this client's user; a task parked in
+   * `awaiting_input` is resumed by it. Airflow refuses a user the request is not assigned to
+   * (403) and a second answer (409, AirflowConflictError), so this is not retried: a replay of an
+   * answer that got through would only see 409.
+   */
+  answerHitlDetail(
+    dagId: string,
+    dagRunId: string,
+    taskId: string,
+    mapIndex: number,
+    answer: { chosen_options: string[]; params_input?: Record<string, unknown> },
+    options: CallOptions = {},
+  ): Promise<AirflowHitlResponse> {
+    return this.request('PATCH', `/api/v2/dags/${seg(dagId)}/dagRuns/${seg(dagRunId)}/taskInstances/${seg(taskId)}/${mapIndex}/hitlDetails`, {
+      data: answer,
+      ...options,
+    });
+  }
+
+  /** HITL requests across DAGs and runs (`~`), newest first unless `order_by` says otherwise. */
+  listHitlDetails(query: ListHitlDetailsQuery = {}, options: CallOptions = {}): Promise<AirflowHitlDetailCollection> {
+    return this.request('GET', '/api/v2/dags/~/dagRuns/~/hitlDetails', { params: query, ...options });
   }
 
   /** One try's log as structured lines (the whole log unless a continuation `token` is given). */

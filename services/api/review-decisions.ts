@@ -4,7 +4,7 @@
  * A refused decision changes nothing and is audited as `decision-rejected` with the caller's
  * identity (from its API key, never from a body or form field).
  */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../../shared/contracts/principal.ts';
@@ -13,6 +13,7 @@ import { scopeIncludes } from '../../shared/contracts/roles.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, type TandemError } from '../../shared/errors.ts';
 import { auditActorOf, type AuditLog } from '../../shared/store/audit-log.ts';
 import type { ReviewTask } from '../../shared/store/review-inbox.ts';
+import type { RegionalTemporal } from '../flows/regional-temporal.ts';
 import { decideUpdate, reviewRejections, type ReviewStatus } from '../../workflows/review/messages.ts';
 
 /** Maps a refused review update to the error the caller is answered with; undefined for other failures. */
@@ -34,7 +35,8 @@ export function reviewUpdateRefusal(err: unknown): TandemError | undefined {
 }
 
 export interface ReviewDecisionDeps {
-  client: Client;
+  /** The review runs in its department's region. */
+  regions: Pick<RegionalTemporal, 'forDepartment'>;
   audit: AuditLog;
   log: FastifyBaseLogger;
 }
@@ -65,9 +67,10 @@ export async function decideReview(
   if (task.status !== 'pending') {
     throw await reject(new ConflictError(`review ${task.id} already has the outcome ${task.status}`));
   }
+  const { client } = await deps.regions.forDepartment(task.department);
   let review: ReviewStatus;
   try {
-    review = await deps.client.workflow.getHandle(task.id).executeUpdate(decideUpdate, { args: [{ ...body, principal }] });
+    review = await client.workflow.getHandle(task.id).executeUpdate(decideUpdate, { args: [{ ...body, principal }] });
   } catch (err) {
     const mapped = reviewUpdateRefusal(err);
     if (!mapped) throw err;

@@ -6,7 +6,9 @@ const closed = (runId: string): LatestRun => ({ runId, running: false });
 const recorded = (runId: string, tryNumber: number, status = 'running'): RecordedRun => ({ runId, tryNumber, status });
 
 describe('handoffStartDecision', () => {
-  const table: [string, LatestRun | undefined, RecordedRun | undefined, number, HandoffStartDecision, { waitedForCancel?: boolean }?][] = [
+  type Options = Parameters<typeof handoffStartDecision>[3];
+  const ask = { canAskAirflow: true };
+  const table: [string, LatestRun | undefined, RecordedRun | undefined, number, HandoffStartDecision, Options?][] = [
     ['nothing started yet', undefined, undefined, 1, 'start'],
     ['Temporal lost the workflow tandem recorded', undefined, recorded('r1', 1), 1, 'start'],
     ['a resumed or re-deferred task attaches', running('r1'), recorded('r1', 1), 1, 'attach'],
@@ -19,6 +21,11 @@ describe('handoffStartDecision', () => {
     ['a retry after a failed, rejected or expired flow starts fresh', closed('r1'), recorded('r1', 1, 'rejected'), 2, 'start'],
     ['a cleared task re-run (newer try) starts fresh after a cancel', closed('r1'), recorded('r1', 1, 'cancelled'), 2, 'start'],
     ['a closed run tandem never recorded served no try: start fresh', closed('r2'), recorded('r1', 5), 1, 'start'],
+    ['a newer try after a succeeded run: ask Airflow how the served try ended', closed('r1'), recorded('r1', 1, 'succeeded'), 2, 'ask-airflow', ask],
+    ['…which recorded it a success: a cleared task, start fresh', closed('r1'), recorded('r1', 1, 'succeeded'), 2, 'start', { ...ask, servedTrySucceeded: true }],
+    ['…which recorded it failed: the outcome never reached Airflow, answer it', closed('r1'), recorded('r1', 1, 'succeeded'), 2, 'return-closed', { ...ask, servedTrySucceeded: false }],
+    ['with no Airflow to ask, a newer try after a succeeded run starts fresh', closed('r1'), recorded('r1', 1, 'succeeded'), 2, 'start'],
+    ['a retry after a rejected run starts fresh without asking', closed('r1'), recorded('r1', 1, 'rejected'), 2, 'start', ask],
   ];
 
   it.each(table)('%s', (_case, latest, record, tryNumber, expected, options) => {

@@ -13,8 +13,11 @@ export interface LatestRun {
 /** tandem's record of the run it last started or attached for the hand-off. */
 export interface RecordedRun {
   runId: string;
-  /** `cancelled` as soon as tandem asked Temporal to cancel it, before the run has ended. */
-  status: 'running' | 'cancelled' | string;
+  /**
+   * `cancelled` as soon as tandem asked Temporal to cancel it, before the run has ended; once it
+   * closed, its outcome (`succeeded`, `rejected`, …).
+   */
+  status: 'running' | 'cancelled' | 'succeeded' | string;
   /** The newest Airflow try this run served. */
   tryNumber: number;
 }
@@ -26,6 +29,11 @@ export type HandoffStartDecision =
   | 'attach'
   /** The latest run is closed and already served this try (or a newer one): answer its outcome. */
   | 'return-closed'
+  /**
+   * The latest run succeeded and served an older try: whether Airflow recorded that try a success
+   * decides (ask it, then decide again with `servedTrySucceeded`).
+   */
+  | 'ask-airflow'
   /** Nothing yet, or a closed run that served an older try: start a fresh run under the same id. */
   | 'start';
 
@@ -33,7 +41,13 @@ export function handoffStartDecision(
   latest: LatestRun | undefined,
   recorded: RecordedRun | undefined,
   tryNumber: number,
-  options: { waitedForCancel?: boolean } = {},
+  options: {
+    waitedForCancel?: boolean;
+    /** Whether Airflow recorded the try the closed run served as a success; undefined when not asked (or no Airflow to ask). */
+    servedTrySucceeded?: boolean;
+    /** There is an Airflow to ask. */
+    canAskAirflow?: boolean;
+  } = {},
 ): HandoffStartDecision {
   const sameRun = latest !== undefined && recorded?.runId === latest.runId;
   if (latest?.running) {
@@ -44,5 +58,13 @@ export function handoffStartDecision(
   }
   const servedTry = sameRun ? recorded!.tryNumber : 0;
   if (latest && tryNumber <= servedTry) return 'return-closed';
+  // A newer try after a run that succeeded is either a cleared task (its try ended a success: a
+  // fresh run, as asked) or a retry of a try that died before Airflow got the outcome (killed
+  // while it read the outcome of a resumed parked wait, say): then the outcome stands, and a
+  // physician is not asked twice. Only Airflow's record of the served try tells them apart.
+  if (sameRun && recorded!.status === 'succeeded' && options.canAskAirflow) {
+    if (options.servedTrySucceeded === undefined) return 'ask-airflow';
+    if (!options.servedTrySucceeded) return 'return-closed';
+  }
   return 'start';
 }

@@ -24,9 +24,11 @@ import { auditActorOf, type AuditActor } from '../../shared/store/audit-log.ts';
 import type { HandoffRecord, HandoffRecordStatus } from '../../shared/store/handoffs.ts';
 import type { Store } from '../../shared/store/store.ts';
 import type { AirflowClient } from '../airflow/client.ts';
+import { AirflowNotFoundError } from '../airflow/errors.ts';
 import { inputDepartmentOf, parseFlow, startWorkflow, type WorkflowStartDeps } from '../flows/start-workflow.ts';
+import type { RegionalTemporal } from '../flows/regional-temporal.ts';
 import { innermostMessage } from '../flows/workflow-state.ts';
-import { handoffStartDecision, type LatestRun } from './attach-or-start.ts';
+import { handoffStartDecision, type LatestRun, type RecordedRun } from './attach-or-start.ts';
 
 export interface HandoffLogger {
   info(obj: object, msg: string): void;
@@ -34,17 +36,25 @@ export interface HandoffLogger {
 }
 
 export interface HandoffServiceOptions {
-  client: Client;
+  /**
+   * A hand-off starts in its department's region and stays there (its record keeps the region):
+   * every call goes to that region's client.
+   */
+  regions: Pick<RegionalTemporal, 'forDepartment' | 'inRegion'>;
   taskQueue: string;
   store: Store;
   log: HandoffLogger;
   /** Base URL of the Temporal Web UI, when there is one to link to. */
   temporalUiUrl?: string;
-  /** The namespace has the TandemDepartment search attribute, so started workflows carry it. */
-  departmentSearchAttribute?: boolean;
-  /** Airflow's REST client, to write a hand-off's result as its task's XCom (`publishResult`). */
-  airflow?: Pick<AirflowClient, 'setXcom'> | undefined;
+  /**
+   * Airflow's REST client, to write a hand-off's result as its task's XCom (`publishResult`); its
+   * user is the `resumer` a parked start is answered with (tandem's own Airflow identity).
+   */
+  airflow?: Pick<AirflowClient, 'setXcom' | 'getTaskInstanceTry' | 'username'> | undefined;
 }
+
+/** Where a hand-off's workflow lives: its region, and the department a refusal names. */
+export type HandoffWhere = Pick<HandoffRecord, 'department' | 'region'>;
 
 /** temporal.api.enums.v1.HistoryEventFilterType.CLOSE_EVENT (@temporalio/proto is not a direct dependency). */
 const HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT = 2;
@@ -83,30 +93,42 @@ const closedStatus: Record<string, Outcome['status'] | undefined> = {
 };
 
 export class HandoffService {
-  readonly #client: Client;
+  readonly #regions: Pick<RegionalTemporal, 'forDepartment' | 'inRegion'>;
   readonly #taskQueue: string;
   readonly #store: Store;
   readonly #log: HandoffLogger;
   readonly #temporalUiUrl: string | undefined;
-  readonly #airflow: Pick<AirflowClient, 'setXcom'> | undefined;
+  readonly #airflow: Pick<AirflowClient, 'setXcom' | 'getTaskInstanceTry' | 'username'> | undefined;
   readonly #starting: WorkflowStartDeps;
 
   constructor(options: HandoffServiceOptions) {
     this.#airflow = options.airflow;
-    this.#client = options.client;
+    this.#regions = options.regions;
     this.#taskQueue = options.taskQueue;
     this.#store = options.store;
     this.#log = options.log;
     this.#temporalUiUrl = options.temporalUiUrl?.replace(/\/+$/, '');
-    this.#starting = { client: options.client, store: options.store, departmentSearchAttribute: options.departmentSearchAttribute ?? false };
+    this.#starting = { regions: options.regions, store: options.store };
   }
 
-  get #codec(): PayloadCodec | undefined {
-    return this.#client.options.loadedDataConverter.payloadCodecs[0];
+  #clientAt(where: HandoffWhere): Client {
+    return this.#regions.inRegion(where.region, where.department).client;
+  }
+
+  /** Every region's client has the process's one keyring. */
+  #codecAt(where: HandoffWhere): PayloadCodec | undefined {
+    return this.#clientAt(where).options.loadedDataConverter.payloadCodecs[0];
   }
 
   /** Start (or attach to) the workflow of a task instance; see shared/contracts/handoffs.ts. */
   async start(request: StartHandoffRequest, principal: Principal): Promise<HandoffStarted> {
+    const started = await this.#start(request, principal);
+    // A parked task is assigned to tandem's Airflow user alone; without one it must not park.
+    if (request.wait !== 'parked' || !this.#airflow) return started;
+    return { ...started, resumer: { id: this.#airflow.username, name: this.#airflow.username } };
+  }
+
+  async #start(request: StartHandoffRequest, principal: Principal): Promise<HandoffStarted> {
     const flow = parseFlow(request.workflowType, request.input);
     // A hand-off belongs to its pipeline's department; an input naming another one is a contradiction.
     const own = inputDepartmentOf(flow.input);
@@ -120,33 +142,55 @@ export class HandoffService {
     }
     const handoffId = handoffIdFor(request.airflow);
     const tryNumber = request.airflow.tryNumber;
-    let existing = await this.describe(handoffId);
+    // A hand-off stays in the region it began in (a later try included); a new one starts in its department's.
+    const region = (await this.#store.handoffs.get(handoffId))?.region ?? (await this.#regions.forDepartment(request.department)).region;
+    const where = { department: request.department, region };
+    let existing = await this.describe(handoffId, where);
     const record = await this.#store.handoffs.get(handoffId);
-    const recorded = record && { runId: record.runId, status: record.status, tryNumber: record.airflow.tryNumber };
-    let decision = handoffStartDecision(latestOf(existing), recorded, tryNumber);
+    // A closed run's outcome, which its record holds only once someone has read it (and which a
+    // duplicate start answers with).
+    const closedState =
+      record && existing && existing.status.name !== 'RUNNING' && existing.runId === record.runId
+        ? await this.#stateOf(handoffId, existing)
+        : undefined;
+    const recorded: RecordedRun | undefined = record && { runId: record.runId, status: closedState?.status ?? record.status, tryNumber: record.airflow.tryNumber };
+    const canAskAirflow = this.#airflow !== undefined;
+    let decision = handoffStartDecision(latestOf(existing), recorded, tryNumber, { canAskAirflow });
     if (decision === 'wait-for-cancel') {
-      await this.#waitForClose(handoffId, 20_000);
-      existing = await this.describe(handoffId);
-      decision = handoffStartDecision(latestOf(existing), recorded, tryNumber, { waitedForCancel: true });
+      await this.#waitForClose(handoffId, where, 20_000);
+      existing = await this.describe(handoffId, where);
+      decision = handoffStartDecision(latestOf(existing), recorded, tryNumber, { waitedForCancel: true, canAskAirflow });
+    }
+    if (decision === 'ask-airflow') {
+      const servedTrySucceeded = await this.#trySucceeded(request.airflow, recorded!.tryNumber);
+      decision = handoffStartDecision(latestOf(existing), recorded, tryNumber, { canAskAirflow, servedTrySucceeded });
+      if (decision === 'return-closed') {
+        this.#log.warn(
+          { handoffId, tryNumber, servedTry: recorded!.tryNumber },
+          'hand-off retried after its workflow succeeded but before Airflow recorded the outcome: answering that outcome',
+        );
+      }
     }
     if (decision === 'attach') {
       if (record?.runId === existing!.runId) await this.#store.handoffs.recordTry(handoffId, tryNumber);
-      else await this.#recordRun(request, flow.input, existing!.runId, principal.name);
+      else await this.#recordRun(request, region, flow.input, existing!.runId, principal.name);
       return { ...(await this.#stateOf(handoffId, existing)), created: false };
     }
-    if (decision === 'return-closed') return { ...(await this.#stateOf(handoffId, existing)), created: false };
+    if (decision === 'return-closed') return { ...(closedState ?? (await this.#stateOf(handoffId, existing))), created: false };
     const started = await startWorkflow(this.#starting, {
       flow,
       workflowId: handoffId,
       department: request.department,
       starter: { scope: principal.department, name: principal.name, actor: auditActorOf(principal) },
       taskQueue: this.#taskQueue,
+      region,
       reuse: 'per-attempt',
       replacesRunId: existing?.runId,
       handoff: true,
+      handoffWait: request.wait,
       auditDetails: { airflow: request.airflow, pipelineId: request.pipelineId, partition: request.partition },
     });
-    await this.#recordRun(request, flow.input, started.runId, principal.name);
+    await this.#recordRun(request, region, flow.input, started.runId, principal.name);
     if (started.created) {
       this.#log.info({ handoffId, runId: started.runId, workflowType: request.workflowType, tryNumber }, 'hand-off started');
     }
@@ -158,9 +202,9 @@ export class HandoffService {
    * first (Temporal's own long poll: the answer comes as soon as it closes).
    */
   async state(handoffId: string, principal: Principal, options: { waitMs?: number; signal?: AbortSignal } = {}): Promise<HandoffState> {
-    await this.#recordFor(handoffId, principal);
+    const record = await this.#recordFor(handoffId, principal);
     // Returns at once for a closed run (its close event is there); a cancelled run may still be cleaning up.
-    if (options.waitMs) await this.#waitForClose(handoffId, options.waitMs, options.signal);
+    if (options.waitMs) await this.#waitForClose(handoffId, record, options.waitMs, options.signal);
     return this.#stateOf(handoffId);
   }
 
@@ -170,9 +214,9 @@ export class HandoffService {
    */
   async cancel(handoffId: string, actor: AuditActor, reason: string, principal?: Principal): Promise<HandoffState> {
     const record = await this.#recordFor(handoffId, principal);
-    const description = await this.describe(handoffId);
+    const description = await this.describe(handoffId, record);
     if (description?.status.name === 'RUNNING') {
-      await this.#client.workflow.getHandle(handoffId, description.runId).cancel();
+      await this.#clientAt(record).workflow.getHandle(handoffId, description.runId).cancel();
       // Closed in the store at once: a start arriving while the workflow cleans up must not
       // attach to it (see `start`), and the reconciler must not cancel it again.
       await this.#store.handoffs.markClosed(handoffId, description.runId, 'cancelled', reason);
@@ -198,9 +242,12 @@ export class HandoffService {
     return state;
   }
 
-  /** The reconciler found the task deferred but Temporal has no workflow: start it again from the store. */
-  async restart(record: HandoffRecord, actor: AuditActor, reason: string): Promise<string> {
-    const codec = this.#codec;
+  /**
+   * The reconciler found the task waiting (deferred, or parked: `wait`) but Temporal has no
+   * workflow: start it again from the store.
+   */
+  async restart(record: HandoffRecord, actor: AuditActor, reason: string, wait: 'parked' | 'triggerer' = 'triggerer'): Promise<string> {
+    const codec = this.#codecAt(record);
     const input = codec ? await openJson(record.sealedInput, codec) : (JSON.parse(record.sealedInput) as unknown);
     const started = await startWorkflow(this.#starting, {
       flow: parseFlow(record.workflowType, input),
@@ -209,8 +256,11 @@ export class HandoffService {
       // Started again on behalf of whoever started it first, within that hand-off's own department.
       starter: { scope: record.department, name: record.startedBy, actor },
       taskQueue: this.#taskQueue,
+      // Where it ran, whatever the department's tenant says by now: never into another region.
+      region: record.region,
       reuse: 'per-attempt',
       handoff: true,
+      handoffWait: wait,
       auditEvent: 'handoff-restarted',
       auditDetails: { reason, airflow: record.airflow },
     });
@@ -227,10 +277,11 @@ export class HandoffService {
     return this.#stateOf(handoffId);
   }
 
-  /** Temporal's view of the latest run of the hand-off; undefined when Temporal has none. */
-  async describe(handoffId: string): Promise<WorkflowExecutionDescription | undefined> {
+  /** Temporal's view (in the hand-off's region) of its latest run; undefined when Temporal has none. */
+  async describe(handoffId: string, where: HandoffWhere): Promise<WorkflowExecutionDescription | undefined> {
+    const client = this.#clientAt(where);
     try {
-      return await this.#client.workflow.getHandle(handoffId).describe();
+      return await client.workflow.getHandle(handoffId).describe();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
@@ -246,14 +297,15 @@ export class HandoffService {
     return record;
   }
 
-  async #recordRun(request: StartHandoffRequest, input: unknown, runId: string, startedBy: string): Promise<void> {
-    const codec = this.#codec;
+  async #recordRun(request: StartHandoffRequest, region: string, input: unknown, runId: string, startedBy: string): Promise<void> {
+    const codec = this.#codecAt({ department: request.department, region });
     // Without a codec (tests with an unencrypted client) the input is kept as plain JSON.
     const sealedInput = codec ? await sealJson(input, codec) : JSON.stringify(input);
     await this.#store.handoffs.recordRun({
       handoffId: handoffIdFor(request.airflow),
       workflowType: request.workflowType,
       department: request.department,
+      region,
       pipelineId: request.pipelineId,
       partition: request.partition,
       airflow: request.airflow,
@@ -279,17 +331,18 @@ export class HandoffService {
    * Waits on Temporal's close-event long poll of the latest run. Temporal answers every ~20 s
    * with an empty page while the run is open, so the poll repeats until the deadline.
    */
-  async #waitForClose(handoffId: string, waitMs: number, signal?: AbortSignal): Promise<void> {
+  async #waitForClose(handoffId: string, where: HandoffWhere, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const client = this.#clientAt(where);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), waitMs);
     const onAbort = () => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const { namespace } = this.#client.options;
+    const { namespace } = client.options;
     let nextPageToken: Uint8Array | undefined;
     try {
       while (!controller.signal.aborted) {
-        const page = await this.#client.connection.withAbortSignal(controller.signal, () =>
-          this.#client.workflowService.getWorkflowExecutionHistory({
+        const page = await client.connection.withAbortSignal(controller.signal, () =>
+          client.workflowService.getWorkflowExecutionHistory({
             namespace,
             execution: { workflowId: handoffId },
             waitNewEvent: true,
@@ -317,9 +370,24 @@ export class HandoffService {
     }
   }
 
+  /** Whether Airflow recorded `tryNumber` of the task a success; a try it does not know did not succeed. */
+  async #trySucceeded(task: StartHandoffRequest['airflow'], tryNumber: number): Promise<boolean> {
+    try {
+      return (await this.#airflow!.getTaskInstanceTry(task.dagId, task.runId, task.taskId, task.mapIndex, tryNumber)).state === 'success';
+    } catch (err) {
+      if (err instanceof AirflowNotFoundError) return false;
+      // Guessing either way could ask a physician twice or skip a review that was asked for.
+      throw new AirflowUnavailableError(
+        `cannot tell whether try ${tryNumber} of ${task.taskId} succeeded (a cleared task) or died before Airflow recorded its outcome: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
   async #stateOf(handoffId: string, known?: WorkflowExecutionDescription): Promise<HandoffState> {
     const record = await this.#recordFor(handoffId);
-    const description = known ?? (await this.describe(handoffId));
+    const client = this.#clientAt(record);
+    const description = known ?? (await this.describe(handoffId, record));
     const state: HandoffState = {
       handoffId,
       workflowId: handoffId,
@@ -332,18 +400,18 @@ export class HandoffService {
       status: 'pending',
       startedAt: description?.startTime.toISOString() ?? record.updatedAt,
       closedAt: description?.closeTime?.toISOString() ?? null,
-      links: this.#links(handoffId, description?.runId ?? record.runId),
+      links: this.#links(handoffId, description?.runId ?? record.runId, client.options.namespace),
     };
     // Not running and not known to Temporal: pending until the reconciler starts it again.
     if (!description || description.status.name === 'RUNNING') return state;
-    const outcome = await this.#outcomeOf(handoffId, description);
+    const outcome = await this.#outcomeOf(client, handoffId, description);
     await this.#closeRecord(record, description.runId, outcome);
     return { ...state, ...outcome };
   }
 
-  async #outcomeOf(handoffId: string, description: WorkflowExecutionDescription): Promise<Outcome> {
+  async #outcomeOf(client: Client, handoffId: string, description: WorkflowExecutionDescription): Promise<Outcome> {
     const name = description.status.name;
-    const handle = this.#client.workflow.getHandle(handoffId, description.runId, { followRuns: false });
+    const handle = client.workflow.getHandle(handoffId, description.runId, { followRuns: false });
     if (name === 'COMPLETED') return describeOutcome(await handle.result());
     if (name === 'FAILED') {
       const reason = await handle.result().then(() => 'workflow failed', innermostMessage);
@@ -360,11 +428,11 @@ export class HandoffService {
     }
   }
 
-  #links(handoffId: string, runId: string): HandoffState['links'] {
+  #links(handoffId: string, runId: string, namespace: string): HandoffState['links'] {
     const id = encodeURIComponent(handoffId);
     const links: HandoffState['links'] = { workflow: `/v1/workflows/${id}` };
     if (this.#temporalUiUrl) {
-      links.temporalUi = `${this.#temporalUiUrl}/namespaces/${encodeURIComponent(this.#client.options.namespace)}/workflows/${id}/${runId}/history`;
+      links.temporalUi = `${this.#temporalUiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${id}/${runId}/history`;
     }
     return links;
   }

@@ -8,8 +8,17 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { appWithWorker, type AppWithWorker } from '../../test/support/app-with-worker.ts';
 import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
 import type { AppFixture } from '../../test/support/app-fixture.ts';
-import type { AirflowTaskInstance, AirflowTaskInstanceCollection, ListTaskInstancesQuery, TaskInstanceState } from '../airflow/client.ts';
-import { AirflowNotFoundError, AirflowUnavailableError } from '../airflow/errors.ts';
+import type {
+  AirflowHitlDetail,
+  AirflowHitlDetailCollection,
+  AirflowHitlResponse,
+  AirflowTaskInstance,
+  AirflowTaskInstanceCollection,
+  ListHitlDetailsQuery,
+  ListTaskInstancesQuery,
+  TaskInstanceState,
+} from '../airflow/client.ts';
+import { AirflowConflictError, AirflowNotFoundError, AirflowUnavailableError } from '../airflow/errors.ts';
 import { handoffOperatorClass, triggerStartGraceMs, HandoffReconciler } from './reconciler.ts';
 
 let env: TestWorkflowEnvironment;
@@ -72,8 +81,70 @@ class FakeAirflow {
   /** When set, the deferred list waits for it (to hold a pass open). */
   listGate: Promise<void> | undefined;
 
+  /** tandem's Airflow user, as the real client reports it. */
+  readonly username = 'tandem';
+  /** Human-in-the-loop requests by hand-off id (parked tasks), and what answered or failed them. */
+  readonly hitl = new Map<string, AirflowHitlDetail>();
+  readonly answers: { handoffId: string; chosen: string[] }[] = [];
+  readonly patches: { handoffId: string; patch: { new_state?: string; note?: string } }[] = [];
+  readonly hitlQueries: ListHitlDetailsQuery[] = [];
+
   set(airflow: Coordinates, state: TaskInstanceState | null | Error | 'gone') {
     this.states.set(handoffIdFor(airflow), state === 'gone' ? notFound(airflow) : state);
+  }
+
+  /** A task parked in awaiting_input with its request, listed as waiting like Airflow does. */
+  park(airflow: Coordinates, answeredBy?: string) {
+    const ti = taskInstance(airflow, answeredBy ? 'scheduled' : 'awaiting_input');
+    this.set(airflow, ti.state);
+    if (!answeredBy) this.deferred.push(ti);
+    this.hitl.set(handoffIdFor(airflow), {
+      task_instance: ti,
+      options: ['workflow closed'],
+      subject: 'Waiting for tandem hand-off',
+      body: null,
+      assigned_users: [{ id: 'tandem', name: 'tandem' }],
+      created_at: new Date().toISOString(),
+      responded_by_user: answeredBy ? { id: answeredBy, name: answeredBy } : null,
+      responded_at: answeredBy ? new Date().toISOString() : null,
+      chosen_options: answeredBy ? ['workflow closed'] : null,
+      params_input: {},
+      response_received: Boolean(answeredBy),
+    });
+  }
+
+  async getHitlDetail(dagId: string, runId: string, taskId: string, mapIndex = -1): Promise<AirflowHitlDetail> {
+    const detail = this.hitl.get(handoffIdFor({ dagId, runId, taskId, mapIndex }));
+    if (!detail) throw new AirflowNotFoundError({ status: 404, detail: 'Human-in-the-loop detail does not exist', method: 'GET', path: '/hitlDetails' });
+    return detail;
+  }
+
+  async answerHitlDetail(dagId: string, runId: string, taskId: string, mapIndex: number, answer: { chosen_options: string[] }): Promise<AirflowHitlResponse> {
+    const handoffId = handoffIdFor({ dagId, runId, taskId, mapIndex });
+    const detail = await this.getHitlDetail(dagId, runId, taskId, mapIndex);
+    if (detail.response_received) throw new AirflowConflictError({ status: 409, detail: 'already updated', method: 'PATCH', path: '/hitlDetails' });
+    this.answers.push({ handoffId, chosen: answer.chosen_options });
+    Object.assign(detail, { response_received: true, responded_by_user: { id: this.username, name: this.username } });
+    // Airflow resumes the task: it leaves awaiting_input.
+    this.states.set(handoffId, 'scheduled');
+    this.deferred = this.deferred.filter((ti) => handoffIdFor({ dagId: ti.dag_id, runId: ti.dag_run_id, taskId: ti.task_id, mapIndex: ti.map_index }) !== handoffId);
+    return { responded_by: { id: this.username, name: this.username }, responded_at: new Date().toISOString(), chosen_options: answer.chosen_options, params_input: {} };
+  }
+
+  async listHitlDetails(query: ListHitlDetailsQuery = {}): Promise<AirflowHitlDetailCollection> {
+    this.hitlQueries.push(query);
+    const answered = [...this.hitl.values()].filter((d) => d.response_received);
+    const offset = query.offset ?? 0;
+    return { hitl_details: answered.slice(offset, offset + (query.limit ?? 50)), total_entries: answered.length };
+  }
+
+  async patchTaskInstance(dagId: string, runId: string, taskId: string, mapIndex: number, patch: { new_state?: 'failed' | 'success' | 'skipped'; note?: string }): Promise<AirflowTaskInstanceCollection> {
+    const handoffId = handoffIdFor({ dagId, runId, taskId, mapIndex });
+    this.patches.push({ handoffId, patch });
+    if (patch.new_state) this.states.set(handoffId, patch.new_state);
+    const detail = this.hitl.get(handoffId);
+    if (detail && patch.new_state) detail.task_instance = { ...detail.task_instance, state: patch.new_state };
+    return { task_instances: [], total_entries: 0 };
   }
 
   async getTaskInstance(dagId: string, runId: string, taskId: string, mapIndex = -1): Promise<AirflowTaskInstance> {
@@ -128,12 +199,17 @@ function reviewInput() {
 }
 
 /** Starts a hand-off through the API, as the operator does; a review waits until someone decides. */
-async function startHandoff(airflow: Coordinates, workflowType = 'review.request', input: unknown = reviewInput()): Promise<{ handoffId: string; runId: string }> {
+async function startHandoff(
+  airflow: Coordinates,
+  workflowType = 'review.request',
+  input: unknown = reviewInput(),
+  wait: 'triggerer' | 'parked' = 'triggerer',
+): Promise<{ handoffId: string; runId: string }> {
   const res = await f.app.inject({
     method: 'POST',
     url: '/v1/handoffs',
     headers: f.headers('service'),
-    payload: { workflowType, input, department: 'cardiology', pipelineId: 'notes', partition: 'cardiology', airflow },
+    payload: { workflowType, input, department: 'cardiology', pipelineId: 'notes', partition: 'cardiology', airflow, wait },
   });
   expect(res.statusCode).toBe(201);
   return res.json();
@@ -148,11 +224,11 @@ async function until<T>(what: string, read: () => Promise<T>, done: (value: T) =
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const workflowStatus = (handoffId: string) => f.app.handoffs.describe(handoffId).then((d) => d?.status.name);
+const workflowStatus = (handoffId: string) => f.app.handoffs.describe(handoffId, { department: 'cardiology', region: 'local' }).then((d) => d?.status.name);
 
 async function deleteWorkflow(handoffId: string, runId: string) {
   await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handoffId, runId } });
-  await until(`${handoffId} gone from Temporal`, () => f.app.handoffs.describe(handoffId), (d) => d === undefined);
+  await until(`${handoffId} gone from Temporal`, () => f.app.handoffs.describe(handoffId, { department: 'cardiology', region: 'local' }), (d) => d === undefined);
 }
 
 const auditEvents = async (handoffId: string, event: string) =>
@@ -254,7 +330,7 @@ describe('HandoffReconciler: hand-offs the store says are running', () => {
 
     const report = await reconciler.tick();
     expect(report.restarted).toContain(handoffId);
-    const description = await f.app.handoffs.describe(handoffId);
+    const description = await f.app.handoffs.describe(handoffId, { department: 'cardiology', region: 'local' });
     expect(description?.status.name).toBe('RUNNING');
     expect(description?.runId).not.toBe(runId);
     expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'running', runId: description?.runId });
@@ -263,7 +339,7 @@ describe('HandoffReconciler: hand-offs the store says are running', () => {
 
     const next = await reconciler.tick();
     expect(next.restarted).not.toContain(handoffId);
-    expect((await f.app.handoffs.describe(handoffId))?.runId).toBe(description?.runId);
+    expect((await f.app.handoffs.describe(handoffId, { department: 'cardiology', region: 'local' }))?.runId).toBe(description?.runId);
   });
 
   it('closes the record of a workflow Temporal lost when its task is gone too (nothing to cancel)', async () => {
@@ -293,7 +369,7 @@ describe('HandoffReconciler: deferred hand-off tasks in Airflow', () => {
     const ti = fake.deferred[0]!;
     expect(report.unrecoverable[0]).toBe(handoffIdFor({ dagId: ti.dag_id, runId: ti.dag_run_id, taskId: ti.task_id, mapIndex: ti.map_index }));
     expect(fake.listQueries).toEqual([
-      expect.objectContaining({ dagId: '~', runId: '~', state: ['deferred'], operator: [handoffOperatorClass], offset: 0, limit: 100 }),
+      expect.objectContaining({ dagId: '~', runId: '~', state: ['deferred', 'awaiting_input'], operator: [handoffOperatorClass], offset: 0, limit: 100 }),
       expect.objectContaining({ offset: 100 }),
     ]);
     expect(lines.filter((l) => l.level === 'warn' && /unrecoverable .* tandem has no record of its hand-off start/.test(l.msg))).toHaveLength(120);
@@ -333,10 +409,94 @@ describe('HandoffReconciler: deferred hand-off tasks in Airflow', () => {
     expect(report.restarted).toContain(handoffId);
     expect(report.restarted).not.toContain(other.handoffId);
     expect(report.unrecoverable).toEqual([]);
-    expect((await f.app.handoffs.describe(handoffId))?.runId).not.toBe(runId);
+    expect((await f.app.handoffs.describe(handoffId, { department: 'cardiology', region: 'local' }))?.runId).not.toBe(runId);
     expect(await f.store.handoffs.get(handoffId)).toMatchObject({ status: 'running', closedAt: null });
     expect(await auditEvents(handoffId, 'handoff-restarted')).toHaveLength(1);
     expect(await auditEvents(other.handoffId, 'handoff-restarted')).toEqual([]);
+  });
+});
+
+describe('HandoffReconciler: parked hand-off tasks (awaiting_input)', () => {
+  it('leaves a parked task alone while its workflow runs, and resumes it once when the workflow ended without resuming it', async () => {
+    const airflow = coordinates();
+    const { handoffId } = await startHandoff(airflow, 'review.request', reviewInput(), 'parked');
+    const fake = new FakeAirflow();
+    fake.park(airflow);
+    const { reconciler, registry, lines } = reconcilerWith(fake);
+
+    const waiting = await reconciler.tick();
+    expect([waiting.cancelled, waiting.resumed, waiting.restarted]).toEqual([[], [], []]);
+    expect(waiting.errors).toEqual([]);
+    expect(fake.answers).toEqual([]);
+
+    // The workflow ends, and its push is lost: this worker's resume has no Airflow to call.
+    await f.app.handoffs.cancel(handoffId, { kind: 'system', name: 'test' }, 'test ends it');
+    await until('the workflow to close', () => workflowStatus(handoffId), (s) => s === 'CANCELLED');
+
+    const report = await reconciler.tick();
+    expect(report.resumed).toEqual([handoffId]);
+    expect(fake.answers).toEqual([{ handoffId, chosen: ['workflow closed'] }]);
+    expect(lines.some((l) => l.level === 'warn' && l.msg.includes(`resumed ${handoffId}`) && l.msg.includes('still parked'))).toBe(true);
+    expect(await metric(registry, 'tandem_handoff_reconciler_actions_total', { action: 'resumed' })).toBe(1);
+    // Resumed once: the task is no longer parked.
+    expect((await reconciler.tick()).resumed).toEqual([]);
+    expect(fake.answers).toHaveLength(1);
+  });
+
+  it('starts the workflow of a parked task again when Temporal lost it, as parked', async () => {
+    const airflow = coordinates();
+    const { handoffId, runId } = await startHandoff(airflow, 'review.request', reviewInput(), 'parked');
+    await deleteWorkflow(handoffId, runId);
+    const fake = new FakeAirflow();
+    fake.park(airflow);
+    const { reconciler } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.restarted).toEqual([handoffId]);
+    const description = await f.app.handoffs.describe(handoffId, (await f.store.handoffs.get(handoffId))!);
+    expect(description?.status.name).toBe('RUNNING');
+    // Still parked: its end will resume the task (the memo says so).
+    expect(description?.memo?.handoffWait).toBe('parked');
+    expect((await reconciler.tick()).restarted).toEqual([]);
+  });
+
+  it('fails a task someone other than tandem answered in Airflow, saying who; then cancels its workflow', async () => {
+    const airflow = coordinates();
+    const { handoffId } = await startHandoff(airflow, 'review.request', reviewInput(), 'parked');
+    const fake = new FakeAirflow();
+    // Where Airflow lets every user act as admin, the admin's answer goes through and resumes the task.
+    fake.park(airflow, 'admin');
+    const { reconciler, lines } = reconcilerWith(fake);
+
+    const report = await reconciler.tick();
+    expect(report.refused).toEqual([handoffId]);
+    expect(fake.patches).toEqual([
+      {
+        handoffId,
+        patch: {
+          new_state: 'failed',
+          note: expect.stringMatching(new RegExp(`parked hand-off ${handoffId.replace(/[.+]/g, '\\$&')} was answered in Airflow by user admin, not by tandem \\(tandem\\)`)),
+        },
+      },
+    ]);
+    expect(fake.hitlQueries[0]).toMatchObject({ response_received: true, offset: 0, limit: 100 });
+    expect(lines.some((l) => l.level === 'warn' && l.msg.includes(`refused ${handoffId}`))).toBe(true);
+
+    // The task has failed: the next pass cancels the workflow nothing waits for, and refuses nothing again.
+    const next = await reconciler.tick();
+    expect(next.refused).toEqual([]);
+    expect(next.cancelled).toEqual([handoffId]);
+  });
+
+  it("leaves alone a task tandem itself answered", async () => {
+    const airflow = coordinates();
+    await startHandoff(airflow, 'review.request', reviewInput(), 'parked');
+    const fake = new FakeAirflow();
+    fake.park(airflow, 'tandem');
+    const { reconciler } = reconcilerWith(fake);
+    const report = await reconciler.tick();
+    expect(report.refused).toEqual([]);
+    expect(fake.patches).toEqual([]);
   });
 });
 
@@ -349,7 +509,7 @@ describe('HandoffReconciler: passes', () => {
 
     const first = reconciler.tick();
     await until('the first pass to reach Airflow', async () => fake.listQueries.length, (n) => n > 0);
-    expect(await reconciler.tick()).toEqual({ skipped: true, cancelled: [], restarted: [], closed: [], unrecoverable: [], errors: [] });
+    expect(await reconciler.tick()).toEqual({ skipped: true, cancelled: [], restarted: [], closed: [], resumed: [], refused: [], unrecoverable: [], errors: [] });
     expect(fake.listQueries).toHaveLength(1);
     release();
     expect((await first).skipped).toBe(false);

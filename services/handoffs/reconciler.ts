@@ -9,13 +9,22 @@
  *      → cancel the workflow, audited — nothing waits for it any more;
  *    - scheduled, queued, running, up for retry or reschedule → leave it: the next try attaches
  *      to the running workflow (shared/contracts/handoffs.ts);
- *    - deferred while Temporal has no workflow → start it again from the stored input.
- * B. Every deferred `TemporalHandoffOperator` task instance across all DAGs: Temporal has no
+ *    - deferred or parked (`awaiting_input`) while Temporal has no workflow → start it again from
+ *      the stored input.
+ * B. Every deferred or parked `TemporalHandoffOperator` task instance across all DAGs: a parked
+ *    one whose workflow has closed was never resumed (its push was lost: the worker died, or the
+ *    workflow was terminated or timed out and ran no last step) → resume it now
+ *    (services/handoffs/parked.ts). Temporal has no
  *    workflow for it → start it again from the store; the store has no record of it →
  *    `unrecoverable` (without the recorded start nothing knows the input; the trigger gets 404
  *    and fails the task, which is the right outcome). A task starts from the triggerer, deferred
  *    before its trigger has started the hand-off, so a deferral younger than
  *    `triggerStartGraceMs` without a record is still starting and is left alone.
+ * C. Every answered Human-in-the-loop request of a hand-off task: one answered by anyone but
+ *    tandem's own Airflow user (Airflow lets that through when every user is an admin) whose task
+ *    has not ended → fail the task with a note saying who answered; Part A then cancels the
+ *    workflow. The operator itself fails such a task when it resumes; this covers a task that
+ *    resumed some other way.
  *
  * Safe to run anywhere at any time: one reconciler never runs two passes at once (a tick while
  * one runs is skipped and counted), and every action is idempotent, so two API processes
@@ -32,6 +41,7 @@ import type { Store } from '../../shared/store/store.ts';
 import type { AirflowClient, AirflowTaskInstance } from '../airflow/client.ts';
 import { AirflowApiError, AirflowNotFoundError } from '../airflow/errors.ts';
 import type { HandoffService } from './handoff-service.ts';
+import { resumeParkedHandoff } from './parked.ts';
 
 /** Class name of the deferrable operator of `handoff` stages (dags/tandem_airflow/operators/handoff.py). */
 export const handoffOperatorClass = 'TemporalHandoffOperator';
@@ -55,8 +65,8 @@ function deferredSince(ti: AirflowTaskInstance): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-export type ReconcilerAction = 'cancelled' | 'restarted' | 'closed' | 'unrecoverable';
-const actions: readonly ReconcilerAction[] = ['cancelled', 'restarted', 'closed', 'unrecoverable'];
+export type ReconcilerAction = 'cancelled' | 'restarted' | 'closed' | 'resumed' | 'refused' | 'unrecoverable';
+const actions: readonly ReconcilerAction[] = ['cancelled', 'restarted', 'closed', 'resumed', 'refused', 'unrecoverable'];
 
 export interface ReconcilerLogger {
   info(obj: object, msg: string): void;
@@ -67,14 +77,17 @@ export interface ReconcilerLogger {
 export interface HandoffReconcilerOptions {
   handoffs: Pick<HandoffService, 'closeIfEnded' | 'describe' | 'cancel' | 'restart'>;
   store: Pick<Store, 'handoffs'>;
-  airflow: Pick<AirflowClient, 'getTaskInstance' | 'listTaskInstances'>;
+  airflow: Pick<
+    AirflowClient,
+    'getTaskInstance' | 'listTaskInstances' | 'getHitlDetail' | 'answerHitlDetail' | 'listHitlDetails' | 'patchTaskInstance' | 'username'
+  >;
   log: ReconcilerLogger;
   /** Where the reconciler's metrics go (the app's `metricsRegistry`); one reconciler per registry. */
   registry: Registry;
 }
 
 /** What the task instance's state means for the workflow serving it. */
-type Verdict = { kind: 'leave' } | { kind: 'deferred' } | { kind: 'cancel'; reason: string };
+type Verdict = { kind: 'leave' } | { kind: 'waiting'; wait: 'triggerer' | 'parked' } | { kind: 'cancel'; reason: string };
 
 /** Ended without the hand-off finishing it: someone marked it, or the run moved on without it. */
 const endedStates = new Set(['failed', 'upstream_failed', 'skipped', 'removed', 'success']);
@@ -89,7 +102,8 @@ function describeTaskInstance(airflow: Pick<HandoffAirflowCoordinates, 'dagId' |
 function verdictFor(ti: AirflowTaskInstance | undefined, where: string): Verdict {
   if (!ti) return { kind: 'cancel', reason: `Airflow task instance ${where} was deleted` };
   if (clearedStates.has(ti.state)) return { kind: 'cancel', reason: `Airflow task instance ${where} was cleared` };
-  if (ti.state === 'deferred') return { kind: 'deferred' };
+  if (ti.state === 'deferred') return { kind: 'waiting', wait: 'triggerer' };
+  if (ti.state === 'awaiting_input') return { kind: 'waiting', wait: 'parked' };
   if (ti.state !== null && endedStates.has(ti.state)) {
     return { kind: 'cancel', reason: `Airflow task instance ${where} ended as ${ti.state} without its hand-off` };
   }
@@ -103,7 +117,7 @@ function airflowUnreachable(err: unknown): boolean {
 }
 
 function emptyReport(skipped: boolean): HandoffReconcileReport {
-  return { skipped, cancelled: [], restarted: [], closed: [], unrecoverable: [], errors: [] };
+  return { skipped, cancelled: [], restarted: [], closed: [], resumed: [], refused: [], unrecoverable: [], errors: [] };
 }
 
 export class HandoffReconciler {
@@ -197,7 +211,8 @@ export class HandoffReconciler {
         }
       }
       this.#forgetClosed(seen);
-      if (!airflowDown) await this.#reconcileDeferred(seen, report);
+      if (!airflowDown) await this.#reconcileWaiting(seen, report);
+      if (!airflowDown) await this.#refuseForeignAnswers(report);
       this.#running.set((await this.#store.handoffs.listRunning()).length);
     } catch (err) {
       this.#failed(report, err);
@@ -220,11 +235,12 @@ export class HandoffReconciler {
     const where = describeTaskInstance(record.airflow);
     const verdict = verdictFor(await this.#taskInstance(record.airflow), where);
     if (verdict.kind === 'leave') return;
-    const description = await this.#handoffs.describe(id);
-    if (verdict.kind === 'deferred') {
+    const description = await this.#handoffs.describe(id, record);
+    if (verdict.kind === 'waiting') {
       if (description) return;
-      await this.#handoffs.restart(record, reconcilerActor, `Airflow task instance ${where} is deferred but Temporal has no workflow`);
-      this.#act(report, 'restarted', id, `Airflow task instance ${where} is deferred but Temporal had no workflow`);
+      const how = verdict.wait === 'parked' ? 'parked' : 'deferred';
+      await this.#handoffs.restart(record, reconcilerActor, `Airflow task instance ${where} is ${how} but Temporal has no workflow`, verdict.wait);
+      this.#act(report, 'restarted', id, `Airflow task instance ${where} is ${how} but Temporal had no workflow`);
       return;
     }
     if (!description) {
@@ -246,11 +262,19 @@ export class HandoffReconciler {
     }
   }
 
-  /** Part B: deferred hand-off tasks Part A did not see, whose workflow may be missing. */
-  async #reconcileDeferred(seen: ReadonlySet<string>, report: HandoffReconcileReport): Promise<void> {
-    for (const ti of await this.#deferredHandoffTaskInstances()) {
+  /**
+   * Part B: waiting hand-off tasks. A parked one whose workflow closed is resumed (Part A has just
+   * closed its record, so seen ones count too); a deferred one Part A did not see may have lost
+   * its workflow.
+   */
+  async #reconcileWaiting(seen: ReadonlySet<string>, report: HandoffReconcileReport): Promise<void> {
+    for (const ti of await this.#waitingHandoffTaskInstances()) {
       const airflow = { dagId: ti.dag_id, runId: ti.dag_run_id, taskId: ti.task_id, mapIndex: ti.map_index };
       const id = handoffIdFor(airflow);
+      if (ti.state === 'awaiting_input') {
+        await this.#reconcileParked(id, describeTaskInstance(airflow), seen.has(id), report);
+        continue;
+      }
       if (seen.has(id)) continue;
       try {
         const record = await this.#store.handoffs.get(id);
@@ -262,7 +286,7 @@ export class HandoffReconciler {
           this.#act(report, 'unrecoverable', id, `Airflow task instance ${where} is deferred but tandem has no record of its hand-off start; the task will fail`);
           continue;
         }
-        if (await this.#handoffs.describe(id)) continue;
+        if (await this.#handoffs.describe(id, record)) continue;
         await this.#handoffs.restart(record, reconcilerActor, `Airflow task instance ${where} is deferred but Temporal has no workflow`);
         this.#act(report, 'restarted', id, `Airflow task instance ${where} is deferred but Temporal had no workflow`);
       } catch (err) {
@@ -271,11 +295,71 @@ export class HandoffReconciler {
     }
   }
 
-  async #deferredHandoffTaskInstances(): Promise<AirflowTaskInstance[]> {
+  /** A parked hand-off task: resumed when its workflow has closed, started again when Temporal lost it. */
+  async #reconcileParked(id: string, where: string, seen: boolean, report: HandoffReconcileReport): Promise<void> {
+    try {
+      const record = await this.#store.handoffs.get(id);
+      // A task parks only after its start was recorded; without a record there is nothing to resume with.
+      if (!record) return;
+      const description = await this.#handoffs.describe(id, record);
+      if (description?.status.name === 'RUNNING') return;
+      if (!description) {
+        if (seen) return; // Part A started it again
+        await this.#handoffs.restart(record, reconcilerActor, `Airflow task instance ${where} is parked but Temporal has no workflow`, 'parked');
+        this.#act(report, 'restarted', id, `Airflow task instance ${where} is parked but Temporal had no workflow`);
+        return;
+      }
+      const resumed = await resumeParkedHandoff({ store: this.#store, airflow: this.#airflow }, id);
+      if (resumed.outcome === 'resumed') {
+        this.#act(report, 'resumed', id, `Airflow task instance ${where} was still parked after its workflow ended ${description.status.name.toLowerCase()}`);
+      }
+    } catch (err) {
+      this.#failed(report, err, id);
+    }
+  }
+
+  /** Part C: hand-off tasks answered by someone other than tandem, not yet ended: failed, saying who. */
+  async #refuseForeignAnswers(report: HandoffReconcileReport): Promise<void> {
+    const tandem = this.#airflow.username;
+    const answered = [];
+    while (answered.length < maxDeferredTaskInstances) {
+      const page = await this.#airflow.listHitlDetails({
+        response_received: true,
+        // Only tasks that have not ended yet: once failed, there is nothing left to do.
+        state: ['awaiting_input', 'scheduled', 'queued', 'running', 'up_for_retry'],
+        order_by: 'ti_id',
+        limit: deferredPageSize,
+        offset: answered.length,
+      });
+      answered.push(...page.hitl_details);
+      if (page.hitl_details.length < deferredPageSize) break;
+    }
+    for (const detail of answered) {
+      const ti = detail.task_instance;
+      const responder = detail.responded_by_user?.id;
+      if (ti.operator !== handoffOperatorClass || responder === tandem || ti.state === null || endedStates.has(ti.state)) continue;
+      const airflow = { dagId: ti.dag_id, runId: ti.dag_run_id, taskId: ti.task_id, mapIndex: ti.map_index };
+      const id = handoffIdFor(airflow);
+      const reason =
+        `parked hand-off ${id} was answered in Airflow by ${responder ? `user ${responder}` : 'a timeout'}, not by tandem (${tandem}): ` +
+        'only tandem resumes a parked hand-off; the task is failed and its workflow cancelled';
+      try {
+        await this.#airflow.patchTaskInstance(airflow.dagId, airflow.runId, airflow.taskId, airflow.mapIndex, {
+          new_state: 'failed',
+          note: reason.slice(0, 1000),
+        });
+        this.#act(report, 'refused', id, reason);
+      } catch (err) {
+        this.#failed(report, err, id);
+      }
+    }
+  }
+
+  async #waitingHandoffTaskInstances(): Promise<AirflowTaskInstance[]> {
     const all: AirflowTaskInstance[] = [];
     while (all.length < maxDeferredTaskInstances) {
       const page = await this.#airflow.listTaskInstances('~', '~', {
-        state: ['deferred'],
+        state: ['deferred', 'awaiting_input'],
         operator: [handoffOperatorClass],
         // A stable order, so offset paging neither skips nor repeats rows.
         order_by: 'id',
@@ -308,7 +392,7 @@ export class HandoffReconciler {
     report[action].push(handoffId);
     this.#actions.inc({ action });
     const line = `hand-off reconciler: ${action} ${handoffId} (${reason})`;
-    if (action === 'unrecoverable' || action === 'restarted') this.#log.warn({ handoffId, action, reason }, line);
+    if (action === 'unrecoverable' || action === 'restarted' || action === 'refused' || action === 'resumed') this.#log.warn({ handoffId, action, reason }, line);
     else this.#log.info({ handoffId, action, reason }, line);
   }
 

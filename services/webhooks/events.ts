@@ -121,9 +121,13 @@ export function eventsOfAuditEntry(entry: AuditEntry): WebhookEvent[] {
 /** Starts the delivery workflow of one delivery; a start of one already started is no error. */
 export type StartWebhookDelivery = (delivery: { deliveryId: string; department: string }) => Promise<void>;
 
-/** The one way a delivery workflow starts for an event, from the worker or the API. */
-export function startWebhookDeliveryWith(client: Client, taskQueue: string): StartWebhookDelivery {
+/**
+ * The one way a delivery workflow starts for an event, from the worker or the API, through the
+ * client of the department's region (the worker's own: the emitting workflow runs in that region).
+ */
+export function startWebhookDeliveryWith(clientFor: (department: string) => Promise<Client>, taskQueue: string): StartWebhookDelivery {
   return async ({ deliveryId, department }) => {
+    const client = await clientFor(department);
     try {
       await client.workflow.start(webhookDeliveryWorkflowName, {
         workflowId: webhookDeliveryWorkflowId(deliveryId),

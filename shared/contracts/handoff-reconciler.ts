@@ -14,6 +14,10 @@ export const handoffReconcileReportSchema = z
     restarted: z.array(z.string()),
     /** Hand-offs whose record was closed: the workflow had ended, or was gone with nothing left waiting for it. */
     closed: z.array(z.string()),
+    /** Parked hand-off tasks whose workflow had closed but that nobody had resumed (a lost resume): resumed now. */
+    resumed: z.array(z.string()),
+    /** Parked hand-off tasks someone other than tandem answered through Airflow: failed, saying who. */
+    refused: z.array(z.string()),
     /** Deferred hand-off tasks tandem has no record of: nothing knows their input, so they are left to fail. */
     unrecoverable: z.array(z.string()),
     /** Calls that failed; the rest of the pass still ran. */

@@ -12,7 +12,16 @@
  * - the last run is closed and the request's try is not newer than the try that started it →
  *   return that run (a duplicate start, or `execute_complete` running again);
  * - the last run is closed and the try is newer (an Airflow retry after a failed, rejected or
- *   expired flow, or a cleared task re-run) → start a fresh run under the same id.
+ *   expired flow, or a cleared task re-run) → start a fresh run under the same id;
+ * - …except when that run succeeded and Airflow recorded the try it served as not a success: the
+ *   try died before Airflow got the outcome (killed while it read it), so the retry gets that
+ *   outcome and no second review is asked for. A cleared task's try ended a success: fresh run.
+ *
+ * How the Airflow task waits (`wait`): `triggerer` — deferred, its trigger long-polls
+ * `GET /v1/handoffs/{id}` and ends the task (short hand-offs: an LLM call); `parked` — in
+ * Airflow's `awaiting_input` state with a Human-in-the-loop request assigned to tandem's own
+ * Airflow user (the start's `resumer`), which tandem answers through Airflow's REST API when the
+ * workflow closes (long hand-offs: a review). Nothing polls a parked hand-off.
  *
  * Pure: zod only.
  */
@@ -33,6 +42,10 @@ export const handoffAirflowSchema = z
   .meta({ id: 'HandoffAirflowCoordinates' });
 export type HandoffAirflowCoordinates = z.infer<typeof handoffAirflowSchema>;
 
+export const handoffWaits = ['triggerer', 'parked'] as const;
+export type HandoffWait = (typeof handoffWaits)[number];
+export const handoffWaitSchema = z.enum(handoffWaits).meta({ id: 'HandoffWait' });
+
 export const startHandoffRequestSchema = z
   .object({
     /** Public workflow type of `POST /v1/workflows`, e.g. `review.request`. */
@@ -43,6 +56,8 @@ export const startHandoffRequestSchema = z
     department: departmentIdSchema,
     pipelineId: z.string().min(1).max(250).nullable().default(null),
     partition: z.string().min(1).max(500).nullable().default(null),
+    /** How the task waits; a parked start is answered with the `resumer` to assign the task to. */
+    wait: handoffWaitSchema.default('triggerer'),
     airflow: handoffAirflowSchema,
   })
   .strict()
@@ -88,6 +103,11 @@ export const handoffStartedSchema = handoffStateSchema
   .extend({
     /** False when the start attached to an existing run (see the module comment). */
     created: z.boolean(),
+    /**
+     * A parked start's answer: tandem's own Airflow user, the one identity the task's
+     * Human-in-the-loop request is assigned to (so nobody else may resume it).
+     */
+    resumer: z.object({ id: z.string(), name: z.string() }).optional(),
   })
   .meta({ id: 'HandoffStarted' });
 export type HandoffStarted = z.infer<typeof handoffStartedSchema>;
@@ -103,6 +123,9 @@ export const cancelHandoffBodySchema = z
   .object({ reason: z.string().min(1).max(2000).optional() })
   .strict()
   .meta({ id: 'CancelHandoffBody' });
+
+/** The one option of a parked task's Human-in-the-loop request (dags/tandem_airflow/operators/handoff.py). */
+export const parkedHandoffOption = 'workflow closed';
 
 export function handoffIdFor(airflow: Pick<HandoffAirflowCoordinates, 'dagId' | 'runId' | 'taskId' | 'mapIndex'>): string {
   return `handoff:${airflow.dagId}:${airflow.runId}:${airflow.taskId}:${airflow.mapIndex}`;

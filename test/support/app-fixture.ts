@@ -16,6 +16,8 @@ import { buildApp, type BuildAppOptions } from '../../services/api/app.ts';
 import type { AirflowClient } from '../../services/airflow/client.ts';
 import type { AirflowReadinessProbe } from '../../services/api/plugins/app/airflow.ts';
 import type { TemporalGateway } from '../../services/api/plugins/app/temporal.ts';
+import type { RegionClient } from '../../services/flows/regional-temporal.ts';
+import { localRegion } from '../../shared/regions.ts';
 import type { TenantCluster } from '../../services/tenants/cluster.ts';
 
 export interface FakeDependency {
@@ -47,10 +49,17 @@ export interface AppFixtureOptions extends BuildAppOptions {
   airflowClient?: AirflowClient;
   /** The Temporal client's namespace has the TandemDepartment search attribute (a dev server that registered it). */
   departmentSearchAttribute?: boolean;
+  /** Data-residency regions besides `local` (whose client is `temporalClient`), each with its own client. */
+  regions?: RegionClient[];
   /** The Kubernetes cluster tenants are applied to (a real one in the kubernetes tier). */
   tenantCluster?: TenantCluster;
   /** Reuse this state dir (its store survives `close()`), e.g. to restart the API over the same store. */
   stateDir?: string;
+}
+
+/** A region the API serves, for tests that store tenants in it but start no workflow there. */
+export function regionWithoutTemporal(region: string): RegionClient {
+  return { region, client: {} as Client, departmentSearchAttribute: false };
 }
 
 export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFixture> {
@@ -71,10 +80,12 @@ export async function appFixture(options: AppFixtureOptions = {}): Promise<AppFi
   const temporal: FakeDependency = { ping: async () => {}, closed: false };
   const airflow: FakeDependency = { ping: async () => {}, closed: false };
   const temporalGateway: TemporalGateway = {
-    // Routes that reach the SDK get a real client only when the test passes one.
-    client: options.temporalClient ?? ({} as Client),
+    regions: [
+      // Routes that reach the SDK get a real client only when the test passes one.
+      { region: localRegion, client: options.temporalClient ?? ({} as Client), departmentSearchAttribute: options.departmentSearchAttribute ?? false },
+      ...(options.regions ?? []),
+    ],
     taskQueue: 'tandem-test',
-    departmentSearchAttribute: options.departmentSearchAttribute ?? false,
     ping: (signal) => temporal.ping(signal),
     close: async () => {
       temporal.closed = true;

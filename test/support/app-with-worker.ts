@@ -26,7 +26,7 @@ export async function appWithWorker(server: 'dev' | 'time-skipping', options: Ap
     connection: env.nativeConnection,
     taskQueue: f.app.temporal.taskQueue,
     workflowBundle: { codePath },
-    activities: createActivities({ store: f.store, config: f.config }),
+    activities: createActivities({ store: f.store, config: f.config, ...(options.airflowClient ? { airflowClient: options.airflowClient } : {}) }),
   });
   const running = worker.run();
   return {

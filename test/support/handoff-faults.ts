@@ -2,7 +2,9 @@
  * Fault drills for the Airflow → Temporal hand-off, shared by the CI test
  * (test/handoff-faults.test.ts, a few drills) and the benchmark (`npm run bench -- handoff-faults`,
  * many): a stack of its own (processes are killed, so never the shared integration stack), a
- * pipeline whose partitions each hand a review to Temporal, and one drill = run the pipeline,
+ * pipeline whose partitions each hand two reviews to Temporal — one parked in `awaiting_input`
+ * (resumed by tandem), one deferred to the triggerer — so every drill covers both ways a hand-off
+ * task waits, and one drill = run the pipeline,
  * `kill -9` one component (its whole process group) at a random moment, restart it, and check that
  * every hand-off completed exactly once:
  *
@@ -11,7 +13,7 @@
  * - Temporal holds exactly one run of each hand-off's workflow id (no duplicate workflow);
  * - the notification webhook (the side effect) got exactly the expected idempotency keys —
  *   one reminder and one escalation per review, however often each was delivered;
- * - nothing is left deferred.
+ * - nothing is left deferred or parked.
  *
  * The review's escalation policy is shrunk to seconds (reminder after 3.6 s, escalation after
  * 7.2 s), so each drill exercises durable timers, the side effect and a decision through the API.
@@ -24,19 +26,26 @@ import { loadConfig } from '../../shared/config.ts';
 import { clientDataConverter, payloadCodecFor } from '../../shared/payload-codec.ts';
 import { connectTemporal } from '../../shared/temporal-connection.ts';
 import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
-import { startStack, type StackHandle } from '../../deploy/dev/stack.ts';
+import { startStack, type StackHandle, type StackProfile } from '../../deploy/dev/stack.ts';
 import { AirflowClient } from '../../services/airflow/client.ts';
-import { isolatedStackEnv } from './free-ports.ts';
+import { isolatedClusterEnv, isolatedStackEnv } from './free-ports.ts';
 import { api } from './api-client.ts';
 import { startSideEffectServer, type SideEffectServer } from './side-effect-server.ts';
 
 /** Supervisor process names of the components a drill may kill. */
 export const faultComponents = ['worker', 'api', 'airflow-triggerer', 'airflow-scheduler', 'temporal'] as const;
-export type FaultComponent = (typeof faultComponents)[number];
+/** The cluster profile's Temporal services, instead of `temporal` (the dev server). */
+export const clusterFaultComponents = ['temporal-history', 'temporal-matching', 'temporal-frontend'] as const;
+export type FaultComponent = (typeof faultComponents)[number] | (typeof clusterFaultComponents)[number];
 
 export const DRILL_PIPELINE_ID = 'handoff-drill';
 const DRILL_DAG_ID = `tandem__${DRILL_PIPELINE_ID}`;
 const PARTITIONS = ['north', 'south'] as const;
+/** The hand-off stages of each partition and how each waits (`wait` in the spec). */
+const HANDOFF_STAGES = [
+  { id: 'review', wait: 'parked' },
+  { id: 'review_deferred', wait: 'triggerer' },
+] as const;
 const CHIEF = 'chief-drill';
 
 export interface FaultRig {
@@ -75,27 +84,28 @@ function drillSpec(dataDir: string) {
     // Runs are forced; a source is still needed, as the fingerprint commit expects checked sources.
     sources: [{ id: 'clock', kind: 'command', command: 'echo drill' }],
     stages: [
-      {
-        id: 'review',
+      ...HANDOFF_STAGES.map((stage) => ({
+        id: stage.id,
         kind: 'handoff',
         workflow: 'review.request',
-        // A task killed before it deferred is retried; the retry attaches to the same workflow.
+        wait: stage.wait,
+        // A task killed before it deferred (or parked) is retried; the retry attaches to the same workflow.
         retries: 3,
         retryDelaySeconds: 5,
         input: {
           department: 'clinical-ai',
           reviewType: 'fault-drill',
           title: 'Fault drill {partition}',
-          artifact: { uri: 'drill://{partition}', version: '{run_id}/{partition}' },
+          artifact: { uri: 'drill://{partition}', version: '{run_id}/{task_id}' },
           assignee: 'group:reviewers',
           escalationContact: CHIEF,
           policy: { notifyAfterHours: 0.001, escalateAfterHours: 0.002, deadlineHours: 2 },
         },
-      },
+      })),
       {
         id: 'after',
         kind: 'bash',
-        dependsOn: ['review'],
+        dependsOn: HANDOFF_STAGES.map((stage) => stage.id),
         retries: 3,
         retryDelaySeconds: 5,
         command: `echo "$AIRFLOW_CTX_DAG_RUN_ID $TANDEM_PARTITION" >> ${path.join(dataDir, 'after.log')}`,
@@ -119,12 +129,26 @@ async function apiUntilUp<T = any>(rig: FaultRig, method: string, route: string,
   }
 }
 
-export async function startFaultRig(progress: (line: string) => void): Promise<FaultRig> {
+/** `profile: 'cluster'`: the store, a Temporal cluster and Airflow on PostgreSQL (stack.ts). */
+export async function startFaultRig(progress: (line: string) => void, options: { profile?: StackProfile } = {}): Promise<FaultRig> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'tandem-drill-'));
   const webhook = await startSideEffectServer();
-  const env = { ...(await isolatedStackEnv(stateDir)), TANDEM_LOG_LEVEL: 'warn', TANDEM_NOTIFY_WEBHOOK_URL: webhook.url };
+  const stackEnv = await isolatedStackEnv(stateDir);
+  const env = {
+    ...stackEnv,
+    ...(options.profile === 'cluster' ? await isolatedClusterEnv(stackEnv) : {}),
+    TANDEM_LOG_LEVEL: 'warn',
+    TANDEM_NOTIFY_WEBHOOK_URL: webhook.url,
+  };
   const config = loadConfig({ cwd: stateDir, env });
-  const stack = await startStack(config, progress);
+  let stack: StackHandle;
+  try {
+    stack = await startStack(config, progress, { profile: options.profile });
+  } catch (err) {
+    await webhook.close();
+    rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   const rig: FaultRig = {
     stack,
     webhook,
@@ -154,24 +178,29 @@ export async function startFaultRig(progress: (line: string) => void): Promise<F
   return rig;
 }
 
-function handoffIdOf(dagRunId: string, partition: string): string {
-  return handoffIdFor({ dagId: DRILL_DAG_ID, runId: dagRunId, taskId: `${partition}.review`, mapIndex: -1 });
+/** Every hand-off task of a run: each partition's parked and deferred review. */
+function handoffTasks(): string[] {
+  return PARTITIONS.flatMap((partition) => HANDOFF_STAGES.map((stage) => `${partition}.${stage.id}`));
+}
+
+function handoffIdOf(dagRunId: string, taskId: string): string {
+  return handoffIdFor({ dagId: DRILL_DAG_ID, runId: dagRunId, taskId, mapIndex: -1 });
 }
 
 /** Approves each review once the webhook has seen its escalation (the chief is then the assignee). */
 async function approveWhenEscalated(rig: FaultRig, dagRunId: string, until: () => boolean): Promise<void> {
-  const pending = new Set<string>(PARTITIONS);
+  const pending = new Set<string>(handoffTasks());
   while (pending.size > 0 && !until()) {
-    for (const partition of [...pending]) {
-      const reviewId = handoffIdOf(dagRunId, partition);
+    for (const taskId of [...pending]) {
+      const reviewId = handoffIdOf(dagRunId, taskId);
       const escalated = rig.webhook.deliveries.some((d) => d.body.reviewId === reviewId && d.body.kind === 'review-escalated');
       if (!escalated) continue;
       const res = await apiUntilUp<any>(rig, 'POST', `/v1/reviews/${encodeURIComponent(reviewId)}/decision`, rig.chiefKey, {
         decision: 'approve',
-        artifactVersion: `${dagRunId}/${partition}`,
+        artifactVersion: `${dagRunId}/${taskId}`,
       });
       // 409: already decided (a decision whose answer was lost to a kill, then retried).
-      if (res.status === 200 || res.status === 409) pending.delete(partition);
+      if (res.status === 200 || res.status === 409) pending.delete(taskId);
     }
     await sleep(300);
   }
@@ -223,19 +252,21 @@ export async function runDrill(
   if (state !== 'success') problems.push(`DAG run ${dagRunId} ended ${state ?? 'nowhere'} after ${totalMs} ms`);
   const tis = await rig.airflow.listTaskInstances(DRILL_DAG_ID, dagRunId).catch(() => ({ task_instances: [] }));
   for (const ti of tis.task_instances) {
-    if (ti.state === 'deferred') problems.push(`${ti.task_id} left deferred`);
+    if (ti.state === 'deferred' || ti.state === 'awaiting_input') problems.push(`${ti.task_id} left ${ti.state}`);
   }
   const afterLog = existsSync(path.join(rig.dataDir, 'after.log')) ? readFileSync(path.join(rig.dataDir, 'after.log'), 'utf8') : '';
   let redeliveries = 0;
   for (const partition of PARTITIONS) {
-    const review = tis.task_instances.find((t) => t.task_id === `${partition}.review`);
-    if (review?.state !== 'success') problems.push(`${partition}.review is ${review?.state ?? 'missing'}`);
-    // The stage after the hand-off runs once per try that got going: once, unless a kill hit it.
+    // The stage after the hand-offs runs once per try that got going: once, unless a kill hit it.
     const after = tis.task_instances.find((t) => t.task_id === `${partition}.after`);
     const ranAfter = afterLog.split('\n').filter((l) => l === `${dagRunId} ${partition}`).length;
     if (ranAfter < 1 || ranAfter > (after?.try_number ?? 1)) problems.push(`${partition}.after ran ${ranAfter} times in ${after?.try_number ?? 0} tries`);
+  }
+  for (const taskId of handoffTasks()) {
+    const review = tis.task_instances.find((t) => t.task_id === taskId);
+    if (review?.state !== 'success') problems.push(`${taskId} is ${review?.state ?? 'missing'}`);
 
-    const workflowId = handoffIdOf(dagRunId, partition);
+    const workflowId = handoffIdOf(dagRunId, taskId);
     const runs: string[] = [];
     for await (const execution of rig.temporal.workflow.list({ query: `WorkflowId = '${workflowId.replaceAll("'", "\\'")}'` })) runs.push(execution.runId);
     if (runs.length !== 1) problems.push(`${workflowId} has ${runs.length} Temporal runs`);

@@ -86,6 +86,13 @@ class HandoffLinks(TypedDict):
     temporalUi: NotRequired[str]
 
 
+class HandoffResumer(TypedDict):
+    """tandem's own Airflow identity, the one user a parked hand-off's HITL detail is assigned to."""
+
+    id: str
+    name: str
+
+
 class HandoffState(TypedDict):
     """``HandoffState`` of shared/contracts/handoffs.ts (``created`` only in a start's answer)."""
 
@@ -104,6 +111,8 @@ class HandoffState(TypedDict):
     closedAt: str | None
     links: HandoffLinks
     created: NotRequired[bool]
+    #: In the answer to a parked start: the Airflow user who resumes the parked task (tandem's own).
+    resumer: NotRequired[HandoffResumer]
 
 
 class FingerprintCheck(TypedDict):
@@ -344,10 +353,13 @@ class TandemApiHook(BaseHook):
             "run end report", f"{pipeline_run_path(pipeline_id, run_id)}/finished", None, backoff_scale
         )
 
-    def get_handoff(self, handoff_id: str) -> HandoffState:
-        """``GET /v1/handoffs/{id}?waitMs=0``: the state now, without waiting. Any answer but 200 raises."""
-        with self._client() as client:
-            response = client.get(handoff_path(handoff_id), params={"waitMs": 0})
+    def get_handoff(self, handoff_id: str, *, wait_ms: int = 0) -> HandoffState:
+        """
+        ``GET /v1/handoffs/{id}?waitMs=``: the state now, or once the workflow closes within
+        ``wait_ms`` (the request's timeout grows by that much). Any answer but 200 raises.
+        """
+        with httpx.Client(base_url=self.get_conn().base_url, headers=self.get_conn().headers, timeout=self.timeout + wait_ms / 1000) as client:
+            response = client.get(handoff_path(handoff_id), params={"waitMs": wait_ms})
         if response.status_code != 200:
             raise _status_error(response)
         return response.json()

@@ -23,6 +23,16 @@ User strings in ``workflow_input`` are never Jinja templates (see ``pipeline_sta
 replacement. ``{ds}`` is ``utils.context.run_date``, the same date the partition's source check
 fills into its source paths.
 
+**Two ways to wait** (``wait``). ``triggerer`` (short hand-offs: an LLM call): the task defers to
+``HandoffTrigger``, which long-polls the API and ends the task from the triggerer. ``parked`` (long
+ones: a review that may wait days): the task starts on a worker, writes a Human-in-the-loop request
+assigned to tandem's own Airflow user (the ``resumer`` the start answered) and parks in Airflow's
+``awaiting_input`` state (``TaskAwaitingInput``) — no worker slot, no trigger, nothing polling.
+When the workflow closes, tandem answers that request through Airflow's REST API, which resumes
+the task in ``execute_complete``; it reads the outcome from the API. A response by anyone else
+(Airflow refuses it unless it lets every user act as admin) fails the task with a reason that says
+so: only tandem resumes a parked hand-off.
+
 Every HTTP call goes through ``TandemApiHook``; this module decides only what an answer means for
 the task.
 """
@@ -31,12 +41,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskAwaitingInput
 
-from tandem_airflow.hooks.tandem_api import HandoffState, TandemApiHook, TandemApiStatusError, TandemApiUnreachable
+from tandem_airflow.hooks.tandem_api import HandoffResumer, HandoffState, TandemApiHook, TandemApiStatusError, TandemApiUnreachable
 from airflow.triggers.base import StartTriggerArgs
 
 from tandem_airflow.triggers.handoff import (
@@ -53,6 +63,15 @@ from tandem_airflow.utils.partition import PipelinePartition
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
+
+#: How a hand-off task waits for its workflow (see the module docstring).
+HandoffWait = Literal["triggerer", "parked"]
+#: The one option of a parked task's Human-in-the-loop request: tandem chooses it when the workflow closes.
+PARKED_OPTION = "workflow closed"
+#: How long ``execute_complete`` waits for the workflow to close after a resume: tandem may answer
+#: just before the close (it answers from the workflow's last step).
+RESUME_WAIT_MS = 25_000
+RESUME_POLLS = 3
 
 #: Where the trigger of a task started from the triggerer comes from (``serialize()``'s classpath).
 HANDOFF_TRIGGER_CLASSPATH = f"{HandoffTrigger.__module__}.{HandoffTrigger.__qualname__}"
@@ -83,6 +102,8 @@ class TemporalHandoffOperator(BaseOperator):
     :param pipeline_id: the pipeline it belongs to, if any.
     :param partition: the partition this task serves (its label fills ``{partition}``).
     :param tandem_conn_id: Airflow connection with the control API's URL and service key.
+    :param wait: ``triggerer`` (deferred, ended by the triggerer) or ``parked`` (``awaiting_input``,
+        resumed by tandem through Airflow's REST API); the pipeline generator resolves ``auto``.
     """
 
     # User strings are never templates: nothing of this operator is rendered by Jinja.
@@ -107,9 +128,15 @@ class TemporalHandoffOperator(BaseOperator):
         pipeline_id: str | None = None,
         partition: PipelinePartition | None = None,
         tandem_conn_id: str = TandemApiHook.default_conn_name,
+        wait: HandoffWait = "triggerer",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if wait not in ("triggerer", "parked"):
+            raise ValueError(f"wait must be 'triggerer' or 'parked', not {wait!r}")
+        self.wait = wait
+        # A parked task starts on a worker: parking is the task runner's transition, not a trigger's.
+        self.start_from_trigger = wait == "triggerer"
         self.workflow_type = workflow_type
         self.workflow_input = copy.deepcopy(dict(workflow_input))
         self.department = department
@@ -144,6 +171,7 @@ class TemporalHandoffOperator(BaseOperator):
             department=self.department,
             pipeline_id=self.pipeline_id,
             partition=self.partition,
+            wait=self.wait,
         )
 
     def execute(self, context: Context) -> Any:
@@ -167,11 +195,42 @@ class TemporalHandoffOperator(BaseOperator):
         if state.get("status") != "pending":
             # A duplicate start of a run that already ended: nothing to wait for.
             return self._outcome(state)
+        if self.wait == "parked":
+            self._park(context, state)
         self.defer(
             trigger=HandoffTrigger(handoff_id=handoff_id, tandem_conn_id=self.tandem_conn_id),
             method_name="execute_complete",
             kwargs={"handoff_id": handoff_id},
         )
+
+    def _park(self, context: Context, state: HandoffState) -> None:
+        """
+        Parks the task in ``awaiting_input``: a Human-in-the-loop request only tandem's Airflow user
+        may answer, then ``TaskAwaitingInput``. Airflow resumes the task in ``execute_complete`` when
+        tandem answers (a response that lands before the park resumes it at once).
+        """
+        from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+
+        handoff_id = state["handoffId"]
+        resumer = state.get("resumer")
+        if not resumer or not resumer.get("id"):
+            raise AirflowException(
+                f"hand-off {handoff_id}: the control API named no Airflow user to resume the parked task "
+                "(it runs without an Airflow client); Airflow retries this task"
+            )
+        upsert_hitl_detail(
+            ti_id=context["task_instance"].id,
+            options=[PARKED_OPTION],
+            subject=f"Waiting for tandem hand-off {handoff_id}",
+            body=(
+                f"This task waits for its {self.workflow_type} workflow in tandem. tandem resumes it the moment "
+                f"the workflow closes; only tandem's Airflow user ({resumer['id']}) may respond here."
+            ),
+            params={},
+            assigned_users=[{"id": resumer["id"], "name": resumer.get("name") or resumer["id"]}],
+        )
+        self.log.info("hand-off %s: parked in awaiting_input until tandem (%s) resumes it", handoff_id, resumer["id"])
+        raise TaskAwaitingInput(method_name="execute_complete", kwargs={"handoff_id": handoff_id, "resumer": dict(resumer)})
 
     def _start(self, hook: TandemApiHook, body: dict[str, Any]) -> HandoffState:
         """
@@ -216,8 +275,16 @@ class TemporalHandoffOperator(BaseOperator):
 
     # --- completion ---------------------------------------------------------------------------
 
-    def execute_complete(self, context: Context, event: HandoffEventPayload | Any = None, handoff_id: str | None = None) -> Any:
-        """Resumed by the trigger: return the result (XCom ``return_value``) or fail with the reason."""
+    def execute_complete(
+        self,
+        context: Context,
+        event: HandoffEventPayload | Any = None,
+        handoff_id: str | None = None,
+        resumer: HandoffResumer | None = None,
+    ) -> Any:
+        """Resumed by the trigger or, parked, by tandem: return the result (XCom ``return_value``) or fail with the reason."""
+        if isinstance(event, Mapping) and "chosen_options" in event:
+            return self._resumed_from_park(event, handoff_id, resumer)
         if isinstance(event, Mapping) and event.get("status") == START_ON_WORKER_STATUS:
             # The trigger of a task started from the triggerer could not start it: start here.
             self.log.info("hand-off start handed over by the triggerer (%s); starting on this worker", event.get("reason"))
@@ -230,6 +297,34 @@ class TemporalHandoffOperator(BaseOperator):
             handoff_id = handoff_id or ti.xcom_pull(task_ids=ti.task_id, key=HANDOFF_ID_XCOM_KEY, map_indexes=ti.map_index)
             event = self._current_state(handoff_id)
         return self._outcome(event)
+
+    def _resumed_from_park(self, event: Mapping[str, Any], handoff_id: str | None, resumer: HandoffResumer | None) -> Any:
+        """
+        A parked task's Human-in-the-loop request was answered. Only tandem's answer counts: anyone
+        else's (Airflow lets it through only when every user is an admin) fails the task, without
+        retries, and the reconciler then cancels the workflow nothing waits for any more.
+        """
+        responder = event.get("responded_by_user") or {}
+        expected = (resumer or {}).get("id")
+        if not expected or responder.get("id") != expected:
+            who = f"Airflow user {responder.get('id')!r}" if responder.get("id") else "Airflow itself (a timeout)"
+            raise AirflowFailException(
+                f"parked hand-off {handoff_id} was answered by {who}, not by tandem ({expected!r}): only tandem resumes "
+                "a parked hand-off, when its workflow closes; the task fails and the workflow is cancelled"
+            )
+        hook = TandemApiHook(tandem_conn_id=self.tandem_conn_id)
+        for _ in range(RESUME_POLLS):
+            try:
+                state = hook.get_handoff(handoff_id, wait_ms=RESUME_WAIT_MS)
+            except TandemApiUnreachable as err:
+                raise AirflowException(f"hand-off {handoff_id}: the control API at {err.base_url} is unreachable ({err.cause})") from err
+            except TandemApiStatusError as err:
+                raise AirflowException(f"hand-off {handoff_id}: the control API answered HTTP {err.status} ({err.problem})") from err
+            if state.get("status") != "pending":
+                self.log.info("hand-off %s: resumed by tandem; workflow ended %s", handoff_id, state.get("status"))
+                return self._outcome(state)
+        # Resumed, but the workflow still runs: a retry attaches to it and parks again.
+        raise AirflowException(f"hand-off {handoff_id}: resumed by tandem but its workflow is still running; Airflow retries this task")
 
     def _current_state(self, handoff_id: str) -> HandoffState:
         try:

@@ -286,13 +286,15 @@ def handoff_stage(
     input: dict[str, Any],  # noqa: A002 - the spec's field name
     retries: int,
     retry_delay_seconds: int,
+    wait: str = "triggerer",
     tandem_conn_id: str = "tandem_default",
 ) -> Any:
     """
     A durable Temporal workflow (review, LLM, promotion) started through the control API by the
-    deferrable TemporalHandoffOperator, which waits without holding a worker slot; the workflow's
-    result is the task's ``return_value`` XCom. ``{partition}`` (and ``{ds}``, ``{run_id}``…) in
-    the input's strings are replaced when the task runs.
+    TemporalHandoffOperator, which waits without holding a worker slot — deferred to the triggerer
+    (``wait="triggerer"``) or parked in ``awaiting_input`` until tandem resumes it
+    (``wait="parked"``); the workflow's result is the task's ``return_value`` XCom. ``{partition}``
+    (and ``{ds}``, ``{run_id}``…) in the input's strings are replaced when the task runs.
     """
     # Imported only by pipelines that have a hand-off stage, and not for an import cycle (the
     # operator never imports this module): it brings the trigger machinery along
@@ -307,6 +309,7 @@ def handoff_stage(
         workflow_type=workflow,
         workflow_input=copy.deepcopy(input),
         tandem_conn_id=tandem_conn_id,
+        wait=wait,
         **_partition_task_args(partition),
         **_retry_args(retries, retry_delay_seconds),
     )

@@ -22,6 +22,7 @@ def handoff_start_request(
     department: str,
     pipeline_id: str | None = None,
     partition: PipelinePartition | None = None,
+    wait: str = "triggerer",
 ) -> dict[str, Any]:
     """
     The ``POST /v1/handoffs`` body for the task instance running in ``context``: its coordinates
@@ -39,6 +40,7 @@ def handoff_start_request(
         "department": department,
         "pipelineId": pipeline_id,
         "partition": label,
+        "wait": wait,
         "airflow": {
             "dagId": ti.dag_id,
             "runId": ti.run_id,

@@ -103,6 +103,7 @@ def test_execute_starts_the_handoff_and_defers_to_the_trigger(api):
         "department": "clinical-ai",
         "pipelineId": "discharge-summaries",
         "partition": "ward-a:2026-06-02",
+        "wait": "triggerer",
         "airflow": {"dagId": "tandem__discharge-summaries", "runId": RUN_ID, "taskId": "ward-a.review", "mapIndex": -1, "tryNumber": 2},
     }
     assert deferred.value.method_name == "execute_complete"

@@ -203,6 +203,7 @@ def test_a_task_started_from_the_triggerer_starts_its_handoff_then_waits_for_it(
         "department": "clinical-ai",
         "pipelineId": "discharge-summaries",
         "partition": "ward-a:2026-06-02",
+        "wait": "triggerer",
         "airflow": {"dagId": "tandem__discharge-summaries", "runId": RUN_ID, "taskId": "ward-a.review", "mapIndex": -1, "tryNumber": 2},
     }
     assert xcoms["handoff_id"][0] == HANDOFF_ID

@@ -27,6 +27,7 @@ import { createEvaluationActivities, publishedIndexRetrievals } from './evaluati
 import { createDeployActivities } from './deploy.ts';
 import { createWebhookActivities, workerWebhookEmitter } from './webhooks.ts';
 import { createTenantActivities } from './tenants.ts';
+import { createHandoffActivities } from './handoffs.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { activityErrorTypes } from '../../../shared/contracts/activity-errors.ts';
 
@@ -62,6 +63,8 @@ export interface ActivityDependencies {
    * local jobs run under the OS temp dir.
    */
   config: Pick<TandemConfig, 'notify'> & Partial<Pick<TandemConfig, 'llm' | 'stateDir' | 'airflow' | 'jobs' | 'kubernetes' | 'pipelines'>>;
+  /** The Airflow client every family shares; default: one built from `config` and the credentials file. */
+  airflowClient?: AirflowClient;
 }
 
 /** TANDEM_JOBS_RUNNER: local processes (the default) or Kubernetes Jobs. */
@@ -74,9 +77,9 @@ export function jobRunnerOf(config: ActivityDependencies['config']): JobRunner {
 }
 
 /** Every activity the worker registers: the families above plus those built on its dependencies. */
-export function createActivities({ store, config, jobRunner }: ActivityDependencies) {
+export function createActivities({ store, config, jobRunner, airflowClient: given }: ActivityDependencies) {
   // One Airflow client (one login) for every family that calls Airflow.
-  let airflowClient: AirflowClient | undefined;
+  let airflowClient: AirflowClient | undefined = given;
   const airflow = () => (airflowClient ??= airflowClientOf(config));
   return registerFamilies({
     standalone: activities,
@@ -98,6 +101,8 @@ export function createActivities({ store, config, jobRunner }: ActivityDependenc
     }),
     deploy: createDeployActivities(),
     // The department's GPU peak rule, for gpu.batch's wait for the off-peak window.
+    // The push that resumes a parked hand-off's Airflow task when its workflow ends.
+    handoffs: createHandoffActivities({ store, client: airflow }),
     tenants: createTenantActivities({ tenants: store.tenants, ...(config.pipelines ? { pipelines: config.pipelines } : {}) }),
   });
 }

@@ -2,7 +2,8 @@
  * The webhooks family: one delivery attempt (sign, POST, log), and marking a delivery failed
  * once its retries are spent. Also the worker's side of emission: `workerWebhookEmitter` turns
  * appended audit entries into events (services/webhooks/events.ts) and starts their delivery
- * workflows through the worker's own client.
+ * workflows through the worker's own client, so in the namespace (region) of the workflow that
+ * audited them.
  */
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -76,7 +77,7 @@ export function workerWebhookEmitter(store: WebhookStore): (entry: AuditEntry) =
   return async (entry) => {
     if (eventsOfAuditEntry(entry).length === 0) return;
     const { client, info } = Context.current();
-    for (const emitted of await emitEventsOfAuditEntry(store, startWebhookDeliveryWith(client, info.taskQueue), entry)) {
+    for (const emitted of await emitEventsOfAuditEntry(store, startWebhookDeliveryWith(async () => client, info.taskQueue), entry)) {
       if (emitted.subscribers > 0) log.info('webhook event emitted', { ...emitted });
     }
   };

@@ -40,7 +40,7 @@ function sharedPerScrape<T>(load: () => Promise<T>): () => Promise<T> {
 export default fp(
   async (fastify) => {
     const registers = [fastify.metricsRegistry];
-    const { client } = fastify.temporal;
+    const { regions } = fastify.temporal;
 
     let cached: { at: number; counts: [WorkflowTypeName, string, number][] } | undefined;
     const workflowCounts = async () => {
@@ -48,11 +48,16 @@ export default fp(
       const counts: [WorkflowTypeName, string, number][] = [];
       for (const [type, definition] of Object.entries(workflowTypes) as [WorkflowTypeName, { workflowName: string }][]) {
         for (const [status, visibility] of Object.entries(countedStatuses)) {
-          const { count } = await client.workflowService.countWorkflowExecutions({
-            namespace: client.options.namespace,
-            query: `WorkflowType = '${definition.workflowName}' AND ExecutionStatus = '${visibility}'`,
-          });
-          counts.push([type, status, Number(count ?? 0)]);
+          // Summed over the regions: each region's namespace counts its own departments' flows.
+          let total = 0;
+          for (const { client } of regions.all) {
+            const { count } = await client.workflowService.countWorkflowExecutions({
+              namespace: client.options.namespace,
+              query: `WorkflowType = '${definition.workflowName}' AND ExecutionStatus = '${visibility}'`,
+            });
+            total += Number(count ?? 0);
+          }
+          counts.push([type, status, total]);
         }
       }
       cached = { at: Date.now(), counts };

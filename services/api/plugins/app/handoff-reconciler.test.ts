@@ -18,6 +18,13 @@ class FakeAirflow {
     await this.gate;
     return { task_instances: this.deferred as AirflowTaskInstance[], total_entries: this.deferred.length };
   }
+
+  readonly username = 'tandem';
+
+  /** No parked task was answered by anyone. */
+  async listHitlDetails() {
+    return { hitl_details: [], total_entries: 0 };
+  }
 }
 
 const open: AppFixture[] = [];
@@ -56,6 +63,8 @@ describe('POST /v1/handoffs/reconcile', () => {
         cancelled: [],
         restarted: [],
         closed: [],
+        resumed: [],
+        refused: [],
         unrecoverable: [`handoff:tandem__notes:${airflow.deferred[0]!.dag_run_id}:review:-1`],
         errors: [],
       });

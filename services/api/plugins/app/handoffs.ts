@@ -18,9 +18,8 @@ export default fp(
     fastify.decorate(
       'handoffs',
       new HandoffService({
-        client: fastify.temporal.client,
+        regions: fastify.temporal.regions,
         taskQueue: fastify.temporal.taskQueue,
-        departmentSearchAttribute: fastify.temporal.departmentSearchAttribute,
         store: fastify.store,
         log: fastify.log.child({ component: 'handoffs' }),
         airflow: fastify.airflowClient ?? undefined,

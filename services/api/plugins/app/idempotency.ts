@@ -65,8 +65,9 @@ const problemResponse = (description: string) => ({ description, content: { [pro
 export default fp(
   async (fastify) => {
     const { idempotency } = fastify.store;
-    // Apps built without a Temporal data converter (tests) keep the body as it is.
-    const codec = fastify.temporal.client.options?.loadedDataConverter?.payloadCodecs?.[0];
+    // Apps built without a Temporal data converter (tests) keep the body as it is. Every region's
+    // client has the process's one keyring.
+    const codec = fastify.temporal.regions.local.client.options?.loadedDataConverter?.payloadCodecs?.[0];
     const seal = async (body: string) => (codec ? sealJson(body, codec) : body);
     const open = async (stored: string) => (codec ? String(await openJson(stored, codec)) : stored);
     fastify.decorateRequest('idempotencyClaim', null);

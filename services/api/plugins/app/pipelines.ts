@@ -23,8 +23,9 @@ export default fp(
     // Partition failures and run ends are audited here, in the API, so their events are emitted
     // here too, starting the delivery workflows on the worker's task queue.
     const onAudited = async (entry: AuditEntry) => {
-      const { client, taskQueue } = fastify.temporal;
-      for (const emitted of await emitEventsOfAuditEntry(fastify.store.webhooks, startWebhookDeliveryWith(client, taskQueue), entry)) {
+      const { regions, taskQueue } = fastify.temporal;
+      const clientFor = async (department: string) => (await regions.forDepartment(department)).client;
+      for (const emitted of await emitEventsOfAuditEntry(fastify.store.webhooks, startWebhookDeliveryWith(clientFor, taskQueue), entry)) {
         if (emitted.subscribers > 0) log.info({ ...emitted }, 'webhook event emitted');
       }
     };

@@ -14,7 +14,8 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../../../shared/contracts/principal.ts';
 import { reviewDecisionBodySchema, reviewersGroup, type ReviewEscalationPolicy } from '../../../../shared/contracts/reviews.ts';
-import { departmentFilterOf, scopeIncludes, type Role } from '../../../../shared/contracts/roles.ts';
+import { temporalRegions } from '../../../../shared/regions.ts';
+import { allDepartments, departmentFilterOf, scopeIncludes, type Role } from '../../../../shared/contracts/roles.ts';
 import { TandemError } from '../../../../shared/errors.ts';
 import { auditActorOf, type AuditActor } from '../../../../shared/store/audit-log.ts';
 import type { ConsoleSession } from '../../../../shared/store/console-sessions.ts';
@@ -319,9 +320,10 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
     return task && readerRoles.includes(principal.role) && scopeIncludes(principal.department, task.department) ? task : undefined;
   }
 
-  async function liveStatus(request: FastifyRequest, id: string): Promise<ReviewStatus | null> {
+  async function liveStatus(request: FastifyRequest, id: string, department: string): Promise<ReviewStatus | null> {
     try {
-      return await fastify.temporal.client.workflow.getHandle(id).query(reviewStatusQuery);
+      const { client } = await fastify.temporal.regions.forDepartment(department);
+      return await client.workflow.getHandle(id).query(reviewStatusQuery);
     } catch (err) {
       request.log.warn({ err, reviewId: id }, 'review status query failed; the console shows the inbox row only');
       return null;
@@ -337,7 +339,7 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
   ) {
     const now = new Date();
     const [live, trail, artifact] = await Promise.all([
-      liveStatus(request, task.id),
+      liveStatus(request, task.id, task.department),
       store.audit.list({ workflowId: task.id, limit: 1000 }),
       readArtifact(task.artifactUri, artifactRoots, config.console.artifactMaxBytes),
     ]);
@@ -414,7 +416,7 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
       return renderReview(request, reply, signed, task, { status: 422, notice: { kind: 'error', text }, ...(comment ? { draftComment: comment } : {}) });
     }
     try {
-      const review = await decideReview({ client: fastify.temporal.client, audit: store.audit, log: request.log }, principal, task, parsed.data);
+      const review = await decideReview({ regions: fastify.temporal.regions, audit: store.audit, log: request.log }, principal, task, parsed.data);
       return reply.redirect(`${consoleBase}/reviews/${encodeURIComponent(task.id)}?decided=${review.status}`, 303);
     } catch (err) {
       if (!(err instanceof TandemError) || err.status >= 500) throw err;
@@ -437,7 +439,14 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
 
   // --- pipelines and flows --------------------------------------------------------------------
 
-  const temporalUi = config.temporal.embedded ? { url: `http://${config.host}:${config.temporal.uiPort}`, namespace: config.temporal.namespace } : undefined;
+  const configuredRegions = temporalRegions(config);
+  /** The embedded dev server's UI at a region's namespace; none for a region on another server, whose UI is not ours to know. */
+  const temporalUiOf = (region: string) => {
+    const served = configuredRegions.find((r) => r.name === region);
+    return config.temporal.embedded && served?.address === config.temporal.address
+      ? { url: `http://${config.host}:${config.temporal.uiPort}`, namespace: served.namespace }
+      : undefined;
+  };
 
   fastify.get('/pipelines', async (request, reply) => {
     const signed = await pageSession(request, reply);
@@ -452,6 +461,8 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
         const stages = ((pipeline.spec as { stages?: { id: string; kind: string }[] }).stages ?? []).filter((s) => s.kind === 'handoff').map((s) => s.id);
         try {
           const runs = (await fastify.pipelines.listRuns(principal, pipeline.id, recentRuns)).reverse();
+          // Its hand-offs run in its department's region.
+          const temporalUi = temporalUiOf(await fastify.temporal.regions.regionOf(pipeline.department));
           const grid = partitionGrid(pipeline.dagId, runs, pipeline.partitionKeys ?? [], stages, { airflowUiUrl: config.airflow.url, temporalUi });
           return { pipeline, runs, grid };
         } catch (err) {
@@ -476,15 +487,20 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
     const flows: FlowRow[] = [];
     let error: string | undefined;
     try {
-      const query = fastify.temporal.departmentSearchAttribute
-        ? workflowListQuery({ principal })
-        : `TaskQueue = '${fastify.temporal.taskQueue.replaceAll("'", '')}'`;
-      let seen = 0;
-      for await (const info of fastify.temporal.client.workflow.list({ query, pageSize: 100 })) {
-        if (++seen > 500 || flows.length >= recentFlows) break;
-        const memo = (info.memo ?? {}) as { department?: string; startedBy?: string; type?: string };
-        if (!memo.department || !scopeIncludes(principal.department, memo.department)) continue;
-        flows.push({
+      // A department's flows are in its region; a `*` key's in every region, newest first overall.
+      const { regions } = fastify.temporal;
+      const listed = principal.department === allDepartments ? regions.all : [await regions.forDepartment(principal.department)];
+      for (const { region, client, departmentSearchAttribute } of listed) {
+        const query = departmentSearchAttribute ? workflowListQuery({ principal }) : `TaskQueue = '${fastify.temporal.taskQueue.replaceAll("'", '')}'`;
+        const ui = temporalUiOf(region);
+        let seen = 0;
+        let fromRegion = 0;
+        for await (const info of client.workflow.list({ query, pageSize: 100 })) {
+          if (++seen > 500 || fromRegion >= recentFlows) break;
+          const memo = (info.memo ?? {}) as { department?: string; startedBy?: string; type?: string };
+          if (!memo.department || !scopeIncludes(principal.department, memo.department)) continue;
+          fromRegion += 1;
+          flows.push({
           workflowId: info.workflowId,
           type: memo.type ?? info.type,
           status: info.status.name.toLowerCase().replaceAll('_', ' '),
@@ -492,11 +508,14 @@ const consoleRoutes: FastifyPluginAsync = async (fastify) => {
           startedBy: memo.startedBy ?? '',
           startTime: info.startTime.toISOString(),
           closeTime: info.closeTime?.toISOString() ?? null,
-          temporalHref: temporalUi
-            ? `${temporalUi.url}/namespaces/${encodeURIComponent(temporalUi.namespace)}/workflows/${encodeURIComponent(info.workflowId)}/${encodeURIComponent(info.runId)}/history`
+          temporalHref: ui
+            ? `${ui.url}/namespaces/${encodeURIComponent(ui.namespace)}/workflows/${encodeURIComponent(info.workflowId)}/${encodeURIComponent(info.runId)}/history`
             : undefined,
-        });
+          });
+        }
       }
+      flows.sort((a, b) => (a.startTime < b.startTime ? 1 : a.startTime > b.startTime ? -1 : 0));
+      flows.splice(recentFlows);
     } catch (err) {
       request.log.warn({ err }, 'console could not list flows');
       error = err instanceof Error ? err.message : String(err);

@@ -194,7 +194,7 @@ describe('restart of a workflow Temporal lost', () => {
     const { handoffId, runId } = (await start(airflow, 'review.request', reviewInput('v7'))).json();
     await untilReviewOpen(handoffId);
     await env.client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId: handoffId, runId } });
-    for (let i = 0; i < 100 && (await f.app.handoffs.describe(handoffId)); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && (await f.app.handoffs.describe(handoffId, { department: 'cardiology', region: 'local' })); i++) await new Promise((r) => setTimeout(r, 50));
     expect((await poll(handoffId)).json()).toMatchObject({ status: 'pending' });
     // A long poll on a lost workflow still waits its time out instead of answering at once.
     const t0 = Date.now();

@@ -38,7 +38,13 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
         tags: ['handoffs'],
         summary: 'Start the workflow of a hand-off task instance, or attach to the run already serving it',
         body: startHandoffRequestSchema,
-        response: { 201: handoffStartedSchema, 200: handoffStartedSchema },
+        response: {
+          201: handoffStartedSchema,
+          200: handoffStartedSchema,
+          409: problemResponse(
+            'A request with this Idempotency-Key is still in flight; or the department’s region has no Temporal configured in this API (`urn:tandem:problem:region-not-configured`, naming the region and `TANDEM_REGIONS`): the Airflow task fails with that text',
+          ),
+        },
       },
     },
     async (request, reply) => {

@@ -61,7 +61,7 @@ function visible(principal: Principal, task: ReviewTask): boolean {
 }
 
 const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
-  const { client } = fastify.temporal;
+  const { regions } = fastify.temporal;
   const { reviews, audit } = fastify.store;
 
   /** Another department's review answers exactly like a missing one (ids are not a side channel). */
@@ -125,9 +125,9 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
     async (request) => {
       const principal = principalOf(request);
       const task = await taskFor(request.params.id, principal);
-      const live = await client.workflow
-        .getHandle(task.id)
-        .query(reviewStatusQuery)
+      const live = await regions
+        .forDepartment(task.department)
+        .then(({ client }) => client.workflow.getHandle(task.id).query(reviewStatusQuery))
         .catch((err: unknown) => {
           request.log.warn({ err, reviewId: task.id }, 'review status query failed; answering from the inbox');
           return null;
@@ -162,7 +162,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const task = await reviews.get(request.params.id);
       if (!task) throw new NotFoundError(`review ${request.params.id} not found`);
       // Another department's review is refused (audited) as if it did not exist: see decideReview.
-      const review = await decideReview({ client, audit, log: request.log }, principal, task, request.body);
+      const review = await decideReview({ regions, audit, log: request.log }, principal, task, request.body);
       return { accepted: true as const, review };
     },
   );
@@ -183,6 +183,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const principal = principalOf(request);
       const task = await openTaskFor(request.params.id, principal);
       try {
+        const { client } = await regions.forDepartment(task.department);
         return await client.workflow.getHandle(task.id).executeUpdate(reassignUpdate, { args: [{ ...request.body, principal }] });
       } catch (err) {
         throw reviewUpdateRefusal(err) ?? err;
@@ -206,6 +207,7 @@ const reviewRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const principal = principalOf(request);
       const task = await openTaskFor(request.params.id, principal);
       try {
+        const { client } = await regions.forDepartment(task.department);
         const review = await client.workflow.getHandle(task.id).executeUpdate(commentUpdate, { args: [{ ...request.body, principal }] });
         return reply.code(201).send(review);
       } catch (err) {

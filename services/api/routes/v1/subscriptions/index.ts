@@ -226,8 +226,10 @@ const subscriptionRoutes: FastifyPluginAsyncZod = async (fastify) => {
       const workflowId = webhookDeliveryWorkflowId(d.id);
       // Before the start: the new run's own outcome must not be overwritten by this.
       await fastify.store.webhooks.setDeliveryStatus(d.id, 'pending');
+      // In the department's region, as every delivery of its events.
+      const { client } = await fastify.temporal.regions.forDepartment(d.department);
       try {
-        await fastify.temporal.client.workflow.start(webhookDeliveryWorkflowName, {
+        await client.workflow.start(webhookDeliveryWorkflowName, {
           workflowId,
           taskQueue: fastify.temporal.taskQueue,
           args: [{ deliveryId: d.id, department: d.department }],
