@@ -38,6 +38,7 @@ import { emitWebhookEvent, webhookDeliveryWorkflowId, webhookDeliveryWorkflowNam
 import { createActivities } from '../services/worker/activities/index.ts';
 import { prebuildWorkflowBundle } from '../services/worker/bundle.ts';
 import { percentile } from './measure.ts';
+import { localRegion } from '../shared/regions.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 export interface LoadResult {
@@ -101,7 +102,7 @@ export async function apiBenchmark({ quick }: { quick: boolean }): Promise<Figur
     }
     const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default' });
     // The test environment owns the connection and closes it in teardown.
-    const temporal = { ...temporalGateway(client, 'tandem-bench', await registerDepartmentSearchAttribute(client)), close: async () => {} };
+    const temporal = { ...temporalGateway([{ region: localRegion, client, departmentSearchAttribute: await registerDepartmentSearchAttribute(client) }], 'tandem-bench'), close: async () => {} };
     app = await buildApp({ config, store, temporal, airflowProbe: { ping: async () => {} } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     await bare.listen({ host: '127.0.0.1', port: 0 });

@@ -25,6 +25,7 @@ import { hashApiKey } from '../shared/store/api-key-hash.ts';
 import { openSqliteStore } from '../shared/store/sqlite-store.ts';
 import type { ReviewStatus } from '../workflows/review/messages.ts';
 import { percentile } from './measure.ts';
+import { localRegion } from '../shared/regions.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 const REVIEWS = 1000;
@@ -72,7 +73,7 @@ export async function consoleBenchmark({ quick }: { quick: boolean }): Promise<F
   const app = await buildApp({
     config,
     store,
-    temporal: { client, taskQueue: 'bench', departmentSearchAttribute: false, ping: async () => {}, close: async () => {} },
+    temporal: { regions: [{ region: localRegion, client, departmentSearchAttribute: false }], taskQueue: 'bench', ping: async () => {}, close: async () => {} },
     airflowProbe: { ping: async () => {} },
   });
   try {

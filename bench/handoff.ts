@@ -15,8 +15,14 @@
  *   started from the triggerer. Baseline: the same operator with `start_from_trigger = False` (a subclass), whose
  *   every try first runs in a task process on a worker (`tandem_bench_handoff_worker_start`).
  *
+ * - Parked hand-offs (`tandem_bench_handoff_parked`, `wait: parked`): completion latency the
+ *   same way (p95 target ≤ 5 s; baseline the same reschedule sensor), and what parked tasks cost
+ *   the triggerer — its PSS with 1,000 parked minus with nothing waiting, in MiB per 1,000
+ *   (target ≤ 10: they hold no trigger).
+ *
  * `--quick`: 20 hand-offs for latency, 6 sensors; the 200 waiting are 200 in both modes (the
- * figures are named by it, and 200 now wait in seconds).
+ * figures are named by it, and 200 now wait in seconds). Parked: 200 instead of 1,000 (each
+ * parks through a task process, 8 at a time), the triggerer difference scaled to 1,000.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -25,8 +31,9 @@ import { loadConfig, repoRoot } from '../shared/config.ts';
 import { handoffIdFor } from '../shared/contracts/handoffs.ts';
 import { clientDataConverter, payloadCodecFor } from '../shared/payload-codec.ts';
 import { connectTemporal } from '../shared/temporal-connection.ts';
-import { startStack } from '../deploy/dev/stack.ts';
-import { AirflowClient, type AirflowTaskInstance, type TaskInstanceState } from '../services/airflow/client.ts';
+import { startStack, type StackHandle } from '../deploy/dev/stack.ts';
+import { AirflowClient, allTaskInstances, type AirflowTaskInstance, type TaskInstanceState } from '../services/airflow/client.ts';
+import { airflowParallelism } from '../deploy/dev/airflow.ts';
 import { api, eventually } from '../test/support/api-client.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { groupCpuPercent, percentile, sleep } from './measure.ts';
@@ -44,68 +51,23 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
   Object.assign(process.env, await isolatedStackEnv(stateDir), { TANDEM_LOG_LEVEL: 'warn' });
   const config = loadConfig();
   const stack = await startStack(config, log);
-  const airflow = AirflowClient.forStack(config, stack.credentials);
-  const temporal = await connectTemporal(config, { dataConverter: clientDataConverter(payloadCodecFor(config)) });
-  const admin = stack.credentials.adminApiKey;
+  let kit: Awaited<ReturnType<typeof handoffBenchKit>> | undefined;
   try {
-    const created = await api<{ key: string }>(config.api.url, 'POST', '/v1/api-keys', { key: admin, body: { name: 'bench-reviewer', role: 'reviewer', department: 'clinical-ai' } });
-    if (created.status !== 201) throw new Error(`creating the reviewer key: ${created.status} ${JSON.stringify(created.body)}`);
-    const reviewer: string = created.body.key;
-
-    copyFileSync(path.join(repoRoot, 'bench', 'dags', 'tandem_bench_handoff.py'), path.join(config.airflow.dagsFolder!, 'tandem_bench_handoff.py'));
-    for (const dagId of ['tandem_bench_handoff', 'tandem_bench_handoff_worker_start', 'tandem_bench_sensor', 'tandem_bench_polling']) {
-      await until(`${dagId} parsed`, 180_000, async () => (await airflow.getDag(dagId).catch(() => undefined)) && true);
-      await airflow.unpauseDag(dagId);
-    }
-
-    const trigger = async (dagId: string, n: number) => {
-      const run = await airflow.triggerDagRun(dagId, { dag_run_id: `bench__${dagId}__${Date.now()}`, conf: { n } });
-      return run.dag_run_id;
-    };
-    const reviews = async (dagId: string, runId: string): Promise<AirflowTaskInstance[]> => {
-      const all: AirflowTaskInstance[] = [];
-      for (let offset = 0; ; offset += 100) {
-        const page = await airflow.listTaskInstances(dagId, runId, { task_id: 'review', limit: 100, offset, order_by: 'map_index' });
-        all.push(...page.task_instances.filter((t) => t.map_index >= 0));
-        if (page.task_instances.length < 100) return all;
-      }
-    };
-    const untilAll = (dagId: string, runId: string, n: number, states: TaskInstanceState[], timeoutMs: number) =>
-      until(`${n} ${dagId} tasks ${states.join('/')}`, timeoutMs, async () => {
-        const tis = await reviews(dagId, runId);
-        return tis.filter((t) => t.state && states.includes(t.state)).length >= n || undefined;
-      });
-    const approve = async (dagId: string, runId: string, i: number) => {
-      const id = handoffIdFor({ dagId, runId, taskId: 'review', mapIndex: i });
-      await until(`decision on ${id}`, 120_000, async () => {
-        const res = await api(config.api.url, 'POST', `/v1/reviews/${encodeURIComponent(id)}/decision`, {
-          key: reviewer,
-          body: { decision: 'approve', artifactVersion: `${runId}/${i}` },
-        });
-        return res.status === 200 || undefined;
-      });
-    };
-    /** Workflow close → Airflow task end, per map index, in ms. */
-    const latencies = async (dagId: string, runId: string): Promise<number[]> => {
-      const out: number[] = [];
-      for (const ti of await reviews(dagId, runId)) {
-        const closed = (await temporal.workflow.getHandle(handoffIdFor({ dagId, runId, taskId: 'review', mapIndex: ti.map_index })).describe()).closeTime;
-        if (!closed || !ti.end_date) throw new Error(`map index ${ti.map_index}: no close time or end date`);
-        out.push(Date.parse(ti.end_date) - closed.getTime());
-      }
-      return out.sort((a, b) => a - b);
-    };
-
+    kit = await handoffBenchKit(stack);
+    const { airflow, trigger, reviews, untilAll, approve, latencies } = kit;
     // --- completion latency: deferrable operator -----------------------------------------------
-    log(`latency: ${nLatency} hand-offs through TemporalHandoffOperator`);
-    const ours = await trigger('tandem_bench_handoff', nLatency);
-    await untilAll('tandem_bench_handoff', ours, nLatency, ['deferred'], 600_000);
+    const oursLatency = await kit.completionLatencies(nLatency);
+
+    // --- completion latency: parked hand-offs (resumed by tandem through Airflow's REST API) ---
+    log(`latency: ${nLatency} parked hand-offs`);
+    const parkedRun = await trigger('tandem_bench_handoff_parked', nLatency);
+    await untilAll('tandem_bench_handoff_parked', parkedRun, nLatency, ['awaiting_input'], 900_000);
     for (let i = 0; i < nLatency; i++) {
-      await approve('tandem_bench_handoff', ours, i);
+      await approve('tandem_bench_handoff_parked', parkedRun, i);
       await sleep(1_000);
     }
-    await untilAll('tandem_bench_handoff', ours, nLatency, ['success'], 300_000);
-    const oursLatency = await latencies('tandem_bench_handoff', ours);
+    await untilAll('tandem_bench_handoff_parked', parkedRun, nLatency, ['success'], 300_000);
+    const parkedLatency = await latencies('tandem_bench_handoff_parked', parkedRun);
 
     // --- completion latency: reschedule sensor (baseline) --------------------------------------
     log(`latency baseline: ${nSensor} sensors in reschedule mode, 60 s poke interval`);
@@ -133,6 +95,17 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
     await airflow.patchDagRun('tandem_bench_handoff', waiting, { state: 'failed' });
     await sleep(20_000);
 
+    // --- waiting: parked hand-offs cost the triggerer nothing ---------------------------------
+    const nParked = quick ? 200 : 1_000;
+    log(`waiting: ${nParked} parked hand-offs`);
+    const triggererBeforeParked = groupMemoryBytes(pids['airflow-triggerer']!);
+    const parkedWaiting = await trigger('tandem_bench_handoff_parked', nParked);
+    await untilAll('tandem_bench_handoff_parked', parkedWaiting, nParked, ['awaiting_input'], 3_600_000);
+    await sleep(10_000);
+    const triggererParked = groupMemoryBytes(pids['airflow-triggerer']!);
+    await airflow.patchDagRun('tandem_bench_handoff_parked', parkedWaiting, { state: 'failed' });
+    await sleep(20_000);
+
     // --- into the wait: the operator starting on a worker (baseline) ---------------------------
     log(`defer baseline: ${nWaiting} hand-offs whose tries start in a task process`);
     const t1 = performance.now();
@@ -145,7 +118,7 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
     // --- waiting: polling inside the task (baseline) -------------------------------------------
     log(`waiting baseline: ${nWaiting} tasks polling the hand-off inside a worker slot`);
     const polling = await trigger('tandem_bench_polling', nWaiting);
-    await untilAll('tandem_bench_polling', polling, config.airflow.parallelism, ['running'], 600_000);
+    await untilAll('tandem_bench_polling', polling, airflowParallelism(config), ['running'], 600_000);
     await sleep(15_000);
     const pollingSlots = await maxRunning(airflow, SAMPLE_MS);
     const schedulerPolling = groupMemoryBytes(pids['airflow-scheduler']!);
@@ -177,7 +150,7 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
         baseline: `${nWaiting} tasks polling in a worker (max running)`,
         baseline_value: pollingSlots,
         target: '<= 0',
-        note: `max task instances running over ${SAMPLE_MS / 1000} s; the polling run had ${JSON.stringify(pollingStates)} (parallelism ${config.airflow.parallelism})`,
+        note: `max task instances running over ${SAMPLE_MS / 1000} s; the polling run had ${JSON.stringify(pollingStates)} (parallelism ${airflowParallelism(config)})`,
       }),
       figure({
         metric: `triggerer_pss_${nWaiting}_waiting`,
@@ -211,6 +184,24 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
         baseline_value: mib(schedulerPolling),
       }),
       figure({
+        metric: 'handoff_parked_completion_p95',
+        unit: 'ms',
+        value: percentile(parkedLatency, 95),
+        baseline: 'reschedule sensor at 60 s',
+        baseline_value: percentile(sensorLatency, 95),
+        target: '<= 5000',
+        note: `workflow close → parked task success over ${parkedLatency.length} parked hand-offs (p50 ${round(percentile(parkedLatency, 50), 0)} ms): tandem answers the task's HITL request as the workflow's last step, Airflow schedules it, a task process runs execute_complete`,
+      }),
+      figure({
+        metric: 'handoff_parked_triggerer_mib_per_1000',
+        unit: 'MiB',
+        value: ((triggererParked - triggererBeforeParked) / 1024 / 1024 / nParked) * 1_000,
+        baseline: 'triggerer PSS with nothing waiting',
+        baseline_value: mib(triggererBeforeParked),
+        target: '<= 10',
+        note: `(triggerer PSS with ${nParked} parked − with nothing waiting, just before) scaled to 1,000${nParked === 1_000 ? '' : ` (--quick: ${nParked} parked)`}; ${round(mib(triggererIdle), 1)} MiB before any hand-off waited`,
+      }),
+      figure({
         metric: `handoff_defer_${nWaiting}_s`,
         unit: 's',
         value: deferSeconds,
@@ -223,10 +214,76 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
     writeReport('handoff', figures);
     return figures;
   } finally {
-    await temporal.connection.close().catch(() => {});
+    await kit?.close();
     await stack.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the hand-off figures are measured with, on a running stack (any profile; `npm run bench --
+ * scale` uses it on the cluster profile): bench/dags/tandem_bench_handoff.py copied in, parsed and
+ * unpaused, a reviewer key, and helpers to trigger, decide and time hand-offs.
+ */
+export async function handoffBenchKit(stack: StackHandle) {
+  const { config } = stack;
+  const airflow = AirflowClient.forStack(config, stack.credentials);
+  const temporal = await connectTemporal(config, { dataConverter: clientDataConverter(payloadCodecFor(config)) });
+  const admin = stack.credentials.adminApiKey;
+  const created = await api<{ key: string }>(config.api.url, 'POST', '/v1/api-keys', { key: admin, body: { name: 'bench-reviewer', role: 'reviewer', department: 'clinical-ai' } });
+  if (created.status !== 201) throw new Error(`creating the reviewer key: ${created.status} ${JSON.stringify(created.body)}`);
+  const reviewer: string = created.body.key;
+
+  copyFileSync(path.join(repoRoot, 'bench', 'dags', 'tandem_bench_handoff.py'), path.join(config.airflow.dagsFolder!, 'tandem_bench_handoff.py'));
+  for (const dagId of ['tandem_bench_handoff', 'tandem_bench_handoff_parked', 'tandem_bench_handoff_worker_start', 'tandem_bench_sensor', 'tandem_bench_polling']) {
+    await until(`${dagId} parsed`, 180_000, async () => (await airflow.getDag(dagId).catch(() => undefined)) && true);
+    await airflow.unpauseDag(dagId);
+  }
+
+  const trigger = async (dagId: string, n: number) => {
+    const run = await airflow.triggerDagRun(dagId, { dag_run_id: `bench__${dagId}__${Date.now()}`, conf: { n } });
+    return run.dag_run_id;
+  };
+  const reviews = async (dagId: string, runId: string): Promise<AirflowTaskInstance[]> =>
+    (await allTaskInstances(airflow, dagId, runId, { task_id: 'review', order_by: 'map_index' })).filter((t) => t.map_index >= 0);
+  const untilAll = (dagId: string, runId: string, n: number, states: TaskInstanceState[], timeoutMs: number) =>
+    until(`${n} ${dagId} tasks ${states.join('/')}`, timeoutMs, async () => {
+      const tis = await reviews(dagId, runId);
+      return tis.filter((t) => t.state && states.includes(t.state)).length >= n || undefined;
+    });
+  const approve = async (dagId: string, runId: string, i: number) => {
+    const id = handoffIdFor({ dagId, runId, taskId: 'review', mapIndex: i });
+    await until(`decision on ${id}`, 120_000, async () => {
+      const res = await api(config.api.url, 'POST', `/v1/reviews/${encodeURIComponent(id)}/decision`, {
+        key: reviewer,
+        body: { decision: 'approve', artifactVersion: `${runId}/${i}` },
+      });
+      return res.status === 200 || undefined;
+    });
+  };
+  /** Workflow close → Airflow task end, per map index, in ms. */
+  const latencies = async (dagId: string, runId: string): Promise<number[]> => {
+    const out: number[] = [];
+    for (const ti of await reviews(dagId, runId)) {
+      const closed = (await temporal.workflow.getHandle(handoffIdFor({ dagId, runId, taskId: 'review', mapIndex: ti.map_index })).describe()).closeTime;
+      if (!closed || !ti.end_date) throw new Error(`map index ${ti.map_index}: no close time or end date`);
+      out.push(Date.parse(ti.end_date) - closed.getTime());
+    }
+    return out.sort((a, b) => a - b);
+  };
+  /** `n` hand-offs through TemporalHandoffOperator, decided one a second: completion latencies. */
+  const completionLatencies = async (n: number): Promise<number[]> => {
+    log(`latency: ${n} hand-offs through TemporalHandoffOperator`);
+    const runId = await trigger('tandem_bench_handoff', n);
+    await untilAll('tandem_bench_handoff', runId, n, ['deferred'], 600_000);
+    for (let i = 0; i < n; i++) {
+      await approve('tandem_bench_handoff', runId, i);
+      await sleep(1_000);
+    }
+    await untilAll('tandem_bench_handoff', runId, n, ['success'], 300_000);
+    return latencies('tandem_bench_handoff', runId);
+  };
+  return { airflow, temporal, trigger, reviews, untilAll, approve, latencies, completionLatencies, close: () => temporal.connection.close().catch(() => {}) };
 }
 
 /** Polls `probe` once a second (its failures count as "not yet") until it returns a value. */

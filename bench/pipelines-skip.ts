@@ -19,6 +19,7 @@ import { startStack, type StackHandle } from '../deploy/dev/stack.ts';
 import { EXAMPLE_PARTITIONS, exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
 import { api, eventually } from '../test/support/api-client.ts';
 import { freePorts } from '../test/support/free-ports.ts';
+import { AirflowClient, allTaskInstances } from '../services/airflow/client.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 const host = '127.0.0.1';
@@ -27,6 +28,25 @@ interface RunView {
   runId: string;
   state: string;
   partitions: { partition: string; state: string }[];
+}
+
+/**
+ * Where a 1-of-N run's time went, from Airflow's own timestamps: when the last source check
+ * ended (the skips), the changed partition's chain task by task (queued → started is the wait for
+ * a worker, started → ended the task process), and the DAG run's end against the last task's.
+ */
+async function runTimeline(airflow: AirflowClient, dagId: string, runId: string, changed: string): Promise<string> {
+  const [run, tis] = await Promise.all([airflow.getDagRun(dagId, runId), allTaskInstances(airflow, dagId, runId)]);
+  const t0 = Date.parse(run.start_date ?? run.queued_at ?? '');
+  const at = (iso: string | null) => (iso ? ((Date.parse(iso) - t0) / 1000).toFixed(1) : '?');
+  const checks = tis.filter((t) => t.task_id.endsWith('check_sources'));
+  const lastCheck = checks.map((t) => t.end_date ?? '').sort().at(-1) ?? null;
+  const lastTask = tis.map((t) => t.end_date ?? '').sort().at(-1) ?? null;
+  const chain = tis
+    .filter((t) => t.task_id.startsWith(`${changed}.`))
+    .sort((a, b) => (a.start_date ?? '').localeCompare(b.start_date ?? ''))
+    .map((t) => `${t.task_id.slice(changed.length + 1)} queued ${at(t.queued_when)} start ${at(t.start_date)} end ${at(t.end_date)}`);
+  return `from the DAG run's start: last of ${checks.length} checks ended ${at(lastCheck)} s; ${changed}: ${chain.join(', ')}; last task ended ${at(lastTask)} s, run ended ${at(run.end_date)} s`;
 }
 
 function median(values: number[]): number {
@@ -71,7 +91,8 @@ export async function pipelinesSkipBenchmark({ quick }: { quick: boolean }): Pro
     const applied = await api(url, 'POST', '/v1/pipelines', { key, body: spec });
     if (applied.status !== 201) throw new Error(`apply failed: ${applied.status} ${JSON.stringify(applied.body)}`);
 
-    const timedRun = async (body: Record<string, unknown>): Promise<{ seconds: number; states: string[] }> => {
+    const airflow = AirflowClient.forStack(config, stack.credentials);
+    const timedRun = async (body: Record<string, unknown>): Promise<{ seconds: number; states: string[]; runId: string }> => {
       const t0 = performance.now();
       const started = await api<{ runs: { runId: string }[] }>(url, 'POST', '/v1/pipelines/kb-refresh/runs', { key, body });
       if (started.status !== 201) throw new Error(`trigger failed: ${started.status} ${JSON.stringify(started.body)}`);
@@ -88,7 +109,7 @@ export async function pipelinesSkipBenchmark({ quick }: { quick: boolean }): Pro
         1000,
       );
       if (run.state !== 'success') throw new Error(`run ${runId} ${run.state}: ${JSON.stringify(run.partitions)}`);
-      return { seconds: (performance.now() - t0) / 1000, states: run.partitions.map((p) => p.state) };
+      return { seconds: (performance.now() - t0) / 1000, states: run.partitions.map((p) => p.state), runId };
     };
 
     await timedRun({}); // warm-up: commits every partition; discarded
@@ -100,6 +121,7 @@ export async function pipelinesSkipBenchmark({ quick }: { quick: boolean }): Pro
       const changed = await timedRun({});
       if (changed.states.filter((s) => s === 'ran').length !== 1) throw new Error(`expected 1 partition to run, got ${changed.states}`);
       oneChanged.push(changed.seconds);
+      console.log(`[bench pipelines-skip] 1-of-${partitions.length} run ${i + 1}: ${changed.seconds.toFixed(1)} s; ${await runTimeline(airflow, 'tandem__kb-refresh', changed.runId, 'cardiology')}`);
       const all = await timedRun({ force: true });
       if (all.states.some((s) => s !== 'ran')) throw new Error(`expected every partition to run, got ${all.states}`);
       forced.push(all.seconds);

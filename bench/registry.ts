@@ -9,6 +9,7 @@ import { pipelinesGenerateBenchmark } from './pipelines-generate.ts';
 import { pipelinesSkipBenchmark } from './pipelines-skip.ts';
 import type { Figure } from './report.ts';
 import { reviewBenchmark } from './review.ts';
+import { scaleBenchmark } from './scale.ts';
 import { startThroughputBenchmark } from './start-throughput.ts';
 import { startupBenchmark } from './startup.ts';
 import { tenantsBenchmark } from './tenants.ts';
@@ -32,4 +33,5 @@ export const benchmarks: Record<string, Benchmark> = {
   'start-throughput': startThroughputBenchmark,
   k8s: k8sBenchmark,
   tenants: tenantsBenchmark,
+  scale: scaleBenchmark,
 };

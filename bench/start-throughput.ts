@@ -19,13 +19,15 @@ import path from 'node:path';
 import { buildApp } from '../services/api/app.ts';
 import { temporalGateway } from '../services/api/plugins/app/temporal.ts';
 import { registerDepartmentSearchAttribute } from '../services/flows/department-search-attribute.ts';
-import { loadConfig, repoRoot, statePaths } from '../shared/config.ts';
+import { loadConfig, repoRoot, statePaths, type TandemConfig } from '../shared/config.ts';
+import type { Client } from '@temporalio/client';
 import { newApiKey } from '../shared/credentials.ts';
 import { hashApiKey } from '../shared/store/api-key-hash.ts';
 import { openSqliteStore } from '../shared/store/sqlite-store.ts';
 import { connectTemporal } from '../shared/temporal-connection.ts';
 import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { startTemporal } from './engines.ts';
+import { localRegion } from '../shared/regions.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 const log = (line: string) => console.log(`[bench start-throughput] ${line}`);
@@ -81,28 +83,9 @@ export async function startThroughputBenchmark({ quick }: { quick: boolean }): P
   });
   const config = loadConfig();
   const supervisor = await startTemporal(config, log, { worker: false });
-  const store = openSqliteStore(statePaths(stateDir).store);
   const client = await connectTemporal(config);
-  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
-    const key = newApiKey('key');
-    await store.createApiKey({ name: 'bench-admin', role: 'admin', department: '*', keyHash: hashApiKey(key) });
-    const temporal = { ...temporalGateway(client, config.temporal.taskQueue, await registerDepartmentSearchAttribute(client)), close: async () => {} };
-    app = await buildApp({ config, store, temporal, airflowProbe: { ping: async () => {} } });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/workflows`;
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-    const body = JSON.stringify({ type: 'smoke.echo', input: { message: 'bench' } });
-
-    await postLoad(url, headers, body, 4, 2); // warm-up (JIT, connections, the first SQLite pages); discarded
-    const points: ThroughputPoint[] = [];
-    for (const concurrency of levels) {
-      const r = await postLoad(url, headers, body, concurrency, seconds);
-      const point = { concurrency, starts_per_second: round(r.requests.average, 1), p50_ms: r.latency.p50, p99_ms: r.latency.p99 };
-      points.push(point);
-      log(`${concurrency} in flight: ${point.starts_per_second} starts/s, p50 ${point.p50_ms} ms, p99 ${point.p99_ms} ms`);
-    }
-    const knee = kneeOf(points);
+    const { knee, points } = await apiStartCurve(config, client, levels, seconds, log);
 
     // Baseline at the knee's concurrency: the client alone, as many in flight, for as long.
     let direct = 0;
@@ -139,11 +122,52 @@ export async function startThroughputBenchmark({ quick }: { quick: boolean }): P
     writeReport('start-throughput', figures, { series: { throughput_vs_concurrency: points, knee_concurrency: knee.point.concurrency } });
     return figures;
   } finally {
-    await app?.close();
     await client.connection.close();
-    await store.close();
     await supervisor.stop();
     process.env = saved;
     rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The real API app (buildApp) in this process on `client`'s Temporal, with a SQLite store in the
+ * state dir, and autocannon in a second process sending `POST /v1/workflows` (smoke.echo, a fresh
+ * workflow id each) at each level of requests in flight for `seconds`: the curve and its knee.
+ * Shared with `npm run bench -- scale`, which runs it on the dev server and on the Temporal cluster.
+ */
+export async function apiStartCurve(
+  config: TandemConfig,
+  client: Client,
+  levels: number[],
+  seconds: number,
+  progress: (line: string) => void,
+): Promise<{ points: ThroughputPoint[]; knee: ReturnType<typeof kneeOf> }> {
+  const store = openSqliteStore(statePaths(config.stateDir).store);
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  try {
+    const key = newApiKey('key');
+    await store.createApiKey({ name: `bench-admin-${Date.now()}`, role: 'admin', department: '*', keyHash: hashApiKey(key) });
+    const temporal = { ...temporalGateway([{ region: localRegion, client, departmentSearchAttribute: await registerDepartmentSearchAttribute(client) }], config.temporal.taskQueue), close: async () => {} };
+    app = await buildApp({ config, store, temporal, airflowProbe: { ping: async () => {} } });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/workflows`;
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const body = JSON.stringify({ type: 'smoke.echo', input: { message: 'bench' } });
+
+    await postLoad(url, headers, body, 4, 2); // warm-up (JIT, connections, the first SQLite pages); discarded
+    const points: ThroughputPoint[] = [];
+    for (const concurrency of levels) {
+      const r = await postLoad(url, headers, body, concurrency, seconds);
+      const point = { concurrency, starts_per_second: round(r.requests.average, 1), p50_ms: r.latency.p50, p99_ms: r.latency.p99 };
+      points.push(point);
+      progress(`${concurrency} in flight: ${point.starts_per_second} starts/s, p50 ${point.p50_ms} ms, p99 ${point.p99_ms} ms`);
+    }
+    return { points, knee: kneeOf(points) };
+  } finally {
+    // autocannon ends its last requests by closing their connections; their handlers still finish
+    // the start (Temporal, then the audit entry), so the store stays open until they have.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await app?.close();
+    await store.close();
   }
 }

@@ -28,10 +28,11 @@ import { openPostgresStore } from '../shared/store/postgres-store.ts';
 import { openSqliteStore } from '../shared/store/sqlite-store.ts';
 import type { Store } from '../shared/store/store.ts';
 import { load, median, type LoadResult } from './api.ts';
+import { localRegion } from '../shared/regions.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 /** GET /v1/pipelines touches neither engine: a gateway that answers nothing is enough. */
-const noTemporal: TemporalGateway = { client: {} as Client, taskQueue: 'tandem-bench', departmentSearchAttribute: false, ping: async () => {}, close: async () => {} };
+const noTemporal: TemporalGateway = { regions: [{ region: localRegion, client: {} as Client, departmentSearchAttribute: false }], taskQueue: 'tandem-bench', ping: async () => {}, close: async () => {} };
 
 async function seed(store: Store): Promise<string> {
   const key = newApiKey('key');
@@ -43,7 +44,7 @@ async function seed(store: Store): Promise<string> {
   return key;
 }
 
-const entry = (i: number): NewAuditEntry => ({
+export const entry = (i: number): NewAuditEntry => ({
   actor: { kind: 'system', name: 'bench' },
   department: 'cardiology',
   subject: `workflow:bench-${i}`,
@@ -53,7 +54,7 @@ const entry = (i: number): NewAuditEntry => ({
 });
 
 /** Appends from every store, `inFlight` at a time each, for `seconds`; appends per second. */
-async function appendRate(stores: Store[], inFlight: number, seconds: number): Promise<number> {
+export async function appendRate(stores: Store[], inFlight: number, seconds: number): Promise<number> {
   const deadline = performance.now() + seconds * 1000;
   let done = 0;
   const t0 = performance.now();

@@ -29,6 +29,8 @@ import { isolatedStackEnv } from '../test/support/free-ports.ts';
 import { startTemporal } from './engines.ts';
 import { pool, sleep } from './measure.ts';
 import { groupMemoryBytes, mib } from './process-memory.ts';
+import { RegionalTemporal } from '../services/flows/regional-temporal.ts';
+import { localRegion } from '../shared/regions.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 
 const log = (line: string) => console.log(`[bench worker-memory] ${line}`);
@@ -91,7 +93,7 @@ export async function workerMemoryBenchmark({ quick }: { quick: boolean }): Prom
         escalationContact: 'bench-chief',
       });
       await startWorkflow(
-        { client, store },
+        { regions: new RegionalTemporal([{ region: localRegion, client, departmentSearchAttribute: false }], store.tenants), store },
         { flow, workflowId: `bench-review-${n}`, department: 'bench', starter, taskQueue: config.temporal.taskQueue, reuse: 'once' },
       );
     };

@@ -8,6 +8,9 @@ Each waits for ``n`` review hand-offs (``n`` from the run conf), four ways:
 - ``tandem_bench_handoff_worker_start``: the same operator as it was before ``start_from_trigger``
   (the baseline of the time to put ``n`` hand-offs into their wait): each try first runs
   ``execute`` in a task process on a worker, which starts the hand-off and defers.
+- ``tandem_bench_handoff_parked``: the same operator with ``wait="parked"`` (a review's default):
+  each try starts on a worker, writes a Human-in-the-loop request for tandem's Airflow user and
+  parks in ``awaiting_input`` — no trigger; tandem resumes it when the workflow closes.
 - ``tandem_bench_sensor``: the usual alternative — a sensor in ``reschedule`` mode poking the same
   hand-off every 60 s (Airflow's default poke interval); between pokes it holds no slot either,
   but it notices the end up to a minute late.
@@ -85,6 +88,12 @@ common = {"schedule": None, "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"
 with DAG(dag_id="tandem_bench_handoff", **common):
     inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
     TemporalHandoffOperator.partial(task_id="review", department=DEPARTMENT, workflow_type="review.request").expand(workflow_input=inputs.output)
+
+with DAG(dag_id="tandem_bench_handoff_parked", **common):
+    inputs = PythonOperator(task_id="inputs", python_callable=review_inputs)
+    TemporalHandoffOperator.partial(task_id="review", department=DEPARTMENT, workflow_type="review.request", wait="parked").expand(
+        workflow_input=inputs.output
+    )
 
 class WorkerStartHandoffOperator(TemporalHandoffOperator):
     """The operator as it was: every try runs ``execute`` in a task process (a class attribute; ``partial`` takes no such argument)."""
