@@ -146,17 +146,23 @@ export interface ClusterEngines {
   airflowDatabase?: { serverUrl: string; name: string };
 }
 
+/** A connection to the server's `postgres` database, or a StackError saying why not and what to fix. */
+async function connectToServer(serverUrl: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    return client;
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw new StackError(connectionProblem(err, describeDatabaseUrl(serverUrl)), { cause: err });
+  }
+}
+
 function createDatabaseStep(serverUrl: string, name: string): PrepareStep {
   return {
     name: `creating the ${name} database on PostgreSQL (first start only)`,
     run: async () => {
-      const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
-      try {
-        await client.connect();
-      } catch (err) {
-        await client.end().catch(() => {});
-        throw new StackError(connectionProblem(err, describeDatabaseUrl(serverUrl)), { cause: err });
-      }
+      const client = await connectToServer(serverUrl);
       try {
         const exists = (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
         if (!exists) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
@@ -246,6 +252,10 @@ export async function startStack(config: TandemConfig, progress: ProgressLog, op
     }
     if (profile === 'cluster') {
       const serverUrl = onSameServer(config.database.url!, 'postgres');
+      // Before the Temporal build (minutes, cold): a server nobody answers is the user's to fix now.
+      await supervisor.prepare([
+        { name: `checking PostgreSQL at ${describeDatabaseUrl(serverUrl)}`, run: async () => void (await connectToServer(serverUrl)).end() },
+      ]);
       cluster = {};
       if (config.temporal.embedded) {
         // Before the preflight: it checks that the binaries the build makes exist.
