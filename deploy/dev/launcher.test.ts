@@ -15,7 +15,8 @@ const launcher = path.join(repoRoot, 'deploy/dev/launcher.ts');
 async function launch(extra: Record<string, string>, args: string[] = []) {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TANDEM_')));
   Object.assign(env, await isolatedStackEnv(), extra);
-  const result = spawnSync(process.execPath, [launcher, ...args], { env, encoding: 'utf8', timeout: 60_000 });
+  // SIGKILL on timeout: the launcher stops cleanly on SIGTERM and exits 0, which would read as success.
+  const result = spawnSync(process.execPath, [launcher, ...args], { env, encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr.trim() };
 }
 
