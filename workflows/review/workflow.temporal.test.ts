@@ -285,3 +285,41 @@ describe('reviewWorkflow: a fresh run under the same workflow id', () => {
     expect(await store.audit.verify()).toMatchObject({ ok: true });
   });
 });
+
+describe('audit order while the review is being created', () => {
+  it('a comment and a reassignment that arrive before `created` is recorded are audited after it', async () => {
+    // Holds the `created` entry back, as a slow store would: the inbox task already exists, so a
+    // reviewer can act on it in this window.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const activities = createActivities({ store, config: { notify: { webhookUrl: 'http://127.0.0.1:9/unused' } } });
+    const slowQueue = `${taskQueue}-slow-created`;
+    const slowWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: slowQueue,
+      workflowBundle: { codePath },
+      activities: {
+        ...activities,
+        appendAudit: async (entry: Parameters<typeof activities.appendAudit>[0]) => {
+          if (entry.event === 'created') await held;
+          return activities.appendAudit(entry);
+        },
+      },
+    });
+    await slowWorker.runUntil(async () => {
+      const workflowId = `review-${randomUUID()}`;
+      const handle = await env.client.workflow.start(reviewWorkflow, { taskQueue: slowQueue, workflowId, args: [request()] });
+      for (let i = 0; i < 200 && !(await store.reviews.get(workflowId)); i++) await new Promise((r) => setTimeout(r, 25));
+      const comment = handle.executeUpdate(commentUpdate, { args: [{ text: 'first look', principal: drA }] });
+      const admin: Principal = { keyId: 'k-admin', name: 'ops', role: 'admin', department: '*' };
+      const reassign = handle.executeUpdate(reassignUpdate, { args: [{ assignee: 'dr-b', principal: admin }] });
+      // Both handlers have run as far as they may (without the wait they would have recorded).
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await eventsOf(workflowId)).toEqual([]);
+      release();
+      await Promise.all([comment, reassign]);
+      expect(await eventsOf(workflowId)).toEqual(['created', 'commented', 'reassigned']);
+      await handle.terminate('test done');
+    });
+  });
+});

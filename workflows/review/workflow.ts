@@ -45,6 +45,8 @@ const { createReviewTask, reassignReviewTask, closeReviewTask } = proxyActivitie
 
 const hourMs = 60 * 60 * 1000;
 const runScopedKeysPatch = 'review-run-scoped-keys';
+/** A comment or reassignment that arrives while `created` is being audited is audited after it. */
+const auditAfterCreatedPatch = 'review-audit-after-created';
 const workflowActor: AuditActor = { kind: 'workflow', name: 'reviewWorkflow' };
 
 /**
@@ -68,6 +70,10 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
   const reviewId = workflowInfo().workflowId;
   /** Prefix of this run's dedupe and idempotency keys (see the module comment). */
   const stepKeyPrefix = patched(runScopedKeysPatch) ? `${reviewId}:${workflowInfo().runId}` : reviewId;
+  // The inbox task exists (a reviewer can act on it) before `created` is in the audit chain; a
+  // handler that records waits for it, so the chain never shows a comment before the review.
+  let createdRecorded = !patched(auditAfterCreatedPatch);
+  const afterCreated = () => condition(() => createdRecorded);
   const policy = { ...defaultReviewPolicy, ...input.policy };
   const startedAt = workflowInfo().startTime.getTime();
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -149,6 +155,7 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
       state.assignee = args.assignee;
       const n = ++reassignments;
       await reassignReviewTask({ reviewId, assignee: args.assignee });
+      await afterCreated();
       await record({
         step: `reassigned:${n}`,
         event: 'reassigned',
@@ -164,6 +171,7 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
     commentUpdate,
     async (args) => {
       state.comments.push({ by: args.principal.name, at: iso(workflowNow()), text: args.text });
+      await afterCreated();
       await record({ step: `commented:${state.comments.length}`, event: 'commented', actor: keyActor(args.principal), details: { text: args.text } });
       return state;
     },
@@ -187,6 +195,7 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
     actor: workflowActor,
     details: { reviewType: input.reviewType, title: input.title, assignee: input.assignee, escalationContact: input.escalationContact, policy },
   });
+  createdRecorded = true;
 
   const decided = () => state.status !== 'pending';
   /** Waits until `hours` after the start or a decision, whichever comes first; true on a decision. */
