@@ -88,9 +88,9 @@ type ParseOutcome =
  *
  * A parse stamped after `since` proves little on its own: a parse of the old file that was already
  * running when we renamed the new one in is stamped after it too. So a parse counts when Airflow
- * stores exactly `source` for the DAG, or else when it came from a reparse we requested after
- * seeing the first one finish (Airflow keeps the old text when a change leaves the serialized DAG
- * as it was, e.g. new stage kwargs, so the text alone cannot always decide).
+ * stores exactly `source` for the DAG, or else when it came from the second of two reparses we
+ * requested, each after seeing the previous parse finish (Airflow keeps the old text when a change
+ * leaves the serialized DAG as it was, e.g. new stage kwargs, so the text alone cannot always decide).
  */
 async function awaitParse(
   client: AirflowClient,
@@ -104,19 +104,26 @@ async function awaitParse(
 ): Promise<ParseOutcome> {
   let reparseRequested = false;
   let confirmAfter: number | undefined;
+  // Two confirming parses, not one: under load a parse of the old file that began before the write
+  // can end after the first request (seen in CI: a broken spec reported deployed). The second
+  // request comes after that stale parse ended, so a parse stamped after it read the new file.
+  let confirmations = 0;
   for (;;) {
     const importError = await importErrorSince(client, generated.fileName, since, seenErrorAt);
     if (importError !== undefined) return { kind: 'rejected', importError: importError.stackTrace, at: importError.at };
     const current = await findDag(client, generated.dagId);
     const parsedAt = current?.last_parsed_time ? Date.parse(current.last_parsed_time) : 0;
     if (current && !current.is_stale && parsedAt >= since) {
-      if (confirmAfter !== undefined && parsedAt > confirmAfter) return { kind: 'parsed', dag: current };
-      if (confirmAfter === undefined) {
-        const stored = await client.getDagSource(generated.dagId).catch(() => undefined);
-        if (stored?.content === source) return { kind: 'parsed', dag: current };
+      if (confirmAfter !== undefined && parsedAt > confirmAfter && confirmations === 2) return { kind: 'parsed', dag: current };
+      if (confirmAfter === undefined || parsedAt > confirmAfter) {
+        if (confirmAfter === undefined) {
+          const stored = await client.getDagSource(generated.dagId).catch(() => undefined);
+          if (stored?.content === source) return { kind: 'parsed', dag: current };
+        }
         confirmAfter = Date.now();
+        confirmations += 1;
         await client.reparseDagFile(current.file_token);
-        progress(`requested a confirming reparse of ${generated.fileName}`);
+        progress(`requested a confirming reparse of ${generated.fileName} (${confirmations} of 2)`);
       }
     } else if (current && !reparseRequested) {
       await client.reparseDagFile(current.file_token);
