@@ -4,12 +4,13 @@ import { describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../shared/store/handoffs.ts';
 import type { AirflowHitlDetail, AirflowTaskInstance, TaskInstanceState } from '../airflow/client.ts';
 import { AirflowConflictError, AirflowNotFoundError } from '../airflow/errors.ts';
-import { NotParkedYetError, resumeParkedHandoff, type ParkedResumeDeps } from './parked.ts';
+import { NotParkedYetError, parkSettleMs, resumeParkedHandoff, type ParkedResumeDeps } from './parked.ts';
 
 const airflow = { dagId: 'tandem__notes', runId: 'manual__1', taskId: 'ward-a.review', mapIndex: -1, tryNumber: 2 };
 const handoffId = 'handoff:tandem__notes:manual__1:ward-a.review:-1';
 
-function setup(options: { state: TaskInstanceState | null; tryNumber?: number; request?: 'none' | 'open' | 'answered'; conflict?: boolean }) {
+function setup(options: { state: TaskInstanceState | null; tryNumber?: number; request?: 'none' | 'open' | 'answered'; conflict?: boolean; parkedForMs?: number }) {
+  const now = Date.parse('2026-12-02T10:00:00Z');
   const answers: unknown[] = [];
   const record = { handoffId, runId: 'run-2', airflow } as unknown as HandoffRecord;
   const deps: ParkedResumeDeps = {
@@ -19,7 +20,8 @@ function setup(options: { state: TaskInstanceState | null; tryNumber?: number; r
       getHitlDetail: async () => {
         if ((options.request ?? 'open') === 'none') throw new AirflowNotFoundError({ status: 404, detail: 'no detail', method: 'GET', path: '/x' });
         const answered = options.request === 'answered';
-        return { response_received: answered, responded_by_user: answered ? { id: 'tandem', name: 'tandem' } : null, responded_at: null } as AirflowHitlDetail;
+        const created_at = new Date(now - (options.parkedForMs ?? 60_000)).toISOString();
+        return { created_at, response_received: answered, responded_by_user: answered ? { id: 'tandem', name: 'tandem' } : null, responded_at: null } as AirflowHitlDetail;
       },
       answerHitlDetail: async (...args: unknown[]) => {
         if (options.conflict) throw new AirflowConflictError({ status: 409, detail: 'already', method: 'PATCH', path: '/x' });
@@ -27,6 +29,7 @@ function setup(options: { state: TaskInstanceState | null; tryNumber?: number; r
         return {} as never;
       },
     },
+    now: () => now,
   };
   return { deps, answers };
 }
@@ -48,6 +51,14 @@ describe('resumeParkedHandoff', () => {
     const { deps, answers } = setup({ state: 'running', request: 'none' });
     await expect(resumeParkedHandoff(deps, handoffId)).rejects.toBeInstanceOf(NotParkedYetError);
     expect(answers).toEqual([]);
+  });
+
+  it('asks to be called again while the task parked moments ago (Airflow has not reaped its process yet)', async () => {
+    const { deps, answers } = setup({ state: 'awaiting_input', parkedForMs: 700 });
+    await expect(resumeParkedHandoff(deps, handoffId)).rejects.toThrow(/parked 700 ms ago/);
+    expect(answers).toEqual([]);
+    const settled = setup({ state: 'awaiting_input', parkedForMs: parkSettleMs });
+    expect((await resumeParkedHandoff(settled.deps, handoffId)).outcome).toBe('resumed');
   });
 
   it.each([

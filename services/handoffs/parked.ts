@@ -11,7 +11,8 @@
  * - the run asking must still be the one serving the task (a retry or a cleared task's new try has
  *   a run of its own, and must not be resumed by the old one's end);
  * - the task's current try must be the one the record serves, with a request not yet answered;
- * - a task still running with no request yet is about to park: `NotParkedYetError`, try again.
+ * - a task still running with no request yet is about to park, and one parked less than
+ *   `parkSettleMs` ago is not resumed yet: `NotParkedYetError`, try again.
  * Answering twice is harmless: Airflow answers the second with 409, reported `already-resumed`.
  */
 import { parkedHandoffOption } from '../../shared/contracts/handoffs.ts';
@@ -30,7 +31,18 @@ export interface ParkedResumeResult {
 export interface ParkedResumeDeps {
   store: Pick<Store, 'handoffs'>;
   airflow: Pick<AirflowClient, 'getTaskInstance' | 'getHitlDetail' | 'answerHitlDetail'>;
+  /** Milliseconds since the epoch; a test's clock. */
+  now?: () => number;
 }
+
+/**
+ * How long a task must have been parked before tandem resumes it. The process that parked it exits
+ * under the same try number the resumed task runs with; if Airflow's scheduler reads that exit
+ * from the executor only after the resume has queued or started the task, it takes the task for
+ * one killed externally and fails it (scheduler_job_runner `_process_executor_events`, which
+ * exempts only a resumed task still `scheduled`). Seen in CI under load, 0.7 s after parking.
+ */
+export const parkSettleMs = 2000;
 
 /** The task runs and has not parked yet (its request is not written): ask again in a moment. */
 export class NotParkedYetError extends Error {
@@ -80,6 +92,10 @@ export async function resumeParkedHandoff(deps: ParkedResumeDeps, handoffId: str
   // resolves (the park sees the answer and resumes at once).
   if (ti.state !== 'awaiting_input' && ti.state !== 'running') {
     return { outcome: 'not-parked', detail: `its task is ${ti.state ?? 'cleared'}` };
+  }
+  const parkedForMs = (deps.now ?? Date.now)() - Date.parse(request.created_at);
+  if (ti.state === 'awaiting_input' && parkedForMs < parkSettleMs) {
+    throw new NotParkedYetError(`hand-off ${handoffId}: its task parked ${Math.round(parkedForMs)} ms ago; resumed once Airflow has reaped the parking process`);
   }
   try {
     await deps.airflow.answerHitlDetail(dagId, dagRunId, taskId, mapIndex, {
