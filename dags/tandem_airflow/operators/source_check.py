@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import importlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow.providers.standard.operators.branch import BaseBranchOperator
@@ -37,6 +38,9 @@ CHECK_TASK_ID = "check_sources"
 UNREADABLE_TASK_ID = "sources_unreadable"
 #: XCom key of the check: ``{partition label: why its sources could not be read}``.
 UNREADABLE_XCOM_KEY = "unreadable"
+#: Partitions checked at once (threads of the one check task; Airflow's comms to its supervisor
+#: take a lock, so connection lookups from several threads are safe).
+CHECK_CONCURRENCY = 8
 
 
 def _task_id(partition: PipelinePartition, task: str) -> str:
@@ -80,24 +84,39 @@ class SourceCheckOperator(BaseBranchOperator):
         params = context.get("params") or {}
         chosen = params.get("partitions")
         force = bool(params.get("force"))
-        checked: list[dict[str, Any]] = []
-        unreadable: dict[str, str] = {}
-        follow: list[str] = []
+        included = []
         for partition in self.partitions:
             label = partition.label(context)
             if chosen and label not in chosen and partition.key not in chosen:
                 self.log.info("partition %r skipped: this run covers only partitions %s", label, list(chosen))
-                continue
+            else:
+                included.append((partition, label))
+
+        def outcome(item: tuple[PipelinePartition, str]) -> tuple[str, Any]:
+            partition, label = item
             try:
-                checked.append(check(partition.pipeline_id, label, copy.deepcopy(self.sources), force, **context))
+                return "changed", check(partition.pipeline_id, label, copy.deepcopy(self.sources), force, **context)
             except AirflowSkipException:
-                continue  # unchanged; check_partition_sources logged why
+                return "unchanged", None  # check_partition_sources logged why
             except SourceUnreadableError as err:
-                self.log.error("partition %r fails: %s", label, err)
-                unreadable[label] = str(err)
+                return "unreadable", str(err)
+
+        # Each check is a few calls to the control API and reads of its sources, mostly waiting:
+        # checked side by side, 100 partitions take about a second instead of eight. (An error other
+        # than the two above, e.g. the API unreachable, fails the task, which retries as a whole.)
+        with ThreadPoolExecutor(max_workers=max(1, min(CHECK_CONCURRENCY, len(included)))) as pool:
+            outcomes = list(pool.map(outcome, included))
+        checked: list[dict[str, Any]] = []
+        unreadable: dict[str, str] = {}
+        follow: list[str] = []
+        for (partition, label), (kind, value) in zip(included, outcomes):
+            if kind == "changed":
+                checked.append(value)
+                follow.extend(self._first_tasks(partition))
+            elif kind == "unreadable":
+                self.log.error("partition %r fails: %s", label, value)
+                unreadable[label] = value
                 follow.append(_task_id(partition, UNREADABLE_TASK_ID))
-                continue
-            follow.extend(self._first_tasks(partition))
         return follow, checked, unreadable
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
