@@ -70,12 +70,14 @@ function generationMs(count: number): number {
 /** The same DAG for dag-factory 1.x: same groups, task count, operators, edges and cron. */
 function dagFactoryYaml(spec: PipelineSpec, dagId: string): string {
   const callable = 'tandem_airflow.utils.context.run_date';
-  const tasks: Record<string, unknown>[] = [];
+  const tasks: Record<string, unknown>[] = [
+    { task_id: 'check_sources', operator: 'airflow.providers.standard.operators.python.PythonOperator', python_callable: callable, op_kwargs: { sources: spec.sources } },
+  ];
   for (const key of spec.partitions!.keys!) {
     const id = (name: string) => `${key}_${name.replace(/-/g, '_')}`;
-    tasks.push({ task_id: id('check_sources'), operator: 'airflow.providers.standard.operators.python.PythonOperator', python_callable: callable, op_kwargs: { sources: spec.sources }, task_group_name: key });
+    tasks.push({ task_id: id('sources_unreadable'), operator: 'airflow.providers.standard.operators.python.PythonOperator', python_callable: callable, dependencies: ['check_sources'], task_group_name: key });
     for (const stage of spec.stages) {
-      const dependencies = stage.dependsOn.length ? stage.dependsOn.map(id) : [id('check_sources')];
+      const dependencies = stage.dependsOn.length ? stage.dependsOn.map(id) : ['check_sources'];
       const common = { task_id: id(stage.id), dependencies, retries: stage.retries, task_group_name: key };
       tasks.push(
         stage.kind === 'bash'

@@ -6,8 +6,8 @@
  * commits every partition, it times a run where 1 of the 100 changed, and a forced run of all
  * 100, alternating, `rounds` times. Time is trigger → run finished, as the API reports it.
  * Target (`skip_run_1_of_100_vs_forced`): the 1-of-100 run takes at most a tenth of the forced
- * run's time. Its floor is the changed partition's own chain (check → stages → commit: one task
- * start after another), plus a skipped check per unchanged partition.
+ * run's time. Its floor is the run's one source check, then the changed partition's own chain
+ * (stages → commit: one task start after another); an unchanged partition starts no task.
  *
  * `--quick`: 20 partitions, one round (the figure is named after the count).
  */

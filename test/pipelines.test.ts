@@ -71,7 +71,8 @@ describe('pipelines: apply, run, skip unchanged partitions', () => {
     // 2. Nothing changed: every partition skipped, visibly in Airflow's task states.
     const second = await finished(await trigger());
     expect(second.partitions).toEqual({ cardiology: 'skipped', oncology: 'skipped', radiology: 'skipped' });
-    for (const p of second.run.partitions) expect(p.tasks).toMatchObject({ check_sources: 'skipped', build_index: 'skipped' });
+    // One source check ran for the run; each unchanged partition's tasks were skipped, none started.
+    for (const p of second.run.partitions) expect(p.tasks).toMatchObject({ check_sources: 'success', build_index: 'skipped', sources_unreadable: 'skipped' });
     let view = await partitionsView();
     for (const p of EXAMPLE_PARTITIONS) {
       expect(view[p].lastRun).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('unchanged') });

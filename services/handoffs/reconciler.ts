@@ -41,7 +41,7 @@ import type { Store } from '../../shared/store/store.ts';
 import type { AirflowClient, AirflowTaskInstance } from '../airflow/client.ts';
 import { AirflowApiError, AirflowNotFoundError } from '../airflow/errors.ts';
 import type { HandoffService } from './handoff-service.ts';
-import { resumeParkedHandoff } from './parked.ts';
+import { NotParkedYetError, resumeParkedHandoff } from './parked.ts';
 
 /** Class name of the deferrable operator of `handoff` stages (dags/tandem_airflow/operators/handoff.py). */
 export const handoffOperatorClass = 'TemporalHandoffOperator';
@@ -314,6 +314,7 @@ export class HandoffReconciler {
         this.#act(report, 'resumed', id, `Airflow task instance ${where} was still parked after its workflow ended ${description.status.name.toLowerCase()}`);
       }
     } catch (err) {
+      if (err instanceof NotParkedYetError) return; // parked moments ago: the next pass resumes it
       this.#failed(report, err, id);
     }
   }

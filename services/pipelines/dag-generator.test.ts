@@ -270,10 +270,13 @@ describe('generated DAGs under hostile input (fast-check → ast → DagBag)', (
         expect(dag.cron).toBe(spec.schedule?.cron ?? null);
         expect(dag.timezone).toBe(spec.schedule?.timezone ?? null);
         const groups = spec.partitions?.keys?.map((k) => `${k}.`) ?? [''];
-        const expectedIds = groups.flatMap((g) => ['check_sources', ...spec.stages.map((s) => s.id), 'commit_fingerprints'].map((t) => g + t));
+        const expectedIds = ['check_sources', ...groups.flatMap((g) => [...spec.stages.map((s) => s.id), 'commit_fingerprints', 'sources_unreadable'].map((t) => g + t))];
         expect(Object.keys(dag.tasks).sort()).toEqual(expectedIds.sort());
+        // One source check for the run, over every partition, branching to each group's first tasks.
+        expect(dag.tasks.check_sources!.values).toEqual({ kind: 'check', sources: spec.sources, partitions: spec.partitions?.keys ?? [null] });
+        expect(dag.tasks.check_sources!.upstream).toEqual([]);
         for (const g of groups) {
-          expect(dag.tasks[`${g}check_sources`]!.values).toEqual({ kind: 'check', sources: spec.sources, op_args: [], op_kwargs: {} });
+          expect(dag.tasks[`${g}sources_unreadable`]!.upstream).toEqual(['check_sources']);
           for (const stage of spec.stages) {
             const task = dag.tasks[g + stage.id]!;
             const { op_args = [], op_kwargs = {}, ...values } = task.values;
@@ -282,7 +285,7 @@ describe('generated DAGs under hostile input (fast-check → ast → DagBag)', (
             expect(op_kwargs).toEqual({});
             expect(values, `${g}${stage.id} of ${context}`).toEqual(expectedValues(stage));
             expect(task.retries).toBe(stage.retries);
-            const upstream = stage.dependsOn.length ? stage.dependsOn.map((d) => g + d) : [`${g}check_sources`];
+            const upstream = stage.dependsOn.length ? stage.dependsOn.map((d) => g + d) : ['check_sources'];
             expect(task.upstream).toEqual(upstream.sort());
           }
         }

@@ -10,12 +10,15 @@
  * stages do with those values at run time (and that nothing is Jinja-rendered) is in
  * dags/tandem_airflow/operators/pipeline_stages.py.
  *
- * Shape of a generated DAG: `tandem__<pipeline id>`; per partition key a task group named by the
- * key (no group for a pipeline partitioned only by date), holding `check_sources` → the stages in
- * their `dependsOn` order → `commit_fingerprints`. Static task groups rather than dynamic task
- * mapping: keys are known when the spec is applied, each group skips or runs on its own through
- * the default all_success rule, and no stage needs a mapped argument (which Airflow resolves by
- * template rendering, something user values must never go through). The DAG's success and failure
+ * Shape of a generated DAG: `tandem__<pipeline id>`; one `check_sources` for the run, which checks
+ * every partition's sources and branches to the changed partitions only (one task start per run,
+ * not per partition: operators/source_check.py); then per partition key a task group named by the
+ * key (no group for a pipeline partitioned only by date), holding the stages in their `dependsOn`
+ * order → `commit_fingerprints`, and `sources_unreadable`, which runs only to fail a partition
+ * whose source could not be read. Static task groups rather than dynamic task mapping: keys are
+ * known when the spec is applied, each group skips or runs on its own (a skipped first task skips
+ * the rest through the default all_success rule), and no stage needs a mapped argument (which
+ * Airflow resolves by template rendering, something user values must never go through). The DAG's success and failure
  * callbacks report each run's end to tandem (`PipelineRunFinishedNotifier`).
  */
 import { createHash } from 'node:crypto';
@@ -23,7 +26,7 @@ import type { PipelineSpec, PipelineStage } from '../../shared/contracts/pipelin
 import { handoffWaitOf } from '../../shared/contracts/workflow-types.ts';
 
 /** Bump on any change to the generated text, so every pipeline is redeployed with it. */
-export const GENERATOR_VERSION = '2';
+export const GENERATOR_VERSION = '3';
 
 export const dagIdPrefix = 'tandem__';
 
@@ -169,7 +172,14 @@ export function generateDag(spec: PipelineSpec): GeneratedDag {
     handoff: 'handoff_stage',
     evaluation: 'evaluation_stage',
   };
-  const imports = ['PipelinePartition', 'PipelineRunFinishedNotifier', 'check_sources_task', 'commit_fingerprints_task', ...kinds.map((k) => factoryOf[k])].sort();
+  const imports = [
+    'PipelinePartition',
+    'PipelineRunFinishedNotifier',
+    'check_sources_task',
+    'commit_fingerprints_task',
+    'source_failure_task',
+    ...kinds.map((k) => factoryOf[k]),
+  ].sort();
 
   const variable = new Map(spec.stages.map((s, i) => [s.id, `stage_${i}`]));
   const dependents = new Set(spec.stages.flatMap((s) => s.dependsOn));
@@ -201,11 +211,11 @@ export function generateDag(spec: PipelineSpec): GeneratedDag {
   emit(']');
   emit();
   emit();
-  emit('def build_partition(partition):');
-  emit('    check = check_sources_task(partition, SOURCES)');
+  emit('def build_partition(partition, check):');
+  emit('    unreadable = source_failure_task(partition)');
   spec.stages.forEach((stage) => emit(`    ${variable.get(stage.id)} = ${stageCall(stage)}`));
   emit('    commit = commit_fingerprints_task(partition)');
-  emit(`    check >> [${roots.join(', ')}]`);
+  emit(`    check >> [unreadable, ${roots.join(', ')}]`);
   for (const stage of spec.stages) {
     if (stage.dependsOn.length === 0) continue;
     const upstream = [...stage.dependsOn].map((d) => variable.get(d)!).sort(byStageNumber);
@@ -237,11 +247,14 @@ export function generateDag(spec: PipelineSpec): GeneratedDag {
   emit('    on_failure_callback=PipelineRunFinishedNotifier(PIPELINE_ID),');
   emit('):');
   if (keys) {
-    emit('    for key in PARTITION_KEYS:');
-    emit('        with TaskGroup(group_id=key):');
-    emit('            build_partition(PipelinePartition(PIPELINE_ID, DEPARTMENT, key, PARTITION_BY_DATE))');
+    emit('    partitions = [PipelinePartition(PIPELINE_ID, DEPARTMENT, key, PARTITION_BY_DATE) for key in PARTITION_KEYS]');
+    emit('    check = check_sources_task(partitions, SOURCES)');
+    emit('    for partition in partitions:');
+    emit('        with TaskGroup(group_id=partition.key):');
+    emit('            build_partition(partition, check)');
   } else {
-    emit('    build_partition(PipelinePartition(PIPELINE_ID, DEPARTMENT, None, PARTITION_BY_DATE))');
+    emit('    partition = PipelinePartition(PIPELINE_ID, DEPARTMENT, None, PARTITION_BY_DATE)');
+    emit('    build_partition(partition, check_sources_task([partition], SOURCES))');
   }
   return { dagId, fileName, source: `${lines.join('\n')}\n`, specHash };
 }

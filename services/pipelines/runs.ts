@@ -122,13 +122,17 @@ function groupOf(taskId: string): { group: string | null; task: string } {
   return dot < 0 ? { group: null, task: taskId } : { group: taskId.slice(0, dot), task: taskId.slice(dot + 1) };
 }
 
+/**
+ * A partition's state in a run from its tasks' states. `check_sources` is the run's one source
+ * check (every partition's map carries it): while it runs, every partition is queued behind it.
+ */
 export function partitionState(tasks: Record<string, string | null>): PartitionRunState {
-  const states = Object.values(tasks);
-  if (tasks[CHECK_TASK] === 'skipped') return 'skipped';
-  if (tasks[COMMIT_TASK] === 'success') return 'ran';
-  if (states.some((s) => s === 'failed' || s === 'upstream_failed')) return 'failed';
-  if (states.some((s) => s === 'running' || s === 'deferred' || s === 'up_for_retry' || s === 'success')) return 'running';
-  if (states.every((s) => s === 'skipped' || s === 'removed')) return 'skipped';
+  const { [CHECK_TASK]: check, ...own } = tasks;
+  const states = Object.values(own);
+  if (own[COMMIT_TASK] === 'success') return 'ran';
+  if (check === 'failed' || states.some((s) => s === 'failed' || s === 'upstream_failed')) return 'failed';
+  if (states.length && states.every((s) => s === 'skipped' || s === 'removed')) return 'skipped';
+  if (states.some((s) => s === 'running' || s === 'deferred' || s === 'up_for_retry' || s === 'success' || s === 'awaiting_input')) return 'running';
   return 'queued';
 }
 
@@ -138,8 +142,10 @@ export function partitionsOfRun(
   taskInstances: AirflowTaskInstance[],
 ): PartitionRunView[] {
   const byGroup = new Map<string | null, Record<string, string | null>>();
+  let check: string | null | undefined;
   for (const ti of taskInstances) {
     const { group, task } = groupOf(ti.task_id);
+    if (group === null && task === CHECK_TASK) check = ti.state;
     const tasks = byGroup.get(group) ?? {};
     tasks[task] = ti.state;
     byGroup.set(group, tasks);
@@ -149,8 +155,10 @@ export function partitionsOfRun(
   const keys = partitionKeysOf(spec);
   const groups: (string | null)[] = keys ?? [null];
   return groups.map((key) => {
-    const tasks = byGroup.get(key) ?? {};
-    return { partition: label(key), state: Object.keys(tasks).length ? partitionState(tasks) : 'not_run', tasks };
+    const own = byGroup.get(key) ?? {};
+    if (!Object.keys(own).length) return { partition: label(key), state: 'not_run', tasks: own };
+    const tasks = check === undefined ? own : { [CHECK_TASK]: check, ...own };
+    return { partition: label(key), state: partitionState(tasks), tasks };
   });
 }
 

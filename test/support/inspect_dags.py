@@ -46,6 +46,8 @@ def stage_values(task) -> dict:
     """What the stage will run with: the operator's own attributes, as Airflow holds them."""
     if task.task_type == "TemporalHandoffOperator":
         return {"kind": "handoff", "workflow": task.workflow_type, "input": task.workflow_input, "template_fields": list(task.template_fields)}
+    if task.task_type == "SourceCheckOperator":
+        return {"kind": "check", "sources": task.sources, "partitions": [p.key for p in task.partitions]}
     if task.task_type == "UntemplatedBashOperator":
         return {"kind": "bash", "command": task.bash_command, "env": task.env, "template_fields": list(task.template_fields)}
     callable_ = getattr(task, "python_callable", None)
@@ -54,8 +56,8 @@ def stage_values(task) -> dict:
     name = callable_.func.__name__
     args = callable_.args
     common = {"op_args": list(task.op_args), "op_kwargs": dict(task.op_kwargs)}
-    if name == "_check_sources":
-        return {"kind": "check", "sources": args[1], **common}
+    if name == "_fail_unreadable":
+        return {"kind": "unreadable", **common}
     if name == "_commit_fingerprints":
         return {"kind": "commit", **common}
     if name == "_run_python":

@@ -1,7 +1,7 @@
 """
 The building blocks of the DAGs that tandem generates from pipeline specs
-(services/pipelines/dag-generator.ts): one factory per stage kind, plus the per-partition source
-check and fingerprint commit around them.
+(services/pipelines/dag-generator.ts): one factory per stage kind, plus the run's source check
+(``operators/source_check.py``) before them and each partition's fingerprint commit after them.
 
 Why factories instead of operators spelled out in every generated file: the generated file stays a
 short, readable list of literals, and what a stage kind means at run time is written (and tested)
@@ -41,12 +41,12 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
 from tandem_airflow.notifications.pipeline_outcomes import PartitionFailureNotifier, PipelineRunFinishedNotifier
 from tandem_airflow.operators.bash import UntemplatedBashOperator
+from tandem_airflow.operators.source_check import CHECK_TASK_ID, UNREADABLE_TASK_ID, UNREADABLE_XCOM_KEY, SourceCheckOperator
 from tandem_airflow.utils.partition import PipelinePartition
-from tandem_airflow.utils.sources import validate_sources
+from tandem_airflow.utils.sources import SourceUnreadableError
 
 __all__ = [
     "CHECK_TASK_ID",
@@ -62,9 +62,9 @@ __all__ = [
     "handoff_stage",
     "k8s_job_stage",
     "python_stage",
+    "source_failure_task",
 ]
 
-CHECK_TASK_ID = "check_sources"
 #: The source check and the fingerprint commit are idempotent calls to the control API: a restart
 #: of the API (deploy, crash) must not fail a night's partition, so they retry for about a minute.
 CONTROL_API_RETRIES: dict[str, Any] = {
@@ -105,17 +105,13 @@ def _import_late(module: str, name: str, needed_for: str) -> Any:
         ) from err
 
 
-# --- the partition's own tasks ------------------------------------------------------------------
+# --- the source check and the fingerprint commit ------------------------------------------------------------------
 
 
-def _check_sources(partition: PipelinePartition, sources: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+def _fail_unreadable(partition: PipelinePartition, **context: Any) -> None:
     label = partition.label(context)
-    params = context.get("params") or {}
-    chosen = params.get("partitions")
-    if chosen and label not in chosen and partition.key not in chosen:
-        raise AirflowSkipException(f"partition {label} skipped: this run covers only partitions {list(chosen)}")
-    check = _import_late("tandem_airflow.utils.fingerprints", "check_partition_sources", "the source check")
-    return check(partition.pipeline_id, label, copy.deepcopy(sources), bool(params.get("force")), **context)
+    reasons = context["ti"].xcom_pull(task_ids=CHECK_TASK_ID, key=UNREADABLE_XCOM_KEY) or {}
+    raise SourceUnreadableError(reasons.get(label) or f"partition {label!r}: a source could not be read (see the {CHECK_TASK_ID} task's log)")
 
 
 def _commit_fingerprints(partition: PipelinePartition, **context: Any) -> None:
@@ -123,16 +119,22 @@ def _commit_fingerprints(partition: PipelinePartition, **context: Any) -> None:
     commit(partition.pipeline_id, partition.label(context), **context)
 
 
-def check_sources_task(partition: PipelinePartition, sources: list[dict[str, Any]]) -> PythonOperator:
+def check_sources_task(partitions: list[PipelinePartition], sources: list[dict[str, Any]]) -> SourceCheckOperator:
     """
-    First task of a partition: skips the partition (and so everything downstream of it, through
-    the default all_success trigger rule) when none of its sources changed since its last
-    successful run, unless the run is forced (``force`` param) or leaves the partition out
-    (``partitions`` param). A source the generator would never write fails the DAG's parse here,
-    naming the key, instead of a task at run time.
+    First task of the run (``operators/source_check.py``): checks every partition's sources and
+    lets only the changed ones run, unless the run is forced (``force`` param) or leaves a partition
+    out (``partitions`` param); a skipped partition's tasks start no process. A source the generator
+    would never write fails the DAG's parse here, naming the key, instead of a task at run time.
     """
-    validate_sources(sources)
-    return _python_task(CHECK_TASK_ID, _check_sources, partition, sources, **CONTROL_API_RETRIES)
+    return SourceCheckOperator(partitions=partitions, sources=sources, **CONTROL_API_RETRIES)
+
+
+def source_failure_task(partition: PipelinePartition) -> PythonOperator:
+    """
+    A partition's task that runs only when the check could not read one of its sources, and fails
+    it with the reason: that partition fails, the others run. Skipped in every other run.
+    """
+    return _python_task(UNREADABLE_TASK_ID, _fail_unreadable, partition)
 
 
 def commit_fingerprints_task(partition: PipelinePartition) -> PythonOperator:

@@ -94,8 +94,8 @@ def _check_task_ids(context: Mapping[str, Any]) -> list[str]:
             continue
         seen.add(task_id)
         upstream = dag.get_task(task_id)
-        # Generated DAGs name it `check_sources` (inside the partition's task group) and wrap this
-        # function; a hand-written DAG may call it directly.
+        # Generated DAGs run one `check_sources` for the run (operators/source_check.py), which
+        # calls this function per partition; a hand-written DAG may call it directly, per partition.
         if task_id.rpartition(".")[2] == "check_sources" or getattr(upstream, "python_callable", None) is check_partition_sources:
             found.append(task_id)
         queue.extend(upstream.upstream_task_ids)

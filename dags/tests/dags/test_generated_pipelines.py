@@ -6,9 +6,10 @@ writes (the TypeScript golden test keeps them in step), so these tests need no N
 - every golden file imports with zero errors, with the expected tasks, dependencies, schedule,
   time zone and partition groups;
 - one DAG really runs (``dag.test()``, in process) with a stand-in for the fingerprint client:
-  a partition whose sources did not change is skipped with everything downstream of it, the
-  others run; ``force`` and ``partitions`` in the run conf work; and bash receives the spec's
-  command and env byte for byte — ``{{ ds }}`` and ``{% if %}`` are not rendered.
+  the run's one source check skips a partition whose sources did not change with everything
+  downstream of it, the others run; a partition whose source cannot be read fails alone;
+  ``force`` and ``partitions`` in the run conf work; and bash receives the spec's command and env
+  byte for byte — ``{{ ds }}`` and ``{% if %}`` are not rendered.
 """
 
 from __future__ import annotations
@@ -50,12 +51,15 @@ def test_key_partitions_are_one_task_group_each(bag):
     assert dag.timetable.expression == "30 1 * * *"
     assert str(dag.timetable.timezone) == "Europe/Berlin"
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert sorted(dag.task_group.children) == ["cardiology", "oncology", "radiology"]
+    assert sorted(dag.task_group.children) == ["cardiology", "check_sources", "oncology", "radiology"]
+    check = dag.get_task("check_sources")
+    assert [p.key for p in check.partitions] == ["cardiology", "oncology", "radiology"]
     for key in ("cardiology", "oncology", "radiology"):
-        chain = [f"{key}.check_sources", f"{key}.chunk", f"{key}.embed", f"{key}.golden-queries", f"{key}.commit_fingerprints"]
+        chain = [f"{key}.chunk", f"{key}.embed", f"{key}.golden-queries", f"{key}.commit_fingerprints"]
         assert {(a, b) for a, b in edges(dag) if a.startswith(f"{key}.")} == set(zip(chain, chain[1:]))
-    # No edge crosses partitions: one partition's skip or failure cannot reach another.
-    assert all(a.split(".")[0] == b.split(".")[0] for a, b in edges(dag))
+    assert check.downstream_task_ids == {f"{k}.{t}" for k in ("cardiology", "oncology", "radiology") for t in ("chunk", "sources_unreadable")}
+    # No other edge crosses partitions: one partition's skip or failure cannot reach another.
+    assert all(a.split(".")[0] == b.split(".")[0] for a, b in edges(dag) if a != "check_sources")
     assert dag.get_task("cardiology.chunk").retries == 2
     assert dag.get_task("cardiology.embed").retry_delay.total_seconds() == 300
 
@@ -68,13 +72,14 @@ def test_date_partitions_and_a_diamond_of_stages(bag):
     assert dag.start_date.isoformat() == "2026-01-01T05:00:00+00:00"
     assert edges(dag) == {
         ("check_sources", "load"),
+        ("check_sources", "sources_unreadable"),
         ("load", "reconcile"),
         ("load", "report"),
         ("reconcile", "archive"),
         ("report", "archive"),
         ("archive", "commit_fingerprints"),
     }
-    partition = dag.get_task("check_sources").python_callable.args[0]
+    [partition] = dag.get_task("check_sources").partitions
     assert (partition.key, partition.by_date) == (None, True)
     assert set(dag.params.keys()) == {"force", "partitions"}
 
@@ -82,7 +87,7 @@ def test_date_partitions_and_a_diamond_of_stages(bag):
 def test_manual_pipeline_keyed_by_date(bag):
     dag = bag.dags["tandem__discharge-summaries"]
     assert type(dag.timetable).__name__ == "NullTimetable"
-    partition = dag.get_task("ward-b.check_sources").python_callable.args[0]
+    partition = dag.get_task("ward-b.commit_fingerprints").python_callable.args[0]
     assert (partition.key, partition.by_date) == ("ward-b", True)
     assert partition.label({"ds": "2026-06-02"}) == "ward-b:2026-06-02"
     # The handoff stage is the deferrable hand-off operator, bound to its partition.
@@ -119,8 +124,8 @@ def runnable(bag, tmp_path_factory):
     return bag
 
 
-def run(dag, monkeypatch, tmp_path, unchanged: set[str], conf: dict | None = None):
-    stand_in = FingerprintStandIn(unchanged)
+def run(dag, monkeypatch, tmp_path, unchanged: set[str], conf: dict | None = None, unreadable: frozenset[str] = frozenset()):
+    stand_in = FingerprintStandIn(unchanged, unreadable)
     monkeypatch.setitem(sys.modules, "tandem_airflow.utils.fingerprints", stand_in.module())
     monkeypatch.setenv("PIPELINE_TEST_OUT", str(tmp_path))
     dag_run = dag.test(run_conf=conf or {})
@@ -131,10 +136,12 @@ def run(dag, monkeypatch, tmp_path, unchanged: set[str], conf: dict | None = Non
 def test_unchanged_partition_skips_only_itself_and_commands_are_not_templated(runnable, monkeypatch, tmp_path):
     dag = runnable.dags["tandem__skip-per-partition"]
     dag_run, states, stand_in = run(dag, monkeypatch, tmp_path, unchanged={"beta"})
+    assert states["check_sources"] == "success"
     for key in ("alpha", "gamma"):
-        for task in ("check_sources", "write", "check", "commit_fingerprints"):
+        for task in ("write", "check", "commit_fingerprints"):
             assert states[f"{key}.{task}"] == "success", (key, task, states)
-    for task in ("check_sources", "write", "check", "commit_fingerprints"):
+        assert states[f"{key}.sources_unreadable"] == "skipped"
+    for task in ("write", "check", "commit_fingerprints", "sources_unreadable"):
         assert states[f"beta.{task}"] == "skipped", (task, states)
     assert sorted(stand_in.committed) == ["alpha", "gamma"]
     assert dag_run.state == "success"
@@ -147,7 +154,20 @@ def test_force_and_chosen_partitions_from_run_conf(runnable, monkeypatch, tmp_pa
     dag = runnable.dags["tandem__skip-per-partition"]
     _, states, stand_in = run(dag, monkeypatch, tmp_path, unchanged={"alpha", "beta", "gamma"}, conf={"force": True, "partitions": ["gamma"]})
     assert states["gamma.commit_fingerprints"] == "success"
-    assert states["alpha.check_sources"] == states["beta.check_sources"] == "skipped"
+    assert states["alpha.write"] == states["beta.write"] == "skipped"
     # Partitions left out are skipped before any source is read; the chosen one is forced.
     assert stand_in.checked == [("gamma", True)]
     assert stand_in.committed == ["gamma"]
+
+
+def test_a_partition_whose_source_cannot_be_read_fails_alone(runnable, monkeypatch, tmp_path):
+    dag = runnable.dags["tandem__skip-per-partition"]
+    dag_run, states, stand_in = run(dag, monkeypatch, tmp_path, unchanged=set(), unreadable=frozenset({"beta"}), conf={"force": False, "partitions": None})
+    assert states["check_sources"] == "success"
+    assert states["beta.sources_unreadable"] == "failed"
+    assert states["beta.write"] == states["beta.commit_fingerprints"] == "skipped"
+    for key in ("alpha", "gamma"):
+        assert states[f"{key}.commit_fingerprints"] == "success"
+        assert states[f"{key}.sources_unreadable"] == "skipped"
+    assert sorted(stand_in.committed) == ["alpha", "gamma"]
+    assert dag_run.state == "failed"

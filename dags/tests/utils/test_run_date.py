@@ -64,7 +64,7 @@ def test_a_source_path_and_a_handoff_input_see_the_same_date(tmp_path, checked, 
     sources = [{"id": "docs", "kind": "file", "path": str(tmp_path / "{ds}" / "ward-a.txt")}]
     context = context_of("manual__2026-06-03T23:30:00+00:00", **fields)
 
-    check_sources_task(partition, sources).python_callable(**context)
+    check_sources_task([partition], sources).decide(context)
     body = handoff_start_request(
         context, workflow_type="review.request", workflow_input={"title": "notes of {ds}"}, department="clinical-ai", partition=partition
     )

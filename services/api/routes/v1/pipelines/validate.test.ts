@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
+import { GENERATOR_VERSION } from '../../../../pipelines/dag-generator.ts';
 
 const fixtures = path.resolve(import.meta.dirname, '../../../../pipelines/__fixtures__/pipelines');
 const kbRefreshYaml = readFileSync(path.join(fixtures, 'kb-refresh.yaml'), 'utf8');
@@ -37,7 +38,7 @@ describe('POST /v1/pipelines/validate', () => {
       dagId: 'tandem__kb-refresh',
       fileName: 'tandem__kb-refresh.py',
       schedule: 'At 01:30 (Europe/Berlin)',
-      generatorVersion: '2',
+      generatorVersion: GENERATOR_VERSION,
     });
     expect(body.python).toContain(`# tandem-spec-sha256: ${body.specHash}`);
     expect(body.python).toContain('dag_id="tandem__kb-refresh"');
