@@ -27,7 +27,7 @@ class ParkedAirflow {
   async getHitlDetail(dagId: string, runId: string, taskId: string, mapIndex = -1) {
     const id = handoffIdFor({ dagId, runId, taskId, mapIndex });
     if (this.deferred.has(id)) throw new AirflowNotFoundError({ status: 404, detail: 'no HITL detail', method: 'GET', path: '/hitlDetails' });
-    return { response_received: this.answers.some((a) => a.handoffId === id) } as AirflowHitlDetail;
+    return { created_at: new Date(Date.now() - 60_000).toISOString(), response_received: this.answers.some((a) => a.handoffId === id) } as AirflowHitlDetail;
   }
 
   async answerHitlDetail(dagId: string, runId: string, taskId: string, mapIndex: number, answer: { chosen_options: string[]; params_input?: unknown }) {

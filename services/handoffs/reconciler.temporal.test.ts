@@ -104,7 +104,8 @@ class FakeAirflow {
       subject: 'Waiting for tandem hand-off',
       body: null,
       assigned_users: [{ id: 'tandem', name: 'tandem' }],
-      created_at: new Date().toISOString(),
+      // Parked a minute ago: past parkSettleMs, so a resume may answer at once.
+      created_at: new Date(Date.now() - 60_000).toISOString(),
       responded_by_user: answeredBy ? { id: answeredBy, name: answeredBy } : null,
       responded_at: answeredBy ? new Date().toISOString() : null,
       chosen_options: answeredBy ? ['workflow closed'] : null,
