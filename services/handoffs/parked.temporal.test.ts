@@ -3,12 +3,12 @@
 // resumeParkedHandoff activity) answers the parked task's Human-in-the-loop request through the
 // Airflow client the moment a reviewer decides; a triggerer hand-off's end answers nothing.
 // Airflow is a fake client here (test/handoff.test.ts runs the same against the real one).
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appWithWorker, type AppWithWorker } from '../../test/support/app-with-worker.ts';
 import { newApiKey } from '../../shared/credentials.ts';
 import { hashApiKey } from '../../shared/store/api-key-hash.ts';
 import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
+import { handoffCoordinates, handoffReviewInput } from '../../test/support/handoff-fixtures.ts';
 import type { AirflowClient, AirflowHitlDetail, AirflowTaskInstance, TaskInstanceState } from '../airflow/client.ts';
 import { AirflowNotFoundError } from '../airflow/errors.ts';
 
@@ -62,15 +62,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const coordinates = () => ({ dagId: 'tandem__notes', runId: `manual__${randomUUID()}+00:00`, taskId: 'cardiology.review', mapIndex: -1, tryNumber: 1 });
-const review = (version: string) => ({
-  department: 'cardiology',
-  reviewType: 'discharge-summary',
-  title: 'Summaries for cardiology',
-  artifact: { uri: 'file:///summaries/cardiology', version },
-  assignee: 'dr-a',
-  escalationContact: 'dr-chief',
-});
+const coordinates = () => handoffCoordinates();
+const review = handoffReviewInput;
 
 const post = (airflowCoordinates: ReturnType<typeof coordinates>, wait: 'parked' | 'triggerer', version: string) =>
   stack.f.app.inject({

@@ -6,7 +6,8 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { appWithWorker, type AppWithWorker } from '../../test/support/app-with-worker.ts';
-import { handoffIdFor } from '../../shared/contracts/handoffs.ts';
+import { handoffIdFor, type HandoffAirflowCoordinates } from '../../shared/contracts/handoffs.ts';
+import { handoffCoordinates, handoffReviewInput } from '../../test/support/handoff-fixtures.ts';
 import type { AppFixture } from '../../test/support/app-fixture.ts';
 import type {
   AirflowHitlDetail,
@@ -34,17 +35,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-interface Coordinates {
-  dagId: string;
-  runId: string;
-  taskId: string;
-  mapIndex: number;
-  tryNumber: number;
-}
-
-function coordinates(mapIndex = -1): Coordinates {
-  return { dagId: 'tandem__notes', runId: `manual__${randomUUID()}+00:00`, taskId: 'cardiology.review', mapIndex, tryNumber: 1 };
-}
+type Coordinates = HandoffAirflowCoordinates;
+const coordinates = (mapIndex = -1): Coordinates => handoffCoordinates({ mapIndex });
 
 function taskInstance(airflow: Omit<Coordinates, 'tryNumber'>, state: TaskInstanceState | null): AirflowTaskInstance {
   return {
@@ -188,16 +180,7 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   return value?.value;
 }
 
-function reviewInput() {
-  return {
-    department: 'cardiology',
-    reviewType: 'discharge-summary',
-    title: 'Summaries for cardiology',
-    artifact: { uri: 'file:///summaries/cardiology', version: 'v1' },
-    assignee: 'dr-a',
-    escalationContact: 'dr-chief',
-  };
-}
+const reviewInput = () => handoffReviewInput();
 
 /** Starts a hand-off through the API, as the operator does; a review waits until someone decides. */
 async function startHandoff(

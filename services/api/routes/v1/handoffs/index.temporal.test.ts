@@ -7,6 +7,7 @@ import { appWithWorker, type AppWithWorker } from '../../../../../test/support/a
 import { newApiKey } from '../../../../../shared/credentials.ts';
 import { hashApiKey } from '../../../../../shared/store/api-key-hash.ts';
 import { handoffIdFor } from '../../../../../shared/contracts/handoffs.ts';
+import { handoffCoordinates, handoffReviewInput } from '../../../../../test/support/handoff-fixtures.ts';
 import { appFixture, type AppFixture } from '../../../../../test/support/app-fixture.ts';
 
 let env: TestWorkflowEnvironment;
@@ -25,20 +26,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function coordinates(tryNumber = 1) {
-  return { dagId: 'tandem__notes', runId: `manual__${randomUUID()}+00:00`, taskId: 'cardiology.review', mapIndex: -1, tryNumber };
-}
-
-function reviewInput(version: string) {
-  return {
-    department: 'cardiology',
-    reviewType: 'discharge-summary',
-    title: 'Summaries for cardiology',
-    artifact: { uri: 'file:///summaries/cardiology', version },
-    assignee: 'dr-a',
-    escalationContact: 'dr-chief',
-  };
-}
+const coordinates = (tryNumber = 1) => handoffCoordinates({ tryNumber });
+const reviewInput = handoffReviewInput;
 
 type Airflow = ReturnType<typeof coordinates>;
 
