@@ -45,6 +45,7 @@ from airflow.providers.standard.operators.python import PythonOperator
 from tandem_airflow.notifications.pipeline_outcomes import PartitionFailureNotifier, PipelineRunFinishedNotifier
 from tandem_airflow.operators.bash import UntemplatedBashOperator
 from tandem_airflow.operators.source_check import CHECK_TASK_ID, UNREADABLE_TASK_ID, UNREADABLE_XCOM_KEY, SourceCheckOperator
+from tandem_airflow.utils.late_import import import_late
 from tandem_airflow.utils.partition import PipelinePartition
 from tandem_airflow.utils.sources import SourceUnreadableError
 
@@ -95,17 +96,7 @@ def _python_task(task_id: str, function: Any, partition: PipelinePartition, *arg
     )
 
 
-def _import_late(module: str, name: str, needed_for: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise RuntimeError(
-            f"{needed_for} needs {module}.{name}, which this tandem_airflow does not provide ({err}); "
-            "upgrade the tandem_airflow package in the Airflow environment"
-        ) from err
-
-
-# --- the source check and the fingerprint commit ------------------------------------------------------------------
+# --- the source check and the fingerprint commit --------------------------------------------------
 
 
 def _fail_unreadable(partition: PipelinePartition, **context: Any) -> None:
@@ -115,7 +106,7 @@ def _fail_unreadable(partition: PipelinePartition, **context: Any) -> None:
 
 
 def _commit_fingerprints(partition: PipelinePartition, **context: Any) -> None:
-    commit = _import_late("tandem_airflow.utils.fingerprints", "commit_partition_fingerprints", "the fingerprint commit")
+    commit = import_late("tandem_airflow.utils.fingerprints", "commit_partition_fingerprints", "the fingerprint commit")
     commit(partition.pipeline_id, partition.label(context), **context)
 
 
@@ -253,7 +244,7 @@ def k8s_job_stage(
 
 
 def _run_evaluation(partition: PipelinePartition, stage_id: str, suite: str, min_score: float, **context: Any) -> Any:
-    run_evaluation = _import_late("tandem_airflow.operators.evaluation", "run_evaluation", "an evaluation stage")
+    run_evaluation = import_late("tandem_airflow.operators.evaluation", "run_evaluation", "an evaluation stage")
     return run_evaluation(
         pipeline_id=partition.pipeline_id,
         department=partition.department,

@@ -21,7 +21,6 @@ What each partition gets, decided in ``execute``:
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,6 +29,7 @@ from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from tandem_airflow.notifications.pipeline_outcomes import PartitionFailureNotifier
+from tandem_airflow.utils.late_import import import_late
 from tandem_airflow.utils.partition import PipelinePartition
 from tandem_airflow.utils.sources import SourceUnreadableError, validate_sources
 
@@ -79,8 +79,7 @@ class SourceCheckOperator(BaseBranchOperator):
 
     def decide(self, context: Any) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
         """The tasks to follow, the changed partitions' fingerprints and the unreadable ones' reasons."""
-        # Imported when the task runs, so a DAG parses even where the client is not installed.
-        check = importlib.import_module("tandem_airflow.utils.fingerprints").check_partition_sources
+        check = import_late("tandem_airflow.utils.fingerprints", "check_partition_sources", "the source check")
         params = context.get("params") or {}
         chosen = params.get("partitions")
         force = bool(params.get("force"))
