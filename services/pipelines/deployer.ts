@@ -103,27 +103,31 @@ async function awaitParse(
   seenErrorAt?: number,
 ): Promise<ParseOutcome> {
   let reparseRequested = false;
-  let confirmAfter: number | undefined;
   // Two confirming parses, not one: under load a parse of the old file that began before the write
   // can end after the first request (seen in CI: a broken spec reported deployed). The second
   // request comes after that stale parse ended, so a parse stamped after it read the new file.
+  const confirmingReparses = 2;
   let confirmations = 0;
+  /** When the last confirming reparse was asked for; a parse counts only once stamped after it. */
+  let confirmAfter = 0;
   for (;;) {
     const importError = await importErrorSince(client, generated.fileName, since, seenErrorAt);
     if (importError !== undefined) return { kind: 'rejected', importError: importError.stackTrace, at: importError.at };
     const current = await findDag(client, generated.dagId);
     const parsedAt = current?.last_parsed_time ? Date.parse(current.last_parsed_time) : 0;
     if (current && !current.is_stale && parsedAt >= since) {
-      if (confirmAfter !== undefined && parsedAt > confirmAfter && confirmations === 2) return { kind: 'parsed', dag: current };
-      if (confirmAfter === undefined || parsedAt > confirmAfter) {
-        if (confirmAfter === undefined) {
+      // Otherwise still waiting for the parse the last confirming request asked for.
+      if (confirmations === 0 || parsedAt > confirmAfter) {
+        if (confirmations === 0) {
           const stored = await client.getDagSource(generated.dagId).catch(() => undefined);
           if (stored?.content === source) return { kind: 'parsed', dag: current };
+        } else if (confirmations === confirmingReparses) {
+          return { kind: 'parsed', dag: current };
         }
         confirmAfter = Date.now();
         confirmations += 1;
         await client.reparseDagFile(current.file_token);
-        progress(`requested a confirming reparse of ${generated.fileName} (${confirmations} of 2)`);
+        progress(`requested a confirming reparse of ${generated.fileName} (${confirmations} of ${confirmingReparses})`);
       }
     } else if (current && !reparseRequested) {
       await client.reparseDagFile(current.file_token);
