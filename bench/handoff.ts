@@ -59,15 +59,7 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
     const oursLatency = await kit.completionLatencies(nLatency);
 
     // --- completion latency: parked hand-offs (resumed by tandem through Airflow's REST API) ---
-    log(`latency: ${nLatency} parked hand-offs`);
-    const parkedRun = await trigger('tandem_bench_handoff_parked', nLatency);
-    await untilAll('tandem_bench_handoff_parked', parkedRun, nLatency, ['awaiting_input'], 900_000);
-    for (let i = 0; i < nLatency; i++) {
-      await approve('tandem_bench_handoff_parked', parkedRun, i);
-      await sleep(1_000);
-    }
-    await untilAll('tandem_bench_handoff_parked', parkedRun, nLatency, ['success'], 300_000);
-    const parkedLatency = await latencies('tandem_bench_handoff_parked', parkedRun);
+    const parkedLatency = await kit.completionLatencies(nLatency, 'parked');
 
     // --- completion latency: reschedule sensor (baseline) --------------------------------------
     log(`latency baseline: ${nSensor} sensors in reschedule mode, 60 s poke interval`);
@@ -271,17 +263,25 @@ export async function handoffBenchKit(stack: StackHandle) {
     }
     return out.sort((a, b) => a - b);
   };
-  /** `n` hand-offs through TemporalHandoffOperator, decided one a second: completion latencies. */
-  const completionLatencies = async (n: number): Promise<number[]> => {
-    log(`latency: ${n} hand-offs through TemporalHandoffOperator`);
-    const runId = await trigger('tandem_bench_handoff', n);
-    await untilAll('tandem_bench_handoff', runId, n, ['deferred'], 600_000);
+  /**
+   * `n` hand-offs through TemporalHandoffOperator, decided one a second once all of them wait:
+   * completion latencies. By default the triggerer path (`deferred`); `parked` for the DAG whose
+   * tasks wait in `awaiting_input`.
+   */
+  const completionLatencies = async (n: number, wait: 'triggerer' | 'parked' = 'triggerer'): Promise<number[]> => {
+    const { dagId, waiting, waitMs } =
+      wait === 'parked'
+        ? { dagId: 'tandem_bench_handoff_parked', waiting: 'awaiting_input' as const, waitMs: 900_000 }
+        : { dagId: 'tandem_bench_handoff', waiting: 'deferred' as const, waitMs: 600_000 };
+    log(`latency: ${n} ${wait === 'parked' ? 'parked hand-offs' : 'hand-offs through TemporalHandoffOperator'}`);
+    const runId = await trigger(dagId, n);
+    await untilAll(dagId, runId, n, [waiting], waitMs);
     for (let i = 0; i < n; i++) {
-      await approve('tandem_bench_handoff', runId, i);
+      await approve(dagId, runId, i);
       await sleep(1_000);
     }
-    await untilAll('tandem_bench_handoff', runId, n, ['success'], 300_000);
-    return latencies('tandem_bench_handoff', runId);
+    await untilAll(dagId, runId, n, ['success'], 300_000);
+    return latencies(dagId, runId);
   };
   return { airflow, temporal, trigger, reviews, untilAll, approve, latencies, completionLatencies, close: () => temporal.connection.close().catch(() => {}) };
 }
