@@ -20,8 +20,10 @@ import types
 from pathlib import Path
 
 import pytest
+
 from airflow.dag_processing.dagbag import DagBag
 
+from dag_test_db import serialize_for_dag_test
 from fingerprint_stand_in import FingerprintStandIn
 
 REPO = Path(__file__).resolve().parents[3]
@@ -114,13 +116,7 @@ def test_hostile_strings_arrive_verbatim(bag):
 @pytest.fixture(scope="module")
 def runnable(bag, tmp_path_factory):
     """The DAGs serialized to the metadata DB, as dag.test() needs them."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-    from airflow.utils.db import initdb
-
-    initdb()
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
+    serialize_for_dag_test(bag)
     return bag
 
 

@@ -15,8 +15,10 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from airflow.sdk import Connection
 
+from dag_test_db import serialize_for_dag_test
 from fingerprint_stand_in import FingerprintStandIn
 from json_http import JsonHandler, serve
 from tandem_airflow.notifications.pipeline_outcomes import (
@@ -60,17 +62,13 @@ def test_a_failed_task_reports_its_partition_label_run_and_try():
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory):
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from airflow.utils.db import initdb
+    from airflow.dag_processing.dagbag import DagBag
 
     folder = tmp_path_factory.mktemp("generated")
     for path in sorted(GOLDEN.glob("*.py")):
         shutil.copy(path, folder / path.name)
     bag = DagBag(dag_folder=str(folder), safe_mode=False)
-    initdb()
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
+    serialize_for_dag_test(bag)
     return bag
 
 

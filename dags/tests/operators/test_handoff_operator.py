@@ -14,8 +14,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
+from dag_test_db import serialize_for_dag_test
 from handoff_api import DECISION, HANDOFF_ID, QUOTED_PATH, RUN_ID, SERVICE_KEY, api, free_port, state, use_connection  # noqa: F401
 from tandem_airflow.operators.handoff import TemporalHandoffOperator, TemporalWorkflowLink
 from tandem_airflow.operators.pipeline_stages import PipelinePartition, handoff_stage
@@ -295,9 +297,7 @@ def publish(partition, review_task):
 
 
 def test_a_pipeline_defers_then_a_downstream_stage_reads_the_decision(api, tmp_path, monkeypatch):
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from airflow.utils.db import initdb
+    from airflow.dag_processing.dagbag import DagBag
 
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "tandem__handoff-run.py").write_text(PIPELINE_DAG)
@@ -306,9 +306,7 @@ def test_a_pipeline_defers_then_a_downstream_stage_reads_the_decision(api, tmp_p
     monkeypatch.setenv("HANDOFF_TEST_OUT", str(tmp_path / "out.json"))
     bag = DagBag(dag_folder=str(tmp_path / "dags"), safe_mode=False)
     assert bag.import_errors == {}
-    initdb()
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
+    serialize_for_dag_test(bag)
     api.polls = [(200, state("pending")), (200, state("succeeded", result=DECISION))]
 
     dag_run = bag.dags["tandem__handoff-run"].test()

@@ -17,8 +17,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskAwaitingInput
 
+from dag_test_db import serialize_for_dag_test
 from handoff_api import DECISION, HANDOFF_ID, QUOTED_PATH, RUN_ID, api, state  # noqa: F401
 from tandem_airflow.operators.handoff import PARKED_OPTION, TemporalHandoffOperator
 from tandem_airflow.operators.pipeline_stages import PipelinePartition, handoff_stage
@@ -229,9 +231,7 @@ def fail_parked(dag_id: str, task_id: str, not_in: frozenset[str]) -> None:
 
 @pytest.fixture
 def parked_dag(api, tmp_path, monkeypatch):
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    from airflow.utils.db import initdb
+    from airflow.dag_processing.dagbag import DagBag
 
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "tandem__parked-run.py").write_text(PIPELINE_DAG)
@@ -241,9 +241,7 @@ def parked_dag(api, tmp_path, monkeypatch):
     monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager")
     bag = DagBag(dag_folder=str(tmp_path / "dags"), safe_mode=False)
     assert bag.import_errors == {}
-    initdb()
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(bag, "dags-folder", None)
+    serialize_for_dag_test(bag)
     api.starts = [(201, {**state("pending"), "created": True, "resumer": TANDEM})]
     api.polls = [(200, state("succeeded", result=DECISION))]
     return bag.dags["tandem__parked-run"]
