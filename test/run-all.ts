@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(root, 'test-results');
@@ -25,6 +26,22 @@ interface Tally {
   skipped: number;
   seconds: number;
   crashed?: string;
+  /** Each failed test, named as the tail of CI's output shows it: a run's log is read from its end. */
+  failures?: string[];
+}
+
+/** The text of an XML attribute value (pytest's junit report escapes newlines and quotes). */
+function xmlText(value: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return value.replace(/&(#\d+|[a-z]+);/g, (all, entity: string) =>
+    entity.startsWith('#') ? String.fromCharCode(Number(entity.slice(1))) : (named[entity] ?? all),
+  );
+}
+
+/** A failure's first line, trimmed: enough to tell a timeout from an assertion in CI's tail. */
+function firstLine(message: string | undefined): string {
+  const line = stripVTControlCharacters(message ?? '').split('\n').find((l) => l.trim()) ?? '';
+  return line.trim().slice(0, 200);
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
@@ -54,13 +71,24 @@ async function vitestTier(project: string): Promise<Tally> {
       numFailedTests: number;
       numPendingTests: number;
       numTodoTests: number;
-      testResults: { status: string; message?: string }[];
+      testResults: {
+        name: string;
+        status: string;
+        message?: string;
+        assertionResults: { status: string; fullName: string; failureMessages?: string[] }[];
+      }[];
     };
     tally.passed = report.numPassedTests;
     tally.failed = report.numFailedTests;
     tally.skipped = report.numPendingTests + report.numTodoTests;
     // A file that failed to load (syntax error, setup failure) has no tests but a failed status.
     const brokenFiles = report.testResults.filter((r) => r.status === 'failed').length;
+    tally.failures = report.testResults.flatMap((file) => {
+      const where = path.relative(root, file.name);
+      const failed = file.assertionResults.filter((a) => a.status === 'failed');
+      if (failed.length === 0 && file.status === 'failed') return [`${where}: ${firstLine(file.message)}`];
+      return failed.map((a) => `${where} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
+    });
     if (code !== 0 && tally.failed === 0) tally.crashed = `exit code ${code}, ${brokenFiles} file(s) failed to run`;
   } catch {
     tally.crashed = `exit code ${code}, no report written`;
@@ -81,6 +109,13 @@ async function pytestTier(): Promise<Tally> {
     tally.failed = attr('failures') + attr('errors');
     tally.skipped = attr('skipped');
     tally.passed = attr('tests') - tally.failed - tally.skipped;
+    tally.failures = [...xml.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)]
+      .filter((m) => /<(failure|error)\b/.test(m[2] ?? ''))
+      .map((m) => {
+        const name = (k: string) => new RegExp(`\\b${k}="([^"]*)"`).exec(m[1]!)?.[1] ?? '?';
+        const message = /<(?:failure|error)\b[^>]*\bmessage="([^"]*)"/.exec(m[2]!)?.[1];
+        return `${name('classname')}::${name('name')}: ${firstLine(message && xmlText(message))}`;
+      });
     if (code !== 0 && tally.failed === 0) tally.crashed = `exit code ${code}`;
   } catch {
     tally.crashed = `exit code ${code}, no report written`;
@@ -154,6 +189,8 @@ for (const [name, runTier] of Object.entries(tiers)) {
   if (wanted.length === 0 || wanted.includes(name)) results.push(...(await runTier()));
 }
 
+const failures = results.flatMap((r) => (r.failures ?? []).map((f) => `${r.tier}: ${f}`));
+if (failures.length > 0) console.log(`\n=== failed tests ===\n${failures.join('\n')}`);
 console.log('\n=== summary ===');
 for (const r of results) {
   const note = r.crashed ? `  CRASHED: ${r.crashed}` : r.passed + r.failed === 0 ? '  RAN NO TEST' : '';
