@@ -13,6 +13,8 @@ class FingerprintStandIn:
         self.unreadable = unreadable
         self.checked: list[tuple[str, bool]] = []
         self.committed: list[str] = []
+        #: The hook each check was given (the run's check passes one for all its partitions).
+        self.hooks: list[object] = []
 
     def module(self) -> types.ModuleType:
         from airflow.sdk.exceptions import AirflowSkipException
@@ -21,8 +23,9 @@ class FingerprintStandIn:
 
         module = types.ModuleType("tandem_airflow.utils.fingerprints")
 
-        def check_partition_sources(pipeline_id, partition, sources, force, **context):
+        def check_partition_sources(pipeline_id, partition, sources, force, hook=None, **context):
             self.checked.append((partition, force))
+            self.hooks.append(hook)
             if partition in self.unreadable:
                 raise SourceUnreadableError(f"partition {partition!r}: source 'docs' (command) cannot be read: exit 2")
             if partition in self.unchanged and not force:

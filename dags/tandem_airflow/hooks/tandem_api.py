@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -232,6 +234,31 @@ def shared_async_client(settings: TandemApiSettings) -> httpx.AsyncClient:
     return client
 
 
+#: (Process id, connection settings) → the sync client of that process. Keyed by process too: a
+#: forked child must not use connections its parent opened.
+_sync_clients: dict[tuple[int, TandemApiSettings], httpx.Client] = {}
+_sync_clients_lock = threading.Lock()
+
+
+def shared_sync_client(settings: TandemApiSettings) -> httpx.Client:
+    """
+    The ``httpx.Client`` every sync call of this process makes with these settings.
+
+    Building a client costs tens of milliseconds of CPU (its TLS context), more than a call to
+    the API on loopback: the run's source check, which calls the API twice per partition from
+    several threads, spent most of its seconds building clients when each call had its own.
+    A client is safe to share between threads; it lives as long as the process. Timeouts are
+    per request.
+    """
+    key = (os.getpid(), settings)
+    with _sync_clients_lock:
+        client = _sync_clients.get(key)
+        if client is None or client.is_closed:
+            client = httpx.Client(base_url=settings.base_url, headers=settings.headers, limits=SHARED_CLIENT_LIMITS)
+            _sync_clients[key] = client
+        return client
+
+
 def _fingerprint_sources(fingerprints: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"source": name, **fp} for name, fp in fingerprints.items()]
 
@@ -273,23 +300,20 @@ class TandemApiHook(BaseHook):
 
     # --- sync: operators and task callables ----------------------------------------------------
 
-    def _client(self) -> httpx.Client:
-        settings = self.get_conn()
-        return httpx.Client(base_url=settings.base_url, headers=settings.headers, timeout=self.timeout)
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return shared_sync_client(self.get_conn()).request(method, path, timeout=self.timeout, **kwargs)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            with self._client() as client:
-                return client.request(method, path, **kwargs)
+            return self._send(method, path, **kwargs)
         except httpx.TransportError as err:
             raise TandemApiUnreachable(self.get_conn().base_url, err) from err
 
     def get_version(self) -> dict[str, Any]:
         """``GET /v1/version``: proves the URL and the key work. Raises ``httpx.HTTPStatusError`` on 4xx/5xx."""
-        with self._client() as client:
-            response = client.get("/v1/version")
-            response.raise_for_status()
-            return response.json()
+        response = self._send("GET", "/v1/version")
+        response.raise_for_status()
+        return response.json()
 
     def test_connection(self) -> tuple[bool, str]:
         """Used by Airflow's "Test connection" button when connection testing is enabled."""
@@ -367,10 +391,9 @@ class TandemApiHook(BaseHook):
     def _fingerprints(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         # Any failure is a plain exception (httpx's own): the source check and the commit are
         # idempotent, so Airflow's retries of those tasks ride out an API restart.
-        with self._client() as client:
-            response = client.request(method, path, **kwargs)
-            response.raise_for_status()
-            return response.json()
+        response = self._send(method, path, **kwargs)
+        response.raise_for_status()
+        return response.json()
 
     def committed_fingerprints(self, pipeline_id: str, partition: str) -> dict[str, dict[str, Any]]:
         """``{source: {"kind", "identity", "value", …}}`` last committed for the partition."""

@@ -28,6 +28,7 @@ from typing import Any
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from tandem_airflow.hooks.tandem_api import TandemApiHook
 from tandem_airflow.notifications.pipeline_outcomes import PartitionFailureNotifier
 from tandem_airflow.utils.late_import import import_late
 from tandem_airflow.utils.partition import PipelinePartition
@@ -91,10 +92,12 @@ class SourceCheckOperator(BaseBranchOperator):
             else:
                 included.append((partition, label))
 
+        hook = TandemApiHook()  # one connection read and one HTTP client for every partition
+
         def outcome(item: tuple[PipelinePartition, str]) -> tuple[str, Any]:
             partition, label = item
             try:
-                return "changed", check(partition.pipeline_id, label, copy.deepcopy(self.sources), force, **context)
+                return "changed", check(partition.pipeline_id, label, copy.deepcopy(self.sources), force, hook=hook, **context)
             except AirflowSkipException:
                 return "unchanged", None  # check_partition_sources logged why
             except SourceUnreadableError as err:

@@ -44,17 +44,25 @@ def _committed_value(committed: Mapping[str, Any], name: str, kind: str) -> Mapp
 
 
 def check_partition_sources(
-    pipeline_id: str, partition: str, sources: list[dict], force: bool = False, **context: Any
+    pipeline_id: str,
+    partition: str,
+    sources: list[dict],
+    force: bool = False,
+    *,
+    hook: TandemApiHook | None = None,
+    **context: Any,
 ) -> dict:
     """
     Fingerprint the partition's sources; skip the partition when none changed (unless forced).
     ``{ds}`` in them is ``run_date``: the date a hand-off input of the same run gets, also for a
     run without a logical date (then Airflow's ``ds`` is missing and ``run_after`` decides).
+    ``hook``: the run's source check passes one for all its partitions, so the connection is read
+    once (each read is a round trip through the task's supervisor to Airflow's API server).
     """
     validate_sources(sources)
     force = bool(force or run_conf(context).get("force"))
     ds = run_date(context)
-    hook = TandemApiHook()
+    hook = hook or TandemApiHook()
     committed = hook.committed_fingerprints(pipeline_id, partition)
 
     fingerprints: dict[str, dict[str, Any]] = {}

@@ -141,6 +141,8 @@ def test_unchanged_partition_skips_only_itself_and_commands_are_not_templated(ru
         assert states[f"beta.{task}"] == "skipped", (task, states)
     assert sorted(stand_in.committed) == ["alpha", "gamma"]
     assert dag_run.state == "success"
+    # One hook (one connection read, one HTTP client) for all three partitions' checks.
+    assert len(stand_in.hooks) == 3 and stand_in.hooks[0] is not None and len({id(h) for h in stand_in.hooks}) == 1
     # What bash got is the spec's text: Jinja never saw it.
     assert (tmp_path / "alpha.txt").read_text() == "{{ ds }}|{% if True %}rendered{% endif %}|{{ dag_run.conf }}"
     assert not (tmp_path / "beta.txt").exists()

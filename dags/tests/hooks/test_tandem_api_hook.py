@@ -246,6 +246,43 @@ def test_fingerprint_calls_and_their_failures(server):
     assert {r["headers"]["Authorization"] for r in server.seen} == {f"Bearer {SERVICE_KEY}"}
 
 
+class _KeepAliveHandler(JsonHandler):
+    """Keeps connections open (HTTP/1.1) and records the client port of each request."""
+
+    protocol_version = "HTTP/1.1"
+    peers: list[int] = []
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        type(self).peers.append(self.client_address[1])
+        self._send(200, {"sources": []})
+
+
+def test_sync_calls_of_a_process_share_one_client_and_its_connections(monkeypatch):
+    # Building a client per call cost the run's source check most of its time (two calls for
+    # each of 100 partitions): calls of any hook with the same connection reuse one client.
+    _KeepAliveHandler.peers = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("AIRFLOW_CONN_TANDEM_DEFAULT", make_connection(host=url, password=SERVICE_KEY).as_json())
+    try:
+        first, second = TandemApiHook(), TandemApiHook()
+        for hook in (first, second, first):
+            assert hook.committed_fingerprints("kb", "a") == {}
+        assert tandem_api.shared_sync_client(first.get_conn()) is tandem_api.shared_sync_client(second.get_conn())
+        assert len(_KeepAliveHandler.peers) == 3 and len(set(_KeepAliveHandler.peers)) == 1
+        # Another connection (another API or key) gets its own client.
+        other = settings_from_connection(make_connection(host=url, password="tdm_svc_other-key-000000"))
+        assert tandem_api.shared_sync_client(other) is not tandem_api.shared_sync_client(first.get_conn())
+    finally:
+        for client in tandem_api._sync_clients.values():
+            client.close()
+        tandem_api._sync_clients.clear()
+        httpd.shutdown()
+        httpd.server_close()
+
+
 # --- the calls: async side (triggers), against httpx.MockTransport and a local server ---------------
 
 
