@@ -19,7 +19,7 @@ import { loadConfig } from '../shared/config.ts';
 import { startStack, type StackHandle } from '../deploy/dev/stack.ts';
 import { EXAMPLE_PARTITIONS, exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
 import { api, eventually } from '../test/support/api-client.ts';
-import { freePorts } from '../test/support/free-ports.ts';
+import { freePorts } from '../deploy/dev/ports.ts';
 import { AirflowClient, allTaskInstances } from '../services/airflow/client.ts';
 import { figure, round, writeReport, type Figure } from './report.ts';
 

@@ -19,7 +19,8 @@ import { ensureCredentials } from '../shared/credentials.ts';
 import { openPostgresStore, type PostgresStore } from '../shared/store/postgres-store.ts';
 import type { ProcessSpec } from '../deploy/dev/process-spec.ts';
 import { api, eventually, workflowFinished } from './support/api-client.ts';
-import { freePorts, isolatedStackEnv } from './support/free-ports.ts';
+import { freePorts } from '../deploy/dev/ports.ts';
+import { isolatedStackEnv } from './support/free-ports.ts';
 
 /** How often the reconciler ticks here: "within one tick" is then a few seconds. */
 const tickSeconds = 2;

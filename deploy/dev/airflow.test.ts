@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type TandemConfig } from '../../shared/config.ts';
 import { generateCredentials, type Credentials } from '../../shared/credentials.ts';
-import { freePorts } from '../../test/support/free-ports.ts';
+import { freePorts } from './ports.ts';
 import type { AirflowClient, AirflowHealth } from '../../services/airflow/client.ts';
 import {
   airflowEnvironment,

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { knownVariables, repoRoot } from '../../shared/config.ts';
-import { freeConsecutivePorts, freePorts, isolatedStackEnv } from '../../test/support/free-ports.ts';
+import { freeConsecutivePorts, freePorts } from './ports.ts';
+import { isolatedStackEnv } from '../../test/support/free-ports.ts';
 
 const launcher = path.join(repoRoot, 'deploy/dev/launcher.ts');
 

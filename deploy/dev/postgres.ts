@@ -21,7 +21,8 @@ import path from 'node:path';
 import { Command } from 'commander';
 import pg from 'pg';
 import type { PrepareStep, ProcessSpec } from './process-spec.ts';
-import { portIsFree, runCommand, StackError } from './supervisor.ts';
+import { freePorts } from './ports.ts';
+import { runCommand, StackError } from './supervisor.ts';
 
 /** The role initdb creates: it owns the databases tandem uses. */
 export const postgresSuperuser = 'tandem';
@@ -164,13 +165,6 @@ export async function postgresAnswers(url: string): Promise<boolean> {
   }
 }
 
-async function freePort(): Promise<number> {
-  // Below Linux's ephemeral range (32768+), where an outgoing connection could take it first.
-  for (let port = 20_000 + Math.floor(Math.random() * 10_000); port < 32_768; port++) {
-    if (await portIsFree('127.0.0.1', port)) return port;
-  }
-  throw new PostgresSetupError('no free port for PostgreSQL on 127.0.0.1');
-}
 
 export interface RunningPostgres {
   /** Connection URL of the superuser's own database; create others through it. */
@@ -205,7 +199,7 @@ export async function startPostgres(
     removeTemporary();
     throw err;
   }
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await freePorts('127.0.0.1', 1))[0]!;
   const [command, args] = asUser(user, path.join(bin, 'postgres'), postgresArgs(dataDir, port, { throwaway }));
   const log: string[] = [];
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });

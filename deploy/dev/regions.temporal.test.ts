@@ -13,7 +13,7 @@ import { clientDataConverter, payloadCodecFor } from '../../shared/payload-codec
 import { temporalRegions } from '../../shared/regions.ts';
 import { openSqliteStore } from '../../shared/store/sqlite-store.ts';
 import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
-import { freePorts } from '../../test/support/free-ports.ts';
+import { freePorts } from './ports.ts';
 import { Supervisor } from './supervisor.ts';
 import { temporalPrepareSteps, temporalProcess } from './temporal.ts';
 import { workerIsPolling, workerProcess } from './worker.ts';

@@ -1,21 +1,7 @@
-import { portIsFree } from '../../deploy/dev/supervisor.ts';
+import { freeConsecutivePorts, freePorts } from '../../deploy/dev/ports.ts';
 
-/**
- * Linux hands out ephemeral ports (outgoing connections, servers on port 0) from 32768 up, so a
- * port picked up there can be taken by someone's outgoing connection between the check and the
- * bind — e.g. between two starts of the same stack. Stay below that range.
- */
-const EPHEMERAL_START = 32_768;
-
-/** Finds `count` consecutive-ish free ports on host, starting the search at `from`. */
-export async function freePorts(host: string, count: number, from = 20_000 + Math.floor(Math.random() * 10_000)): Promise<number[]> {
-  const ports: number[] = [];
-  for (let port = from; ports.length < count && port < EPHEMERAL_START; port++) {
-    if (await portIsFree(host, port)) ports.push(port);
-  }
-  if (ports.length < count) throw new Error(`could not find ${count} free ports on ${host}`);
-  return ports;
-}
+// For tests under services/, which may not import deploy/ themselves.
+export { freePorts };
 
 /**
  * TANDEM_* settings for a stack that can run beside any other: every port free, and (when a state
@@ -39,17 +25,6 @@ export async function isolatedStackEnv(stateDir?: string): Promise<Record<string
         }
       : {}),
   };
-}
-
-/** `count` free ports in a row (returns the first), none of them in `exclude`, below the ephemeral range. */
-export async function freeConsecutivePorts(host: string, count: number, exclude: number[] = []): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (EPHEMERAL_START - 20_000 - count));
-    let free = true;
-    for (let port = base; free && port < base + count; port++) free = !exclude.includes(port) && (await portIsFree(host, port));
-    if (free) return base;
-  }
-  throw new Error(`could not find ${count} consecutive free ports on ${host}`);
 }
 
 /**

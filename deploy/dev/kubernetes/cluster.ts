@@ -21,7 +21,8 @@ import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PrepareStep, ProcessSpec } from '../process-spec.ts';
-import { portIsFree, StackError, Supervisor, type ProgressLog } from '../supervisor.ts';
+import { freePorts } from '../ports.ts';
+import { StackError, Supervisor, type ProgressLog } from '../supervisor.ts';
 import { simulatedNodes } from './nodes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -281,12 +282,13 @@ async function seedCluster(files: ClusterFiles, server: string, progress: Progre
   progress(`kubernetes: ${simulatedNodes().length} kwok nodes ready (${server})`);
 }
 
-/** Free ports from `from` up, below the ephemeral range. */
-export async function freeKubernetesPorts(from = 36_000 + Math.floor(Math.random() * 20_000)): Promise<KubernetesPorts> {
+/**
+ * Free ports for the cluster's processes, below the ephemeral range. The search starts under
+ * 20000, where the stack's own ports are looked for, so the two searches never promise one port twice.
+ */
+export async function freeKubernetesPorts(): Promise<KubernetesPorts> {
   const names = ['etcdClient', 'etcdPeer', 'apiServer', 'controllerManager', 'scheduler', 'kwok', 'kueueHealth', 'kueueMetrics', 'kueueWebhook'] as const;
-  const found: number[] = [];
-  for (let port = from; found.length < names.length && port < 60_999; port++) if (await portIsFree(host, port)) found.push(port);
-  if (found.length < names.length) throw new StackError('no free ports for the local Kubernetes');
+  const found = await freePorts(host, names.length, { from: 10_000, spread: 9_000 });
   return Object.fromEntries(names.map((name, i) => [name, found[i]!])) as unknown as KubernetesPorts;
 }
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freeConsecutivePorts, freePorts } from '../../../test/support/free-ports.ts';
+import { freeConsecutivePorts, freePorts } from '../ports.ts';
 import { runCommand } from '../supervisor.ts';
 import {
   clusterPorts,

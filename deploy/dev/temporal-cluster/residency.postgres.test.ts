@@ -10,7 +10,7 @@ import { Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import { clusterPorts, startTemporalCluster, temporalBuildStep } from './cluster.ts';
 import { runCommand } from '../supervisor.ts';
-import { freeConsecutivePorts, freePorts } from '../../../test/support/free-ports.ts';
+import { freeConsecutivePorts, freePorts } from '../ports.ts';
 import { residencySuite } from '../../../test/support/residency-suite.ts';
 
 residencySuite(async () => {
