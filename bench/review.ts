@@ -162,6 +162,10 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
     const direct: number[] = [];
     const version: number[] = [];
     const byCache = { cached: [] as number[], replayed: [] as number[] };
+    const cacheStates = {
+      cached: `reviews in the worker's cache (started among the last ${config.worker.maxCachedWorkflows})`,
+      replayed: "reviews evicted from the worker's cache (the worker replays the history first)",
+    };
     const timed: { id: string; sentAt: number; answeredAt: number }[] = [];
     const wallNow = () => performance.timeOrigin + performance.now();
     for (let i = 0; i < decisions + WARMUP; i++) {
@@ -253,10 +257,7 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
             metric: `decision_round_trip_p95_${kind}`,
             unit: 'ms',
             value: percentile(byCache[kind], 95),
-            note:
-              kind === 'cached'
-                ? `${byCache.cached.length} decisions on reviews in the worker's cache (started among the last ${config.worker.maxCachedWorkflows}), p50 ${round(percentile(byCache.cached, 50), 1)} ms`
-                : `${byCache.replayed.length} decisions on reviews evicted from the worker's cache (the worker replays the history first), p50 ${round(percentile(byCache.replayed, 50), 1)} ms`,
+            note: `${byCache[kind].length} decisions on ${cacheStates[kind]}, p50 ${round(percentile(byCache[kind], 50), 1)} ms`,
           }),
         ),
       ...phaseFigures(phases),

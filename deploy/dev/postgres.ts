@@ -165,7 +165,6 @@ export async function postgresAnswers(url: string): Promise<boolean> {
   }
 }
 
-
 export interface RunningPostgres {
   /** Connection URL of the superuser's own database; create others through it. */
   url: string;

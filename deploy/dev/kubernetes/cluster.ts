@@ -283,8 +283,9 @@ async function seedCluster(files: ClusterFiles, server: string, progress: Progre
 }
 
 /**
- * Free ports for the cluster's processes, below the ephemeral range. The search starts under
- * 20000, where the stack's own ports are looked for, so the two searches never promise one port twice.
+ * Free ports for the cluster's processes, below the ephemeral range. The search starts between
+ * 10000 and 19000, under the stack's own search (20000 up), so that the two, run one after the
+ * other before either binds, do not promise the same port.
  */
 export async function freeKubernetesPorts(): Promise<KubernetesPorts> {
   const names = ['etcdClient', 'etcdPeer', 'apiServer', 'controllerManager', 'scheduler', 'kwok', 'kueueHealth', 'kueueMetrics', 'kueueWebhook'] as const;
