@@ -2,7 +2,7 @@
  * `npm run bench -- review`: the cost of human review on a real stack (temp state dir, free ports).
  *
  * - decision round trip: `POST /v1/reviews/{id}/decision` until the Update is completed (its
- *   answer), p50/p95 over 200 decisions (after 10 warm-up decisions, discarded), each on its own
+ *   answer, which comes once the decision's audit entry is written), p50/p95 over 200 decisions (after 10 warm-up decisions, discarded), each on its own
  *   pending review; target p95 ≤ 50 ms. Baseline, interleaved in the same run: a plain
  *   `GET /v1/version` round trip (auth, routing, no Temporal). Beside it, where the time goes: the
  *   same Update sent straight from a Temporal client on the review started next to it (no API),
@@ -172,18 +172,24 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
     };
     const timed: { id: string; sentAt: number; answeredAt: number }[] = [];
     const wallNow = () => performance.timeOrigin + performance.now();
+    /** One approval through the API; its round trip in ms. */
+    const decideThroughApi = async (id: string): Promise<number> => {
+      const t0 = performance.now();
+      const res = await call(base, reviewer, 'POST', `/v1/reviews/${id}/decision`, { decision: 'approve', artifactVersion: 'v1' });
+      const ms = performance.now() - t0;
+      if (res.status !== 200) throw new Error(`decision on ${id} answered ${res.status}: ${JSON.stringify(res.json)}`);
+      return ms;
+    };
     for (let i = 0; i < decisions + WARMUP; i++) {
       let t0 = performance.now();
       const v = await call(base, reviewer, 'GET', '/v1/version');
       const versionMs = performance.now() - t0;
+      if (v.status !== 200) throw new Error(`GET /v1/version answered ${v.status}`);
       // Neighbours in start order, so both paths meet the same mix of cached and evicted reviews.
       const [id, other] = [ids[2 * i]!, ids[2 * i + 1]!];
       const sentAt = wallNow();
-      t0 = performance.now();
-      const res = await call(base, reviewer, 'POST', `/v1/reviews/${id}/decision`, { decision: 'approve', artifactVersion: 'v1' });
-      const decideMs = performance.now() - t0;
+      const decideMs = await decideThroughApi(id);
       const answeredAt = wallNow();
-      if (res.status !== 200 || v.status !== 200) throw new Error(`decision answered ${res.status}: ${JSON.stringify(res.json)}`);
       t0 = performance.now();
       await temporal.workflow.getHandle(other).executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v1', principal }] });
       const directMs = performance.now() - t0;
@@ -200,10 +206,10 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
     version.sort((a, b) => a - b);
     const phases = await decisionPhases(temporal, timed);
 
-    // Where the back-to-back p95 goes: each decision above overlaps the follow-up of the two
-    // before it (closing the inbox task, the audit entry, the workflow's completion: three
-    // workflow tasks and two activities each) on the same 2 cores. Here every decision is sent
-    // only once the previously decided review has closed, so it meets a stack at rest.
+    // What contention costs: each decision above overlaps the follow-up of the two before it
+    // (closing the inbox task, an activity, and the workflow task that ends the workflow) on the
+    // same 2 cores. Here every decision is sent only once the previously decided review has
+    // closed, so it meets a stack at rest.
     const approvedCount = () => Number(db.prepare(`SELECT count(*) AS n FROM review_tasks WHERE status = 'approved'`).get()!.n);
     while (approvedCount() < ids.length) await sleep(500);
     const pacedIds: string[] = [];
@@ -211,15 +217,10 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
     await waitForPending(paced);
     const pacedDecide: number[] = [];
     for (const id of pacedIds) {
-      const t0 = performance.now();
-      const res = await call(base, reviewer, 'POST', `/v1/reviews/${id}/decision`, { decision: 'approve', artifactVersion: 'v1' });
-      pacedDecide.push(performance.now() - t0);
-      if (res.status !== 200) throw new Error(`decision answered ${res.status}: ${JSON.stringify(res.json)}`);
+      pacedDecide.push(await decideThroughApi(id));
       await temporal.workflow.getHandle(id).result();
     }
     pacedDecide.sort((a, b) => a - b);
-    // Let the decided workflows finish before the idle measurement.
-    while (approvedCount() < ids.length + paced) await sleep(500);
 
     // --- waiting reviews --------------------------------------------------------------------
     const workerPid = stack.supervisor.pids().worker!;

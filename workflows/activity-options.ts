@@ -130,6 +130,12 @@ export const notify = {
  * are unlimited (no maximumAttempts: the TypeScript SDK rejects 0) and the workflow simply waits while the store is down. That
  * is safe because the append is idempotent: the event id is derived from the workflow id and the
  * event's sequence, and a duplicate append is a no-op.
+ *
+ * Valid for `proxyLocalActivities` too: the append is a write to tandem's own store, milliseconds
+ * long, so where it follows a step somebody waits on (a review's decision, a workflow's end) it
+ * runs inside the worker's workflow task instead of costing a round trip through the server.
+ * A local attempt that keeps failing backs off on a durable timer after a minute (the SDK's
+ * `localRetryThreshold`), so a store outage still only waits.
  */
 export const audit = {
   startToCloseTimeout: '10 seconds',
@@ -139,7 +145,7 @@ export const audit = {
     maximumInterval: '1 minute',
     nonRetryableErrorTypes: Object.values(activityErrorTypes.audit),
   },
-} satisfies ActivityOptions;
+} satisfies ActivityOptions & LocalActivityOptions;
 
 /**
  * Resuming a parked hand-off's Airflow task (services/worker/activities/handoffs.ts). A task that

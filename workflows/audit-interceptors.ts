@@ -1,5 +1,6 @@
 /**
- * Every workflow's end goes into the audit log through the `appendAudit` activity: completed,
+ * Every workflow's end goes into the audit log through the `appendAudit` activity, run as a local
+ * activity so it completes within the workflow task that ends the workflow: completed,
  * failed or cancelled, with the workflow type. (Its start is audited by the API, which knows the
  * caller's key.) Bundled into the worker's workflow code as an interceptor module, so no workflow
  * has to remember it. A terminated or timed-out workflow runs no more code, so only the server
@@ -10,7 +11,8 @@
  * A resume that fails for good is left to the reconciler: the workflow's own outcome stands.
  *
  * `patched()` keeps this deterministic for histories recorded before it existed: replaying such a
- * history skips the append instead of failing on an unexpected command.
+ * history skips the append instead of failing on an unexpected command, and one recorded while the
+ * append was a normal activity replays it as one.
  */
 import {
   ApplicationFailure,
@@ -18,6 +20,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   TemporalFailure,
   workflowInfo,
   type WorkflowExecuteInput,
@@ -30,9 +33,12 @@ import type { HandoffActivities } from '../services/worker/activities/handoffs.t
 import { audit, handoffResume } from './activity-options.ts';
 
 const { appendAudit } = proxyActivities<AuditActivities>(audit);
+const { appendAudit: appendAuditLocally } = proxyLocalActivities<AuditActivities>(audit);
 const { resumeParkedHandoff } = proxyActivities<HandoffActivities>(handoffResume);
 
 const auditFinishPatch = 'audit-workflow-finished';
+/** The end's entry is a local activity: it completes in the workflow task that ends the workflow. */
+const auditFinishLocallyPatch = 'audit-workflow-finished-local';
 
 type WorkflowOutcome = 'completed' | 'failed' | 'cancelled';
 
@@ -66,7 +72,8 @@ function failureTypeOf(err: unknown): string {
 async function auditFinish(args: readonly unknown[], outcome: WorkflowOutcome, failureType?: string): Promise<void> {
   if (!patched(auditFinishPatch)) return;
   const info = workflowInfo();
-  await appendAudit({
+  const append = patched(auditFinishLocallyPatch) ? appendAuditLocally : appendAudit;
+  await append({
     actor: { kind: 'workflow', name: info.workflowType },
     department: departmentOf(args),
     subject: `workflow:${info.workflowId}`,

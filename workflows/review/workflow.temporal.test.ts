@@ -327,3 +327,54 @@ describe('audit order while the review is being created', () => {
     });
   });
 });
+
+describe('the decision and its audit entry', () => {
+  it('are in the audit chain when the decide update returns, also while `created` is, and whatever the task system takes', async () => {
+    // Holds back the `created` entry (a slow store) and the close of the inbox task (a slow outside
+    // task system): the decider's reply waits for the decision's entry, which waits for `created`,
+    // and neither waits for the close.
+    let releaseCreated!: () => void;
+    const createdHeld = new Promise<void>((r) => (releaseCreated = r));
+    let releaseClose!: () => void;
+    const closeHeld = new Promise<void>((r) => (releaseClose = r));
+    const activities = createActivities({ store, config: { notify: { webhookUrl: 'http://127.0.0.1:9/unused' } } });
+    const slowQueue = `${taskQueue}-slow-close`;
+    const slowWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: slowQueue,
+      workflowBundle: { codePath },
+      activities: {
+        ...activities,
+        appendAudit: async (entry: Parameters<typeof activities.appendAudit>[0]) => {
+          if (entry.event === 'created') await createdHeld;
+          return activities.appendAudit(entry);
+        },
+        closeReviewTask: async (args: Parameters<typeof activities.closeReviewTask>[0]) => {
+          await closeHeld;
+          return activities.closeReviewTask(args);
+        },
+      },
+    });
+    await slowWorker.runUntil(async () => {
+      const workflowId = `review-${randomUUID()}`;
+      const handle = await env.client.workflow.start(reviewWorkflow, { taskQueue: slowQueue, workflowId, args: [request()] });
+      for (let i = 0; i < 200 && !(await store.reviews.get(workflowId)); i++) await new Promise((r) => setTimeout(r, 25));
+      let replied = false;
+      const decision = handle
+        .executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: drA }] })
+        .finally(() => (replied = true));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(replied).toBe(false);
+      expect(await eventsOf(workflowId)).toEqual([]);
+      releaseCreated();
+      expect(await decision).toMatchObject({ status: 'approved', decidedBy: 'dr-a' });
+      expect(await eventsOf(workflowId)).toEqual(['created', 'decided']);
+      expect(await store.reviews.get(workflowId)).toMatchObject({ status: 'pending' });
+      releaseClose();
+      expect(await handle.result()).toMatchObject({ outcome: 'approved' });
+      expect(await eventsOf(workflowId)).toEqual(['created', 'decided', 'workflow-finished']);
+      expect(await store.reviews.get(workflowId)).toMatchObject({ status: 'approved' });
+      expect(await store.audit.verify()).toMatchObject({ ok: true });
+    });
+  });
+});
