@@ -3,9 +3,10 @@
 // Airflow's awaiting_input state — no worker slot, no trigger — while a review.request workflow
 // waits; only tandem's Airflow user may answer its request (the human admin is refused); a
 // reviewer decides through the API, tandem resumes the task, and the downstream publish stage
-// reads the decision from XCom. A rejection fails the task with the reviewer's reason. (The
-// triggerer path is covered end to end by the fault drills and the hand-off benchmark.)
-import { existsSync, readFileSync } from 'node:fs';
+// reads the decision from XCom. A rejection fails the task with the reviewer's reason. The same
+// stage on the triggerer path (`wait: triggerer`) is ended by tandem through Airflow's REST API
+// the moment its workflow succeeds; its kill -9 drills are the fault drills'.
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { exampleSpec, writeExampleDocuments } from '../deploy/dev/example-pipeline.ts';
@@ -224,5 +225,49 @@ describe('hand-off: a physician review stage in an Airflow pipeline', () => {
     expect(forbidden.status).toBe(403);
     const unknown = await api<any>(stack.apiUrl, 'GET', `/v1/handoffs/${encodeURIComponent('handoff:x:y:z:-1')}`, { key: stack.serviceKey });
     expect(unknown.status).toBe(404);
+  });
+});
+
+describe('hand-off on the triggerer path', () => {
+  it('defers with a trigger; on approval tandem writes the result and ends the task through Airflow’s REST API, and publish sees the decision', async () => {
+    const id = 'discharge-triggerer';
+    const triggererDag = `tandem__${id}`;
+    const ownDir = path.join(stack.stateDir, 'examples', id);
+    cpSync(dataDir, ownDir, { recursive: true });
+    const { schedule: _schedule, ...spec } = exampleSpec(ownDir, pipelineId);
+    const stages = (spec.stages as Record<string, unknown>[]).map((s) => (s.id === 'physician_review' ? { ...s, wait: 'triggerer' } : s));
+    const applied = await api<any>(stack.apiUrl, 'POST', '/v1/pipelines', { key: admin, body: { ...spec, id, stages } });
+    expect(applied.status, JSON.stringify(applied.body)).toBe(201);
+    const run = await api<any>(stack.apiUrl, 'POST', `/v1/pipelines/${id}/runs`, { key: admin, body: { partitions: ['cardiology'], force: true } });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    const runId: string = run.body.runs[0].runId;
+    const taskId = 'cardiology.physician_review';
+    const ti = () => airflow.getTaskInstance(triggererDag, runId, taskId);
+    const deferred = await eventually(async () => ((await ti().catch(() => undefined))?.state === 'deferred' ? ti() : undefined), 120_000, `${taskId} to defer`);
+    expect(deferred.trigger?.classpath).toBe('tandem_airflow.triggers.handoff.HandoffTrigger');
+
+    const review = await pendingReviewFor(runId, 'cardiology');
+    const decided = await api<any>(stack.apiUrl, 'POST', `/v1/reviews/${encodeURIComponent(review.id)}/decision`, {
+      key: reviewerKey,
+      body: { decision: 'approve', artifactVersion: review.artifactVersion },
+    });
+    expect(decided.status, JSON.stringify(decided.body)).toBe(200);
+    await eventually(async () => ((await ti()).state === 'success' ? true : undefined), 60_000, `${taskId} to succeed`);
+    // Ended by tandem's Airflow user through the REST API (Airflow's own log of the call), in the one try.
+    const patched = await airflow.request<{ event_logs: { owner: string | null }[] }>('GET', '/api/v2/eventLogs', {
+      params: { dag_id: triggererDag, run_id: runId, task_id: taskId, event: 'patch_task_instance_by_map_index' },
+    });
+    const patchedPlain = await airflow.request<{ event_logs: { owner: string | null }[] }>('GET', '/api/v2/eventLogs', {
+      params: { dag_id: triggererDag, run_id: runId, task_id: taskId, event: 'patch_task_instance' },
+    });
+    expect([...patched.event_logs, ...patchedPlain.event_logs].map((e) => e.owner)).toEqual([stack.airflowTandemUser]);
+    expect((await ti()).try_number).toBe(1);
+    const publishEnded = async () => {
+      const { state } = await airflow.getTaskInstance(triggererDag, runId, 'cardiology.publish');
+      return state === 'success' || state === 'failed' || state === 'upstream_failed' ? state : undefined;
+    };
+    expect(await eventually(publishEnded, 90_000, 'publish to end')).toBe('success');
+    const published = JSON.parse(readFileSync(path.join(ownDir, '_published', 'cardiology.json'), 'utf8'));
+    expect(published).toMatchObject({ partition: 'cardiology', approvedBy: 'dr-handoff', artifactVersion: `${runId}/cardiology` });
   });
 });

@@ -62,6 +62,8 @@ class ControlApiStandIn:
     polls: list[tuple[int, Any]] = field(default_factory=lambda: [(200, state("succeeded", result=DECISION))])
     #: Answers to ``POST /v1/handoffs/{id}/xcom`` (the result written as the task's XCom).
     publishes: list[tuple[int, Any]] = field(default_factory=lambda: [(200, state("succeeded", result=DECISION))])
+    #: Answers to ``POST /v1/handoffs/{id}/complete-task`` (the result written, the task marked success).
+    completes: list[tuple[int, Any]] = field(default_factory=lambda: [(200, state("succeeded", result=DECISION))])
     requests: list[Request] = field(default_factory=list)
 
     def handler(self) -> type[JsonHandler]:
@@ -72,7 +74,12 @@ class ControlApiStandIn:
                 api.answer(self, "GET", api.polls)
 
             def do_POST(self):  # noqa: N802
-                api.answer(self, "POST", api.publishes if self.path.endswith("/xcom") else api.starts)
+                if self.path.endswith("/xcom"):
+                    api.answer(self, "POST", api.publishes)
+                elif self.path.endswith("/complete-task"):
+                    api.answer(self, "POST", api.completes)
+                else:
+                    api.answer(self, "POST", api.starts)
 
         return Handler
 

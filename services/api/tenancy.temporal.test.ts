@@ -164,6 +164,7 @@ const matrix: Record<string, Expectation> = {
   },
   'GET /v1/handoffs/:id': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}` }), other: 'not-found' },
   'POST /v1/handoffs/:id/xcom': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}/xcom` }), other: 'not-found' },
+  'POST /v1/handoffs/:id/complete-task': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}/complete-task` }), other: 'not-found' },
   'POST /v1/handoffs/:id/cancel': { roles: ['service'], call: () => ({ url: `/v1/handoffs/${encodeURIComponent(ids.handoff)}/cancel` }), other: 'not-found' },
   'POST /v1/subscriptions': {
     roles: ['admin', 'service'],

@@ -47,11 +47,14 @@ export interface HandoffServiceOptions {
   /** Base URL of the Temporal Web UI, when there is one to link to. */
   temporalUiUrl?: string;
   /**
-   * Airflow's REST client, to write a hand-off's result as its task's XCom (`publishResult`); its
-   * user is the `resumer` a parked start is answered with (tandem's own Airflow identity).
+   * Airflow's REST client, to write a hand-off's result as its task's XCom (`publishResult`) and
+   * end its deferred task (`completeTask`); its user is the `resumer` a parked start is answered
+   * with (tandem's own Airflow identity).
    */
-  airflow?: Pick<AirflowClient, 'setXcom' | 'getTaskInstanceTry' | 'username'> | undefined;
+  airflow?: HandoffAirflow | undefined;
 }
+
+type HandoffAirflow = Pick<AirflowClient, 'setXcom' | 'getTaskInstance' | 'getTaskInstanceTry' | 'patchTaskInstance' | 'username'>;
 
 /** Where a hand-off's workflow lives: its region, and the department a refusal names. */
 export type HandoffWhere = Pick<HandoffRecord, 'department' | 'region'>;
@@ -98,7 +101,7 @@ export class HandoffService {
   readonly #store: Store;
   readonly #log: HandoffLogger;
   readonly #temporalUiUrl: string | undefined;
-  readonly #airflow: Pick<AirflowClient, 'setXcom' | 'getTaskInstanceTry' | 'username'> | undefined;
+  readonly #airflow: HandoffAirflow | undefined;
   readonly #starting: WorkflowStartDeps;
 
   constructor(options: HandoffServiceOptions) {
@@ -233,13 +236,40 @@ export class HandoffService {
    * trigger's own XCom path will not do). Idempotent.
    */
   async publishResult(handoffId: string, principal: Principal): Promise<HandoffState> {
+    const { state, airflow } = await this.#succeeded(handoffId, principal);
+    const { dagId, runId, taskId, mapIndex } = state.airflow;
+    await airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
+    this.#log.info({ handoffId, dagId, dagRunId: runId, taskId, mapIndex }, 'hand-off result written as XCom');
+    return state;
+  }
+
+  /**
+   * Ends a succeeded hand-off's deferred task now: writes the result XCom (as `publishResult`),
+   * then marks the task instance `success` through Airflow's REST API. The trigger asks for this
+   * instead of only yielding its `TaskSuccessEvent`, which Airflow's trigger runner passes on at
+   * its next loop, up to a second later; the event that follows finds no deferred task and is a
+   * no-op. Only the try this hand-off serves, and only while it is deferred: anything else (the
+   * task was cleared, or already ended) is a 409, and the trigger's event path decides.
+   */
+  async completeTask(handoffId: string, principal: Principal): Promise<HandoffState> {
+    const { state, airflow } = await this.#succeeded(handoffId, principal);
+    const { dagId, runId, taskId, mapIndex, tryNumber } = state.airflow;
+    const where = { handoffId, dagId, dagRunId: runId, taskId, mapIndex };
+    await airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
+    const ti = await airflow.getTaskInstance(dagId, runId, taskId, mapIndex);
+    if (ti.state !== 'deferred' || ti.try_number !== tryNumber) {
+      throw new ConflictError(`hand-off ${handoffId} serves try ${tryNumber}; the task instance is ${ti.state ?? 'without a state'} in try ${ti.try_number}`);
+    }
+    await airflow.patchTaskInstance(dagId, runId, taskId, mapIndex, { new_state: 'success' });
+    this.#log.info(where, 'hand-off task ended as succeeded through the REST API');
+    return state;
+  }
+
+  async #succeeded(handoffId: string, principal: Principal): Promise<{ state: HandoffState; airflow: HandoffAirflow }> {
     const state = await this.state(handoffId, principal);
     if (state.status !== 'succeeded') throw new ConflictError(`hand-off ${handoffId} is ${state.status}; only a succeeded hand-off has a result to publish`);
     if (!this.#airflow) throw new AirflowUnavailableError('this API runs without an Airflow client, so it cannot write XComs');
-    const { dagId, runId, taskId, mapIndex } = state.airflow;
-    await this.#airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
-    this.#log.info({ handoffId, dagId, dagRunId: runId, taskId, mapIndex }, 'hand-off result written as XCom');
-    return state;
+    return { state, airflow: this.#airflow };
   }
 
   /**

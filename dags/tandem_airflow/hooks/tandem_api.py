@@ -518,8 +518,24 @@ class AsyncTandemApiSession:
         :raises TandemApiUnreachable: no answer.
         :raises TandemApiStatusError: any answer but 200.
         """
+        await self._handoff_action(handoff_id, "xcom")
+
+    async def complete_handoff_task(self, handoff_id: str) -> None:
+        """
+        ``POST /v1/handoffs/{id}/complete-task``: the control API writes a succeeded hand-off's
+        result as its task's ``return_value`` XCom and marks the deferred task ``success`` through
+        Airflow's REST API, at once. Not retried: the caller ends the task with its event instead.
+
+        :raises TandemApiUnreachable: no answer.
+        :raises TandemApiStatusError: any answer but 200 (409: the task is not deferred in the
+            try the hand-off serves; 404 from a control API older than the route).
+        """
+        await self._handoff_action(handoff_id, "complete-task")
+
+    async def _handoff_action(self, handoff_id: str, action: str) -> None:
+        """One ``POST /v1/handoffs/{id}/<action>`` without a body, once; 200 or an error."""
         try:
-            response = await self.client.post(f"{handoff_path(handoff_id)}/xcom", timeout=self.timeout)
+            response = await self.client.post(f"{handoff_path(handoff_id)}/{action}", timeout=self.timeout)
         except httpx.TransportError as err:
             raise TandemApiUnreachable(str(self.client.base_url).rstrip("/"), err) from err
         if response.status_code != 200:

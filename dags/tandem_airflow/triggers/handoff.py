@@ -3,9 +3,13 @@ The trigger a deferred ``TemporalHandoffOperator`` waits on: it long-polls the c
 (``GET /v1/handoffs/{id}?waitMs=``) until the hand-off's workflow ends, in the triggerer's event
 loop, so the waiting task holds no worker slot.
 
-On success it has the control API write the workflow result as the task's ``return_value`` XCom,
-then ends the task straight from the triggerer (a ``TaskSuccessEvent``): resuming a task on a
-worker costs a task process start, seconds, while this costs two small writes. Every other outcome is a plain
+On success it has the control API write the workflow result as the task's ``return_value`` XCom
+and mark the task ``success`` through Airflow's REST API (``POST /v1/handoffs/{id}/complete-task``),
+then yields a ``TaskSuccessEvent``, which then finds no deferred task and does nothing. The event
+alone would end the task too, but Airflow's trigger runner passes events on once per loop of 1 s,
+so the REST call ends it up to a second sooner; when the call fails the event ends the task, with
+the result written as XCom first. Resuming a task on a worker instead would cost a task process
+start, seconds. Every other outcome is a plain
 ``TriggerEvent`` whose payload is the hand-off's state, so ``execute_complete`` fails the task
 with the workflow's reason through Airflow's normal failure path (retries, callbacks).
 
@@ -244,13 +248,34 @@ class HandoffTrigger(BaseTrigger):
 
     async def _event(self, api: AsyncTandemApiSession, state: HandoffState) -> TriggerEvent:
         status = state.get("status")
-        if status == "succeeded" and self.end_from_trigger and await self._publish_result(api):
-            self.log.info("hand-off %s: workflow succeeded; ending the task from the triggerer", self.handoff_id)
-            # The result is already the task's return_value XCom (written by the control API).
-            return TaskSuccessEvent()
+        if status == "succeeded" and self.end_from_trigger:
+            if await self._complete_task(api):
+                self.log.info("hand-off %s: workflow succeeded; its task ended through Airflow's REST API", self.handoff_id)
+                return TaskSuccessEvent()
+            if await self._publish_result(api):
+                self.log.info("hand-off %s: workflow succeeded; ending the task from the triggerer", self.handoff_id)
+                # The result is already the task's return_value XCom (written by the control API).
+                return TaskSuccessEvent()
         self.log.info("hand-off %s: workflow ended %s; resuming the task", self.handoff_id, status)
         payload: HandoffEventPayload = state
         return TriggerEvent(payload)
+
+    async def _complete_task(self, api: AsyncTandemApiSession) -> bool:
+        """Has the control API end the task now (result XCom, then ``success``); False leaves it to the event."""
+        try:
+            await api.complete_handoff_task(self.handoff_id)
+        except TandemApiUnreachable as err:
+            self.log.warning("hand-off %s: could not have the task ended through the REST API (%s)", self.handoff_id, err.cause)
+            return False
+        except TandemApiStatusError as err:
+            self.log.info(
+                "hand-off %s: ending the task through the REST API answered HTTP %s (%s); ending it with the event",
+                self.handoff_id,
+                err.status,
+                err.problem,
+            )
+            return False
+        return True
 
     async def _publish_result(self, api: AsyncTandemApiSession) -> bool:
         """

@@ -346,18 +346,20 @@ def test_the_long_poll_reports_a_4xx_at_once(pauses, status):
     assert raised.value.status == status and len(requests) == 1 and pauses == []
 
 
-def test_publishing_the_result_and_its_failures():
+@pytest.mark.parametrize(("method", "action"), [("publish_handoff_result", "xcom"), ("complete_handoff_task", "complete-task")])
+def test_publishing_the_result_or_completing_the_task_and_their_failures(method, action):
     requests: list[httpx.Request] = []
     session = session_over(
         [httpx.Response(200, json=state("succeeded")), httpx.Response(503, json={"title": "Airflow is not available"}), httpx.ConnectError("refused")],
         requests,
     )
-    asyncio.run(session.publish_handoff_result(HANDOFF_ID))
+    call = getattr(session, method)
+    asyncio.run(call(HANDOFF_ID))
     with pytest.raises(TandemApiStatusError, match="503: Airflow is not available"):
-        asyncio.run(session.publish_handoff_result(HANDOFF_ID))
+        asyncio.run(call(HANDOFF_ID))
     with pytest.raises(TandemApiUnreachable):
-        asyncio.run(session.publish_handoff_result(HANDOFF_ID))
-    assert [(r.method, r.url.raw_path.decode()) for r in requests] == [("POST", f"{QUOTED_PATH}/xcom")] * 3
+        asyncio.run(call(HANDOFF_ID))
+    assert [(r.method, r.url.raw_path.decode()) for r in requests] == [("POST", f"{QUOTED_PATH}/{action}")] * 3
 
 
 def test_the_async_session_reads_the_connection_and_sends_the_key(monkeypatch):

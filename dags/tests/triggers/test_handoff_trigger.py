@@ -65,13 +65,32 @@ def test_trigger_long_polls_until_success_and_ends_the_task_with_the_result(api)
     assert isinstance(events[0], TaskSuccessEvent)
     # The result reaches XCom through the control API (Airflow's REST API), not the event.
     assert events[0].xcoms is None
+    # The control API writes the result and ends the task through Airflow's REST API at once; the
+    # event, passed on at the trigger runner's next loop, then finds no deferred task.
     assert [(r.method, r.path, r.query) for r in api.requests] == [("GET", QUOTED_PATH, {"waitMs": ["25000"]})] * 3 + [
-        ("POST", f"{QUOTED_PATH}/xcom", {})
+        ("POST", f"{QUOTED_PATH}/complete-task", {})
     ]
     assert {r.authorization for r in api.requests} == {f"Bearer {SERVICE_KEY}"}
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (409, {"title": "Conflict", "status": 409, "detail": "the task instance is success in try 1"}),
+        (404, {"title": "Not Found", "status": 404, "detail": "Route POST:/v1/handoffs/x/complete-task not found"}),
+        (503, {"title": "Airflow is not available", "status": 503}),
+    ],
+    ids=["task-not-deferred", "older-control-api", "airflow-down"],
+)
+def test_when_the_api_cannot_end_the_task_the_event_ends_it_with_the_result_written_first(api, answer):
+    api.completes = [answer]
+    events = events_of(HandoffTrigger(HANDOFF_ID))
+    assert [type(e) for e in events] == [TaskSuccessEvent]
+    assert [(r.method, r.path) for r in api.requests][-2:] == [("POST", f"{QUOTED_PATH}/complete-task"), ("POST", f"{QUOTED_PATH}/xcom")]
+
+
 def test_when_the_result_cannot_be_written_as_xcom_the_task_resumes_on_a_worker_with_it(api):
+    api.completes = [(503, {"title": "Airflow is not available", "status": 503})]
     api.publishes = [(503, {"title": "Airflow is not available", "status": 503})]
     events = events_of(HandoffTrigger(HANDOFF_ID))
     assert [type(e) for e in events] == [TriggerEvent]
@@ -194,7 +213,7 @@ def test_a_task_started_from_the_triggerer_starts_its_handoff_then_waits_for_it(
     events = events_of(trigger_started_from_triggerer(TriggerTaskInstance()))
 
     assert [type(e) for e in events] == [TaskSuccessEvent]
-    assert [(r.method, r.path) for r in api.requests] == [("POST", "/v1/handoffs"), ("GET", QUOTED_PATH), ("GET", QUOTED_PATH), ("POST", f"{QUOTED_PATH}/xcom")]
+    assert [(r.method, r.path) for r in api.requests] == [("POST", "/v1/handoffs"), ("GET", QUOTED_PATH), ("GET", QUOTED_PATH), ("POST", f"{QUOTED_PATH}/complete-task")]
     body = api.requests[0].body
     # The same body the operator's execute sends: coordinates and try from the task instance, the input filled.
     assert body == {

@@ -245,6 +245,53 @@ describe('POST /v1/handoffs/{id}/xcom', () => {
   });
 });
 
+describe('POST /v1/handoffs/{id}/complete-task', () => {
+  it('writes the result, then marks the deferred task of the try it serves success; refuses any other task state or try', async () => {
+    const calls: unknown[][] = [];
+    let ti = { state: 'deferred', try_number: 1 };
+    const airflowClient = {
+      setXcom: async (...args: unknown[]) => void calls.push(['setXcom', ...args]),
+      getTaskInstance: async (...args: unknown[]) => (calls.push(['getTaskInstance', ...args]), ti),
+      patchTaskInstance: async (...args: unknown[]) => void calls.push(['patchTaskInstance', ...args]),
+    };
+    const withAirflow = await appFixture({ temporalClient: env.client, airflowClient: airflowClient as never });
+    try {
+      const post = (url: string, payload?: unknown) =>
+        withAirflow.app.inject({ method: 'POST', url, headers: withAirflow.headers('service'), ...(payload ? { payload } : {}) });
+      const echo = coordinates();
+      const { handoffId } = (await post('/v1/handoffs', { workflowType: 'smoke.echo', input: { message: 'done' }, department: 'cardiology', airflow: echo })).json();
+      const url = `/v1/handoffs/${encodeURIComponent(handoffId)}/complete-task`;
+      await withAirflow.app.handoffs.state(handoffId, { keyId: 'k', name: 'svc', role: 'service', department: '*' }, { waitMs: 10_000 });
+      const completed = await post(url);
+      expect(completed.statusCode).toBe(200);
+      expect(completed.json()).toMatchObject({ status: 'succeeded' });
+      expect(calls).toEqual([
+        ['setXcom', echo.dagId, echo.runId, echo.taskId, 'return_value', expect.objectContaining({ message: 'done' }), -1],
+        ['getTaskInstance', echo.dagId, echo.runId, echo.taskId, -1],
+        ['patchTaskInstance', echo.dagId, echo.runId, echo.taskId, -1, { new_state: 'success' }],
+      ]);
+
+      // Ended already (the trigger's event got there first), or cleared into a new try: not ours to end.
+      for (const other of [{ state: 'success', try_number: 1 }, { state: 'deferred', try_number: 2 }]) {
+        ti = other;
+        calls.length = 0;
+        const refused = await post(url);
+        expect(refused.statusCode).toBe(409);
+        expect(calls.map(([name]) => name)).toEqual(['setXcom', 'getTaskInstance']);
+      }
+
+      // A hand-off still running has nothing to end its task with.
+      const { handoffId: pending } = (await post('/v1/handoffs', { workflowType: 'review.request', input: reviewInput('v1'), department: 'cardiology', airflow: coordinates() })).json();
+      calls.length = 0;
+      expect((await post(`/v1/handoffs/${encodeURIComponent(pending)}/complete-task`)).statusCode).toBe(409);
+      expect(calls).toEqual([]);
+      await withAirflow.app.handoffs.cancel(pending, { kind: 'system', name: 'test' }, 'done');
+    } finally {
+      await withAirflow.close();
+    }
+  });
+});
+
 describe('one start path with POST /v1/workflows', () => {
   const getWorkflow = (id: string) => f.app.inject({ method: 'GET', url: `/v1/workflows/${encodeURIComponent(id)}`, headers: f.headers('admin') });
   const started = async (id: string) => (await f.store.audit.list({ workflowId: id })).filter((e) => e.event === 'workflow-started');

@@ -5,6 +5,8 @@
  *
  *   POST /v1/handoffs                 201 started · 200 attached to an existing run
  *   GET  /v1/handoffs/{id}?waitMs=    the state, after waiting up to waitMs for the workflow to end
+ *   POST /v1/handoffs/{id}/xcom       the succeeded hand-off's result as its task's XCom
+ *   POST /v1/handoffs/{id}/complete-task  …and the deferred task marked success, now
  *   POST /v1/handoffs/{id}/cancel     202, cancellation requested (audited)
  *   POST /v1/handoffs/reconcile       one reconciler pass now (admin or service), and what it did
  */
@@ -113,6 +115,22 @@ const handoffRoutes: FastifyPluginAsyncZod = async (fastify) => {
       },
     },
     async (request) => fastify.handoffs.publishResult(request.params.id, principalOf(request)),
+  );
+
+  fastify.post(
+    '/:id/complete-task',
+    {
+      config: { roles: serviceOnly, dependsOn: ['airflow', 'temporal'] },
+      schema: {
+        tags: ['handoffs'],
+        summary: 'End a succeeded hand-off’s deferred Airflow task now: the result as its return_value XCom, then the task marked success',
+        description:
+          'Called by the hand-off trigger when the workflow succeeds, so the task ends at once instead of at the trigger runner’s next loop (up to 1 s later). 409 unless the hand-off succeeded and its task instance is deferred in the try the hand-off serves; the trigger then ends the task with its own event.',
+        params: idParams,
+        response: { 200: handoffStateSchema, 409: problemResponse('The hand-off has not succeeded, or its task is no longer deferred in the try it serves') },
+      },
+    },
+    async (request) => fastify.handoffs.completeTask(request.params.id, principalOf(request)),
   );
 
   fastify.post(
