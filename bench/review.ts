@@ -206,10 +206,10 @@ export async function reviewBenchmark({ quick }: { quick: boolean }): Promise<Fi
     version.sort((a, b) => a - b);
     const phases = await decisionPhases(temporal, timed);
 
-    // What contention costs: each decision above overlaps the follow-up of the two before it
-    // (closing the inbox task, an activity, and the workflow task that ends the workflow) on the
-    // same 2 cores. Here every decision is sent only once the previously decided review has
-    // closed, so it meets a stack at rest.
+    // What contention costs: each decision above may overlap whatever the two before it left
+    // running (with the inbox, nothing: a review ends in the workflow task that takes its
+    // decision). Here every decision is sent only once the previously decided review has closed,
+    // so it meets a stack at rest.
     const approvedCount = () => Number(db.prepare(`SELECT count(*) AS n FROM review_tasks WHERE status = 'approved'`).get()!.n);
     while (approvedCount() < ids.length) await sleep(500);
     const pacedIds: string[] = [];

@@ -167,6 +167,7 @@ export const handoffResume = {
  * Creating, reassigning and closing a review task in its task system (the built-in inbox, or an
  * external task list such as an EHR's). Nobody can find a review whose task was never created, so
  * attempts are unlimited like `audit`; every call is idempotent by review id, so retries are safe.
+ * Valid for `proxyLocalActivities`: closing an inbox task (a write to tandem's store) is one.
  */
 export const reviewTask = {
   startToCloseTimeout: '30 seconds',
@@ -175,7 +176,7 @@ export const reviewTask = {
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
   },
-} satisfies ActivityOptions;
+} satisfies ActivityOptions & LocalActivityOptions;
 
 /**
  * Quick work inside the worker with no outside system (stamping, shaping data, a local read).

@@ -3,6 +3,13 @@
  * code (bundled into Temporal's sandbox) can use them; reviews.ts builds its schemas from these.
  */
 
+/**
+ * How a task reference of the built-in inbox starts (`inbox:<review id>`). The inbox is a table in
+ * tandem's own store, so the review workflow closes it as a local activity; a task in an outside
+ * task system has a reference of its own and is closed by a normal activity.
+ */
+export const inboxTaskRefPrefix = 'inbox:';
+
 /** An assignee that means "every reviewer key of the review's department". */
 export const reviewersGroup = 'group:reviewers';
 

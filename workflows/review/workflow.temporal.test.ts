@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -108,6 +108,10 @@ describe('reviewWorkflow escalation branches', () => {
     await env.sleep(10 * minute);
     const accepted = await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', artifactVersion: 'v3', principal: drA }] });
     expect(accepted).toMatchObject({ status: 'approved', decidedBy: 'dr-a' });
+    // The reply comes with the decision audited and the inbox task closed (both local activities
+    // of the workflow task that took the decision).
+    expect(await eventsOf(handle.workflowId)).toEqual(['created', 'decided', 'workflow-finished']);
+    expect(await store.reviews.get(handle.workflowId)).toMatchObject({ status: 'approved' });
     const result = await handle.result();
     expect(result).toMatchObject({ outcome: 'approved', decidedBy: 'dr-a', artifactVersion: 'v3', escalations: [] });
     const started = Date.parse((await store.reviews.get(handle.workflowId))!.createdAt);
@@ -211,8 +215,9 @@ describe('reviewWorkflow update validators', () => {
     expect(await rejectionOf(decide({ decision: 'approve', artifactVersion: 'v3', principal: drA }))).toBe(reviewRejections.forbidden);
     const drB: Principal = { keyId: 'k-b', name: 'dr-b', role: 'reviewer', department: 'cardiology' };
     await decide({ decision: 'approve', artifactVersion: 'v3', principal: drB });
-    // The second decision, before the workflow has even closed, is refused as finished.
-    expect(await rejectionOf(decide({ decision: 'reject', artifactVersion: 'v3', principal: drB, comment: 'no' }))).toBe(reviewRejections.finished);
+    // With the inbox, the review ends in the workflow task that took the decision: a second one
+    // finds no workflow to update (the API answers it 409, see services/api/review-decisions.ts).
+    expect(await decide({ decision: 'reject', artifactVersion: 'v3', principal: drB, comment: 'no' }).catch((e: unknown) => e)).toBeInstanceOf(WorkflowNotFoundError);
     expect(await handle.result()).toMatchObject({ outcome: 'approved', decidedBy: 'dr-b' });
     expect(await eventsOf(handle.workflowId)).toEqual(['created', 'commented', 'reassigned', 'decided', 'workflow-finished']);
     expect((await store.reviews.get(handle.workflowId))?.assignee).toBe('dr-b');
@@ -329,10 +334,11 @@ describe('audit order while the review is being created', () => {
 });
 
 describe('the decision and its audit entry', () => {
-  it('are in the audit chain when the decide update returns, also while `created` is, and whatever the task system takes', async () => {
-    // Holds back the `created` entry (a slow store) and the close of the inbox task (a slow outside
-    // task system): the decider's reply waits for the decision's entry, which waits for `created`,
-    // and neither waits for the close.
+  it('are in the audit chain when the decide update returns, also while `created` is, and whatever an outside task system takes', async () => {
+    // Holds back the `created` entry (a slow store) and the close of a task in an outside task
+    // system (its reference is not the inbox's; the inbox row is still written, for the test to
+    // read): the decider's reply waits for the decision's entry, which waits for `created`, and
+    // neither waits for the close.
     let releaseCreated!: () => void;
     const createdHeld = new Promise<void>((r) => (releaseCreated = r));
     let releaseClose!: () => void;
@@ -348,6 +354,10 @@ describe('the decision and its audit entry', () => {
         appendAudit: async (entry: Parameters<typeof activities.appendAudit>[0]) => {
           if (entry.event === 'created') await createdHeld;
           return activities.appendAudit(entry);
+        },
+        createReviewTask: async (spec: Parameters<typeof activities.createReviewTask>[0]) => {
+          await activities.createReviewTask(spec);
+          return { taskRef: `ehr:${spec.reviewId}` };
         },
         closeReviewTask: async (args: Parameters<typeof activities.closeReviewTask>[0]) => {
           await closeHeld;
@@ -370,6 +380,10 @@ describe('the decision and its audit entry', () => {
       expect(await decision).toMatchObject({ status: 'approved', decidedBy: 'dr-a' });
       expect(await eventsOf(workflowId)).toEqual(['created', 'decided']);
       expect(await store.reviews.get(workflowId)).toMatchObject({ status: 'pending' });
+      // The workflow is still open (closing the outside task); its validator refuses a second decision.
+      expect(await rejectionOf(handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', artifactVersion: 'v3', principal: drA, comment: 'no' }] }))).toBe(
+        reviewRejections.finished,
+      );
       releaseClose();
       expect(await handle.result()).toMatchObject({ outcome: 'approved' });
       expect(await eventsOf(workflowId)).toEqual(['created', 'decided', 'workflow-finished']);

@@ -33,7 +33,7 @@ import type { AuditActivities, AuditAppend } from '../../services/worker/activit
 import type { NotifyActivities, ReviewNotification } from '../../services/worker/activities/notify.ts';
 import type { ReviewTaskActivities } from '../../services/worker/activities/review-tasks.ts';
 import type { Principal } from '../../shared/contracts/principal.ts';
-import { defaultReviewPolicy, outcomeOfDecision } from '../../shared/contracts/review-terms.ts';
+import { defaultReviewPolicy, inboxTaskRefPrefix, outcomeOfDecision } from '../../shared/contracts/review-terms.ts';
 import type { ReviewEscalation, ReviewRequestInput, ReviewResult } from '../../shared/contracts/reviews.ts';
 import type { AuditActor } from '../../shared/store/audit-log.ts';
 import { audit, notify, reviewTask } from '../activity-options.ts';
@@ -44,12 +44,13 @@ const { appendAudit } = proxyActivities<AuditActivities>(audit);
 const { appendAudit: appendAuditLocally } = proxyLocalActivities<AuditActivities>(audit);
 const { sendReviewNotification } = proxyActivities<NotifyActivities>(notify);
 const { createReviewTask, reassignReviewTask, closeReviewTask } = proxyActivities<ReviewTaskActivities>(reviewTask);
+const { closeReviewTask: closeReviewTaskLocally } = proxyLocalActivities<ReviewTaskActivities>(reviewTask);
 
 const hourMs = 60 * 60 * 1000;
 const runScopedKeysPatch = 'review-run-scoped-keys';
 /** A comment or reassignment that arrives while `created` is being audited is audited after it. */
 const auditAfterCreatedPatch = 'review-audit-after-created';
-/** The decision's audit entry is a local activity, written beside the close of the task (see below). */
+/** The decision's audit entry (and an inbox task's close) are local activities (see below). */
 const decidedLocallyPatch = 'review-decided-audit-local';
 const workflowActor: AuditActor = { kind: 'workflow', name: 'reviewWorkflow' };
 
@@ -189,7 +190,7 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
     { validator: (args) => throwIfRejected(commentRejection(authority(), args)) },
   );
 
-  await createReviewTask({
+  const { taskRef } = await createReviewTask({
     reviewId,
     department: input.department,
     reviewType: input.reviewType,
@@ -241,11 +242,14 @@ export async function reviewWorkflow(input: ReviewRequestInput): Promise<ReviewR
     } as const;
     if (patched(decidedLocallyPatch)) {
       // The entry is a local activity, written inside the workflow task that accepts the decision
-      // on a waiting review, and the decider's reply waits for it (the handler above); the close of
-      // the task (maybe in an outside task system, so a normal activity) runs beside it. Before,
-      // the two ran one after the other, each a round trip through the server.
+      // on a waiting review, and the decider's reply waits for it (the handler above). The close
+      // of an inbox task is one too, beside it, so the review ends in that same workflow task with
+      // no follow-up for the next decision to compete with; a task in an outside system is closed
+      // by a normal activity, which the reply never waits for. Before, the close and the entry ran
+      // one after the other, each a round trip through the server.
+      const close = taskRef.startsWith(inboxTaskRefPrefix) ? closeReviewTaskLocally : closeReviewTask;
       await Promise.all([
-        closeReviewTask({ reviewId, status: outcome }),
+        close({ reviewId, status: outcome }),
         record(decidedEntry, appendAuditLocally).then(() => {
           decisionRecorded = true;
         }),

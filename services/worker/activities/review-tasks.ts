@@ -5,6 +5,7 @@
  * waits for the decision. Every call is idempotent by review id while the task is open, so
  * activity retries are safe.
  */
+import { inboxTaskRefPrefix } from '../../../shared/contracts/review-terms.ts';
 import type { NewReviewTask, ReviewInbox, ReviewTask, ReviewTaskStatus } from '../../../shared/store/review-inbox.ts';
 
 /** What the workflow asks for; the same fields as an inbox row, whatever the task system. */
@@ -16,6 +17,8 @@ export interface ReviewTaskSystem {
   /**
    * Creates the task and returns the task system's reference to it: a no-op while a task of this
    * review id is open; a closed one (a previous run's, under the same workflow id) is reopened.
+   * Only the built-in inbox's references start with `inboxTaskRefPrefix`: the workflow closes
+   * those as a local activity, inside the workflow task that takes the decision.
    */
   createTask(spec: ReviewTaskSpec): Promise<{ taskRef: string }>;
   reassign(reviewId: string, assignee: string, escalationLevel?: number): Promise<void>;
@@ -28,7 +31,7 @@ export function inboxTaskSystem(inbox: ReviewInbox): ReviewTaskSystem {
     async createTask(spec) {
       const { reviewId, ...rest } = spec;
       const task: ReviewTask = await inbox.create({ id: reviewId, ...rest });
-      return { taskRef: `inbox:${task.id}` };
+      return { taskRef: `${inboxTaskRefPrefix}${task.id}` };
     },
     async reassign(reviewId, assignee, escalationLevel) {
       await inbox.reassign(reviewId, assignee, escalationLevel);
