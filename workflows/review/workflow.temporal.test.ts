@@ -102,6 +102,23 @@ async function rejectionOf(promise: Promise<unknown>): Promise<string | undefine
   return (cause as ApplicationFailure).type ?? undefined;
 }
 
+type Activities = ReturnType<typeof createActivities>;
+
+/** A promise the test settles when it wants: an activity that awaits it is held back until then. */
+function gate(): { held: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  return { held, release };
+}
+
+/** A worker on a task queue of its own, with the real activities but for `overrides`. */
+async function workerWith(name: string, overrides: (real: Activities) => Partial<Activities>): Promise<{ worker: Worker; queue: string }> {
+  const real = createActivities({ store, config: { notify: { webhookUrl: 'http://127.0.0.1:9/unused' } } });
+  const queue = `${taskQueue}-${name}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowBundle: { codePath }, activities: { ...real, ...overrides(real) } });
+  return { worker, queue };
+}
+
 describe('reviewWorkflow escalation branches', () => {
   it('decision at 10 min: approved, nobody notified', async () => {
     const handle = await start();
@@ -295,22 +312,13 @@ describe('audit order while the review is being created', () => {
   it('a comment and a reassignment that arrive before `created` is recorded are audited after it', async () => {
     // Holds the `created` entry back, as a slow store would: the inbox task already exists, so a
     // reviewer can act on it in this window.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const activities = createActivities({ store, config: { notify: { webhookUrl: 'http://127.0.0.1:9/unused' } } });
-    const slowQueue = `${taskQueue}-slow-created`;
-    const slowWorker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: slowQueue,
-      workflowBundle: { codePath },
-      activities: {
-        ...activities,
-        appendAudit: async (entry: Parameters<typeof activities.appendAudit>[0]) => {
-          if (entry.event === 'created') await held;
-          return activities.appendAudit(entry);
-        },
+    const created = gate();
+    const { worker: slowWorker, queue: slowQueue } = await workerWith('slow-created', (real) => ({
+      appendAudit: async (entry) => {
+        if (entry.event === 'created') await created.held;
+        return real.appendAudit(entry);
       },
-    });
+    }));
     await slowWorker.runUntil(async () => {
       const workflowId = `review-${randomUUID()}`;
       const handle = await env.client.workflow.start(reviewWorkflow, { taskQueue: slowQueue, workflowId, args: [request()] });
@@ -321,7 +329,7 @@ describe('audit order while the review is being created', () => {
       // Both handlers have run as far as they may (without the wait they would have recorded).
       await new Promise((r) => setTimeout(r, 1500));
       expect(await eventsOf(workflowId)).toEqual([]);
-      release();
+      created.release();
       await Promise.all([comment, reassign]);
       // Both after `created`; between the two concurrent requests no order is promised (their
       // audit activities run side by side once `created` is in).
@@ -339,32 +347,22 @@ describe('the decision and its audit entry', () => {
     // system (its reference is not the inbox's; the inbox row is still written, for the test to
     // read): the decider's reply waits for the decision's entry, which waits for `created`, and
     // neither waits for the close.
-    let releaseCreated!: () => void;
-    const createdHeld = new Promise<void>((r) => (releaseCreated = r));
-    let releaseClose!: () => void;
-    const closeHeld = new Promise<void>((r) => (releaseClose = r));
-    const activities = createActivities({ store, config: { notify: { webhookUrl: 'http://127.0.0.1:9/unused' } } });
-    const slowQueue = `${taskQueue}-slow-close`;
-    const slowWorker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: slowQueue,
-      workflowBundle: { codePath },
-      activities: {
-        ...activities,
-        appendAudit: async (entry: Parameters<typeof activities.appendAudit>[0]) => {
-          if (entry.event === 'created') await createdHeld;
-          return activities.appendAudit(entry);
-        },
-        createReviewTask: async (spec: Parameters<typeof activities.createReviewTask>[0]) => {
-          await activities.createReviewTask(spec);
-          return { taskRef: `ehr:${spec.reviewId}` };
-        },
-        closeReviewTask: async (args: Parameters<typeof activities.closeReviewTask>[0]) => {
-          await closeHeld;
-          return activities.closeReviewTask(args);
-        },
+    const created = gate();
+    const close = gate();
+    const { worker: slowWorker, queue: slowQueue } = await workerWith('slow-close', (real) => ({
+      appendAudit: async (entry) => {
+        if (entry.event === 'created') await created.held;
+        return real.appendAudit(entry);
       },
-    });
+      createReviewTask: async (spec) => {
+        await real.createReviewTask(spec);
+        return { taskRef: `ehr:${spec.reviewId}` };
+      },
+      closeReviewTask: async (args) => {
+        await close.held;
+        return real.closeReviewTask(args);
+      },
+    }));
     await slowWorker.runUntil(async () => {
       const workflowId = `review-${randomUUID()}`;
       const handle = await env.client.workflow.start(reviewWorkflow, { taskQueue: slowQueue, workflowId, args: [request()] });
@@ -376,7 +374,7 @@ describe('the decision and its audit entry', () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(replied).toBe(false);
       expect(await eventsOf(workflowId)).toEqual([]);
-      releaseCreated();
+      created.release();
       expect(await decision).toMatchObject({ status: 'approved', decidedBy: 'dr-a' });
       expect(await eventsOf(workflowId)).toEqual(['created', 'decided']);
       expect(await store.reviews.get(workflowId)).toMatchObject({ status: 'pending' });
@@ -384,7 +382,7 @@ describe('the decision and its audit entry', () => {
       expect(await rejectionOf(handle.executeUpdate(decideUpdate, { args: [{ decision: 'reject', artifactVersion: 'v3', principal: drA, comment: 'no' }] }))).toBe(
         reviewRejections.finished,
       );
-      releaseClose();
+      close.release();
       expect(await handle.result()).toMatchObject({ outcome: 'approved' });
       expect(await eventsOf(workflowId)).toEqual(['created', 'decided', 'workflow-finished']);
       expect(await store.reviews.get(workflowId)).toMatchObject({ status: 'approved' });
