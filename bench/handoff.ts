@@ -133,7 +133,7 @@ export async function handoffBenchmark({ quick }: { quick: boolean }): Promise<F
         baseline: 'reschedule-mode sensor, 60 s poke interval, p95',
         baseline_value: percentile(sensorLatency, 95),
         target: '<= 1000',
-        note: 'triggerer path: the task ends from the triggerer',
+        note: "triggerer path: the trigger has the API end the task through Airflow's REST API (POST /v1/handoffs/{id}/complete-task)",
       }),
       figure({
         metric: `airflow_slots_occupied_${nWaiting}_waiting`,
