@@ -231,16 +231,12 @@ export class HandoffService {
 
   /**
    * Writes a succeeded hand-off's result as its task instance's `return_value` XCom, through
-   * Airflow's REST API. The trigger calls this just before it ends the task from the triggerer,
-   * so downstream tasks read the result as the dict it is (see AirflowClient.setXcom for why the
+   * Airflow's REST API. The trigger calls this when `completeTask` could not end the task, just
+   * before it ends the task with its event, so downstream tasks read the result as the dict it is (see AirflowClient.setXcom for why the
    * trigger's own XCom path will not do). Idempotent.
    */
   async publishResult(handoffId: string, principal: Principal): Promise<HandoffState> {
-    const { state, airflow } = await this.#succeeded(handoffId, principal);
-    const { dagId, runId, taskId, mapIndex } = state.airflow;
-    await airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
-    this.#log.info({ handoffId, dagId, dagRunId: runId, taskId, mapIndex }, 'hand-off result written as XCom');
-    return state;
+    return (await this.#publish(handoffId, principal)).state;
   }
 
   /**
@@ -252,23 +248,25 @@ export class HandoffService {
    * task was cleared, or already ended) is a 409, and the trigger's event path decides.
    */
   async completeTask(handoffId: string, principal: Principal): Promise<HandoffState> {
-    const { state, airflow } = await this.#succeeded(handoffId, principal);
+    const { state, airflow } = await this.#publish(handoffId, principal);
     const { dagId, runId, taskId, mapIndex, tryNumber } = state.airflow;
-    const where = { handoffId, dagId, dagRunId: runId, taskId, mapIndex };
-    await airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
     const ti = await airflow.getTaskInstance(dagId, runId, taskId, mapIndex);
     if (ti.state !== 'deferred' || ti.try_number !== tryNumber) {
       throw new ConflictError(`hand-off ${handoffId} serves try ${tryNumber}; the task instance is ${ti.state ?? 'without a state'} in try ${ti.try_number}`);
     }
     await airflow.patchTaskInstance(dagId, runId, taskId, mapIndex, { new_state: 'success' });
-    this.#log.info(where, 'hand-off task ended as succeeded through the REST API');
+    this.#log.info({ handoffId, dagId, dagRunId: runId, taskId, mapIndex }, 'hand-off task ended as succeeded through the REST API');
     return state;
   }
 
-  async #succeeded(handoffId: string, principal: Principal): Promise<{ state: HandoffState; airflow: HandoffAirflow }> {
+  /** Writes a succeeded hand-off's result as its task instance's `return_value` XCom. */
+  async #publish(handoffId: string, principal: Principal): Promise<{ state: HandoffState; airflow: HandoffAirflow }> {
     const state = await this.state(handoffId, principal);
     if (state.status !== 'succeeded') throw new ConflictError(`hand-off ${handoffId} is ${state.status}; only a succeeded hand-off has a result to publish`);
     if (!this.#airflow) throw new AirflowUnavailableError('this API runs without an Airflow client, so it cannot write XComs');
+    const { dagId, runId, taskId, mapIndex } = state.airflow;
+    await this.#airflow.setXcom(dagId, runId, taskId, 'return_value', state.result ?? null, mapIndex);
+    this.#log.info({ handoffId, dagId, dagRunId: runId, taskId, mapIndex }, 'hand-off result written as XCom');
     return { state, airflow: this.#airflow };
   }
 
