@@ -24,7 +24,14 @@ import { startTestReview } from './reviews.ts';
 import { prebuildWorkflowBundle } from '../../services/worker/bundle.ts';
 import { registerDepartmentSearchAttribute } from '../../services/flows/department-search-attribute.ts';
 
-/** A Temporal serving the namespaces `default` and `region-b`. */
+/**
+ * Dynamic config both starters pass: Temporal deletes a closed run at once instead of after its
+ * close task's ack is checkpointed (history.transferProcessorEnsureCloseBeforeDelete, default
+ * true), so the suite's "lost hand-off" is lost within the test's timeout.
+ */
+export const immediateDelete = { 'history.transferProcessorEnsureCloseBeforeDelete': false } as const;
+
+/** A Temporal serving the namespaces `default` and `region-b`, run with `immediateDelete`. */
 export interface TwoNamespaceTemporal {
   address: string;
   connection: Connection;
@@ -211,7 +218,11 @@ describe('data residency across two namespaces', () => {
     const handoffId = handoffIdFor(airflow);
     const payload = { workflowType: 'smoke.echo', input: { message: 'lost' }, department: 'cardiology', pipelineId: 'notes', partition: 'cardiology', airflow };
     expect((await f.app.inject({ method: 'POST', url: '/v1/handoffs', headers: f.headers('service'), payload })).statusCode).toBe(201);
-    const { runId } = await regionB.workflow.getHandle(handoffId).describe();
+    // The echo is let finish first, so the delete always meets a closed run: both Temporals run
+    // with `immediateDelete`, without which a just-closed run is kept until the close task's ack
+    // is checkpointed (about 30 s here; a loaded machine once met it on a run that closed between
+    // describe and delete).
+    const { runId } = await until('the echo to finish in region b', () => regionB.workflow.getHandle(handoffId).describe(), (d) => d.status.name === 'COMPLETED');
     await regionB.workflowService.deleteWorkflowExecution({ namespace: 'region-b', workflowExecution: { workflowId: handoffId, runId } });
     await until('region b to lose it', () => knows(regionB, handoffId), (known) => !known);
     // Without its tenant the department would now start new work in local; its hand-off stays in b.

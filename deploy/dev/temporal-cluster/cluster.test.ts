@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../../shared/config.ts';
 import { stackPlan } from '../stack.ts';
-import { clusterPorts, compareVersions, numHistoryShards, temporalServerConfig, temporalClusterProcesses } from './cluster.ts';
+import { clusterPorts, compareVersions, numHistoryShards, temporalDynamicConfig, temporalServerConfig, temporalClusterProcesses } from './cluster.ts';
 
 const ports = clusterPorts(7233, 7243, 7300);
 const options = { postgresUrl: 'postgres://tandem:s%40cret@127.0.0.1:5433/postgres', ports, dir: '/tmp/x', namespaces: ['default'] };
@@ -34,6 +34,16 @@ describe('temporalServerConfig', () => {
     expect(config.services.frontend.rpc).toMatchObject({ grpcPort: 7233, httpPort: 7243 });
     expect(config.global.membership.broadcastAddress).toBe('127.0.0.1');
     expect(config.clusterMetadata.clusterInformation.active.rpcAddress).toBe('127.0.0.1:7233');
+  });
+});
+
+describe('temporalDynamicConfig', () => {
+  it("keeps tandem's namespace refresh, and adds or overrides values as constraint-free lists", () => {
+    expect(parse(temporalDynamicConfig())).toEqual({ 'system.namespaceCacheRefreshInterval': [{ value: '1s' }] });
+    expect(parse(temporalDynamicConfig({ 'history.transferProcessorEnsureCloseBeforeDelete': false, 'system.namespaceCacheRefreshInterval': '5s' }))).toEqual({
+      'system.namespaceCacheRefreshInterval': [{ value: '5s' }],
+      'history.transferProcessorEnsureCloseBeforeDelete': [{ value: false }],
+    });
   });
 });
 

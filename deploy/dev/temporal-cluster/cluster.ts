@@ -107,6 +107,8 @@ export interface TemporalClusterOptions {
   upgradeSchema?: boolean;
   /** Default `temporal` and `temporal_visibility`; tests sharing one server take names of their own. */
   databases?: TemporalDatabases;
+  /** Dynamic config values by key, on top of (or over) tandem's; each applies to every namespace. */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
 
 /** The four services, in the order they start. */
@@ -183,8 +185,9 @@ export function temporalServerConfig(options: Pick<TemporalClusterOptions, 'post
  * Dynamic config: a namespace registered at start is visible to every service within a second
  * instead of the default 10 s, so the worker's first poll does not meet "namespace not found".
  */
-export function temporalDynamicConfig(): string {
-  return stringify({ 'system.namespaceCacheRefreshInterval': [{ value: '1s' }] });
+export function temporalDynamicConfig(extra: Record<string, string | number | boolean> = {}): string {
+  const values = { 'system.namespaceCacheRefreshInterval': '1s', ...extra };
+  return stringify(Object.fromEntries(Object.entries(values).map(([key, value]) => [key, [{ value }]])));
 }
 
 // --- schema ----------------------------------------------------------------------------------
@@ -315,7 +318,7 @@ export function temporalClusterPrepareSteps(options: TemporalClusterOptions): Pr
       run: async () => {
         mkdirSync(options.dir, { recursive: true, mode: 0o700 });
         writeFileSync(configFile(options.dir), temporalServerConfig(options), { mode: 0o600 });
-        writeFileSync(path.join(options.dir, 'dynamicconfig.yaml'), temporalDynamicConfig(), { mode: 0o600 });
+        writeFileSync(path.join(options.dir, 'dynamicconfig.yaml'), temporalDynamicConfig(options.dynamicConfig), { mode: 0o600 });
       },
     },
   ];

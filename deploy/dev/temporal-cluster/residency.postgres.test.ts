@@ -11,7 +11,7 @@ import { inject } from 'vitest';
 import { clusterPorts, startTemporalCluster, temporalBuildStep } from './cluster.ts';
 import { runCommand } from '../supervisor.ts';
 import { freeConsecutivePorts, freePorts } from '../ports.ts';
-import { residencySuite } from '../../../test/support/residency-suite.ts';
+import { immediateDelete, residencySuite } from '../../../test/support/residency-suite.ts';
 
 residencySuite(async () => {
   await temporalBuildStep().run({ signal: new AbortController().signal, exec: runCommand });
@@ -25,6 +25,7 @@ residencySuite(async () => {
     dir,
     namespaces: ['default', 'region-b'],
     databases: { default: `temporal_res_${suffix}`, visibility: `temporal_res_visibility_${suffix}` },
+    dynamicConfig: immediateDelete,
     log: () => undefined,
   });
   const connection = await Connection.connect({ address: cluster.address });
