@@ -88,7 +88,7 @@ class NamespaceWatch {
   #stopped = false;
   readonly started: Promise<void>;
 
-  constructor(kubeConfig: KubeConfig, namespace: string, batch: BatchV1Api, core: CoreV1Api, onDisrupted: (job: string, pod: V1Pod) => void) {
+  constructor(kubeConfig: KubeConfig, namespace: string, batch: BatchV1Api, core: CoreV1Api, onDisrupted: (job: string, pod: V1Pod, gone: boolean) => void) {
     const jobName = (o: KubernetesObject) => o.metadata?.labels?.[labelKeys.job] ?? o.metadata?.name;
     const sources: [string, () => Promise<{ items: KubernetesObject[] }>][] = [
       [`/apis/batch/v1/namespaces/${namespace}/jobs`, () => batch.listNamespacedJob({ namespace, labelSelector: managedSelector })],
@@ -102,12 +102,12 @@ class NamespaceWatch {
       informer.on('update', wake);
       informer.on('delete', wake);
       if (path.endsWith('/pods')) {
-        const record = (o: KubernetesObject) => {
+        const record = (gone: boolean) => (o: KubernetesObject) => {
           const job = jobName(o);
-          if (job && disrupted(o as V1Pod)) onDisrupted(job, o as V1Pod);
+          if (job && disrupted(o as V1Pod)) onDisrupted(job, o as V1Pod, gone);
         };
-        informer.on('update', record);
-        informer.on('delete', record);
+        informer.on('update', record(false));
+        informer.on('delete', record(true));
       }
       // The list-watch stops on an error other than an expired resourceVersion: start it again.
       informer.on('error', () => {
@@ -154,7 +154,10 @@ export class KubernetesJobRunner implements JobRunner {
   readonly #customObjects: CustomObjectsApi;
   readonly #options: KubernetesJobRunnerOptions;
   readonly #watches = new Map<string, NamespaceWatch>();
-  /** Disrupted Pods already recorded (uids), so each update of one is not another patch. */
+  /**
+   * Disrupted Pods already recorded (uids), so each update of one is not another patch. A uid is
+   * dropped when its Pod is deleted, so the set holds only live disrupted Pods.
+   */
   readonly #recorded = new Set<string>();
   #kueue: Promise<boolean> | undefined;
 
@@ -314,25 +317,31 @@ export class KubernetesJobRunner implements JobRunner {
   #watchOf(namespace: string): NamespaceWatch {
     let watch = this.#watches.get(namespace);
     if (!watch) {
-      watch = new NamespaceWatch(this.#kubeConfig, namespace, this.#batch, this.#core, (job, pod) => void this.#recordDisruption(namespace, job, pod));
+      watch = new NamespaceWatch(this.#kubeConfig, namespace, this.#batch, this.#core, (job, pod, gone) => void this.#recordDisruption(namespace, job, pod, gone));
       this.#watches.set(namespace, watch);
     }
     return watch;
   }
 
   /** See `disruptionAnnotationPrefix`: the count must outlive a deleted Pod. Best effort. */
-  async #recordDisruption(namespace: string, job: string, pod: V1Pod): Promise<void> {
+  /** `gone`: the Pod's delete event, which records it only when no update before it did. */
+  async #recordDisruption(namespace: string, job: string, pod: V1Pod, gone: boolean): Promise<void> {
     const uid = pod.metadata?.uid;
     const reason = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.reason ?? 'disruption';
-    if (!uid || this.#recorded.has(uid)) return;
-    this.#recorded.add(uid);
+    if (!uid) return;
+    if (gone) {
+      if (this.#recorded.delete(uid)) return;
+    } else {
+      if (this.#recorded.has(uid)) return;
+      this.#recorded.add(uid);
+    }
     await this.#core
       .patchNamespacedConfigMap(
         { name: job, namespace, body: { metadata: { annotations: { [`${disruptionAnnotationPrefix}${uid}`]: `${pod.metadata?.name} ${reason}` } } }, fieldManager: this.#fieldManager },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       )
       // No ConfigMap (the Job is being deleted): nothing left to count for.
-      .catch(() => this.#recorded.delete(uid));
+      .catch(() => (gone ? undefined : this.#recorded.delete(uid)));
   }
 
   async cancel(jobId: string): Promise<void> {
