@@ -154,14 +154,6 @@ export async function apiStartCurve(
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     const body = JSON.stringify({ type: 'smoke.echo', input: { message: 'bench' } });
 
-    // A search attribute just added to a fresh namespace (the cluster's) is refused by the services
-    // until their namespace caches refresh (1 s on the cluster profile): wait for one start to pass.
-    for (let deadline = Date.now() + 30_000; ; ) {
-      const res = await fetch(url, { method: 'POST', headers, body });
-      if (res.ok) break;
-      if (Date.now() > deadline) throw new Error(`no start passed in 30 s: ${res.status} ${await res.text()}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
     await postLoad(url, headers, body, 4, 2); // warm-up (JIT, connections, the first SQLite pages); discarded
     const points: ThroughputPoint[] = [];
     for (const concurrency of levels) {

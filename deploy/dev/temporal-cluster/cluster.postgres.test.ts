@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { departmentSearchAttribute, registerDepartmentSearchAttribute } from '../../../services/flows/department-search-attribute.ts';
 import { freeConsecutivePorts, freePorts } from '../ports.ts';
 import { runCommand } from '../supervisor.ts';
 import {
@@ -79,6 +80,15 @@ describe('startTemporalCluster', () => {
         while ((await listed()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
         expect(await listed()).toEqual([workflowId]);
         await client.workflow.getHandle(workflowId).terminate('test done');
+        // The department attribute on the fresh namespace: a start carrying it right after it is
+        // registered is accepted (the frontend's namespace cache would otherwise refuse it for ~1 s).
+        expect(await registerDepartmentSearchAttribute(client)).toBe(true);
+        const tagged = await client.workflow.start('nobodyRunsThis', {
+          taskQueue: 'cluster-test',
+          workflowId: `${workflowId}-tagged`,
+          typedSearchAttributes: [{ key: departmentSearchAttribute, value: 'cardiology' }],
+        });
+        await tagged.terminate('test done');
       } finally {
         await connection.close();
       }
