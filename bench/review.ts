@@ -3,9 +3,10 @@
  *
  * - decision round trip: `POST /v1/reviews/{id}/decision` until the Update is completed (its
  *   answer, which comes once the decision's audit entry is written), p50/p95 over 200 decisions
- *   (after 10 warm-up decisions, discarded), each on its own pending review; target p95 ≤ 50 ms. Baseline, interleaved in the same run: a plain
- *   `GET /v1/version` round trip (auth, routing, no Temporal). Beside it, where the time goes: the
- *   same Update sent straight from a Temporal client on the review started next to it (no API),
+ *   (after 10 warm-up decisions, discarded), each on its own pending review; target p95 ≤ 50 ms.
+ *   Baseline, interleaved in the same run: a plain `GET /v1/version` round trip (auth, routing,
+ *   no Temporal). Beside it, where the time goes: the same Update sent straight from a Temporal
+ *   client on the review started next to it (no API),
  *   the p95 split by whether the review was still in the worker's cache or had to be replayed
  *   (full run: 420 reviews against a cache of 250), and the phases of each API decision read from
  *   the review's history (API → workflow task scheduled → started → completed → answer), and a

@@ -232,8 +232,8 @@ export class HandoffService {
   /**
    * Writes a succeeded hand-off's result as its task instance's `return_value` XCom, through
    * Airflow's REST API. The trigger calls this when `completeTask` could not end the task, just
-   * before it ends the task with its event, so downstream tasks read the result as the dict it is (see AirflowClient.setXcom for why the
-   * trigger's own XCom path will not do). Idempotent.
+   * before it ends the task with its event, so downstream tasks read the result as the dict it
+   * is (see AirflowClient.setXcom for why the trigger's own XCom path will not do). Idempotent.
    */
   async publishResult(handoffId: string, principal: Principal): Promise<HandoffState> {
     return (await this.#publish(handoffId, principal)).state;

@@ -323,8 +323,10 @@ export class KubernetesJobRunner implements JobRunner {
     return watch;
   }
 
-  /** See `disruptionAnnotationPrefix`: the count must outlive a deleted Pod. Best effort. */
-  /** `gone`: the Pod's delete event, which records it only when no update before it did. */
+  /**
+   * See `disruptionAnnotationPrefix`: the count must outlive a deleted Pod. Best effort. `gone`:
+   * the Pod's delete event, which records it only when no update before it did.
+   */
   async #recordDisruption(namespace: string, job: string, pod: V1Pod, gone: boolean): Promise<void> {
     const uid = pod.metadata?.uid;
     const reason = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.reason ?? 'disruption';
